@@ -1,0 +1,82 @@
+"""The ``codeslm`` command: one module per subcommand, errors turned into one-line messages.
+
+Exit codes: 0 ok; 1 runtime error; 2 usage or input error; 3 model error; 4 backend error;
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import CodeslmError
+
+# Subcommand modules under codeslm.cli; each has register(subparsers, parents) and run(args).
+COMMANDS = [
+    "complete",
+    "gen",
+    "doctor",
+    "models",
+    "config_cmd",
+    "eval",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .common import common_parent
+
+    parser = argparse.ArgumentParser(
+        prog="codeslm",
+        description="Local code completion, generation and git help with small code models.",
+    )
+    parser.add_argument("--version", action="version", version=f"codeslm {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parent = common_parent()
+    for name in COMMANDS:
+        module = importlib.import_module(f"{__name__}.{name}")
+        module.register(subparsers, [parent])
+    return parser
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING
+    if verbose == 1 or os.environ.get("CODESLM_LOG", "").lower() == "info":
+        level = logging.INFO
+    if verbose >= 2 or os.environ.get("CODESLM_LOG", "").lower() == "debug":
+        level = logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+def report_error(err: CodeslmError) -> None:
+    """Print a CodeslmError as ``error: ...`` plus an optional ``hint: ...`` on stderr."""
+    print(f"error: {err.message}", file=sys.stderr)
+    if err.hint:
+        print(f"hint: {err.hint}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``codeslm`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return 2
+    _setup_logging(getattr(args, "verbose", 0))
+    try:
+        return int(args.run(args) or 0)
+    except CodeslmError as err:
+        report_error(err)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); silence the flush at exit too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1

@@ -1,0 +1,167 @@
+"""Health checks behind ``codeslm doctor``: model file, runtime, FIM tokens, measured speed.
+
+Each check yields a :class:`Check`; the CLI only prints them. Checks stop at the first failure
+that makes the later ones meaningless (no model -> no speed test).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from . import fim
+from .backends.base import Backend
+from .config import Config, effective_threads
+from .errors import CodeslmError
+from .types import GenerationRequest, HealthStatus
+
+# Real code (from the standard library's textwrap) used to time prefill and decoding.
+_SPEED_PROMPT = '''import re
+
+class TextWrapper:
+    """Object for wrapping/filling text."""
+
+    unicode_whitespace_trans = dict.fromkeys(map(ord, ' \\t\\n\\x0b\\x0c\\r'), ord(' '))
+    word_punct = r'[\\w!"\\'&.,?]'
+    letter = r'[^\\d\\W]'
+
+    def __init__(self, width=70, initial_indent="", subsequent_indent="",
+                 expand_tabs=True, replace_whitespace=True, fix_sentence_endings=False,
+                 break_long_words=True, drop_whitespace=True, break_on_hyphens=True,
+                 tabsize=8, *, max_lines=None, placeholder=' [...]'):
+        self.width = width
+        self.initial_indent = initial_indent
+        self.subsequent_indent = subsequent_indent
+        self.expand_tabs = expand_tabs
+        self.replace_whitespace = replace_whitespace
+        self.fix_sentence_endings = fix_sentence_endings
+        self.break_long_words = break_long_words
+        self.drop_whitespace = drop_whitespace
+        self.break_on_hyphens = break_on_hyphens
+        self.tabsize = tabsize
+        self.max_lines = max_lines
+        self.placeholder = placeholder
+
+    def _munge_whitespace(self, text):
+        """Munge whitespace in text: expand tabs and convert all other whitespace characters
+        to spaces."""
+        if self.expand_tabs:
+            text = text.expandtabs(self.tabsize)
+        if self.replace_whitespace:
+            text = text.translate(self.unicode_whitespace_trans)
+        return text
+
+    def _split(self, text):
+'''
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of the report. ``ok`` is None for information that is neither good nor bad."""
+
+    name: str
+    ok: bool | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Speed:
+    prompt_tokens: int
+    prefill_tps: float
+    decode_tps: float
+
+
+def verdict(speed: Speed) -> str:
+    """One line: what completion latency to expect from the measured speed."""
+    cold = 1000 / speed.prefill_tps + 16 / speed.decode_tps
+    warm = 60 / speed.prefill_tps + 16 / speed.decode_tps
+    level = "good" if warm <= 0.6 else "usable" if warm <= 1.5 else "slow"
+    advice = {
+        "good": "completions while typing will feel responsive",
+        "usable": "fine for invoked completions; automatic ones will lag a little",
+        "slow": "use a smaller model or a GPU server (--backend vllm)",
+    }[level]
+    return (f"{level}: a 16-token completion takes ~{warm:.1f} s with a warm prompt cache, "
+            f"~{cold:.1f} s for a cold 1,000-token prompt; {advice}")
+
+
+async def measure_speed(backend: Backend) -> Speed:
+    """Time one cold prompt and a 48-token generation."""
+    result = await backend.generate(
+        GenerationRequest(prompt=_SPEED_PROMPT, max_tokens=48, temperature=0.0)
+    )
+    usage = result.usage
+    prompt_tokens = usage.prompt_tokens or len(await backend.tokenize(_SPEED_PROMPT))
+    ttft = usage.time_to_first_token_s or usage.total_s or 1.0
+    total = usage.total_s or ttft
+    new_tokens = max(1, prompt_tokens - (usage.cached_prompt_tokens or 0))
+    generated = max(1, (usage.completion_tokens or 1) - 1)
+    decode_s = max(total - ttft, 1e-3)
+    return Speed(prompt_tokens, new_tokens / max(ttft, 1e-3), generated / decode_s)
+
+
+async def run_checks(config: Config, backend: Backend, *, speed: bool = True) -> AsyncIterator[Check]:
+    """The doctor's checks, in order."""
+    yield Check("backend", None, f"{config.backend} (model {config.model})")
+    if config.backend == "llama-cpp":
+        async for check in _embedded_checks(config):
+            yield check
+            if check.ok is False:
+                return
+    started = time.perf_counter()
+    health = await backend.health()
+    ok = health.status in (HealthStatus.READY, HealthStatus.SLOW)
+    yield Check("loads", ok, f"{health.status.value}: {health.detail} "
+                f"({time.perf_counter() - started:.2f} s)")
+    if not ok:
+        return
+    try:
+        info = await backend.model_info()
+        yield Check("model info", None, f"{info.name}, context window {info.context_length:,} tokens")
+        counts = {tok: len(await backend.tokenize(tok))
+                  for f in fim.load_formats().values() for tok in f.detect}
+        fmt = fim.detect_format(lambda tok: counts[tok])
+        if fmt.supports_fim:
+            ids = [(await backend.tokenize(tok))[0] for tok in fmt.detect]
+            yield Check("FIM tokens", True, f"{fmt.name}: " + ", ".join(
+                f"{tok}={i}" for tok, i in zip(fmt.detect, ids, strict=True)))
+        else:
+            yield Check("FIM tokens", False, "none in the vocabulary: prefix-only completion "
+                        "(the code after the cursor is not seen)")
+        extra = await backend.diagnostics()
+        for name, detail in extra.items():
+            yield Check(name, None, detail)
+        if speed:
+            measured = await measure_speed(backend)
+            yield Check("speed", None, f"prefill {measured.prefill_tps:,.0f} tokens/s, "
+                        f"generation {measured.decode_tps:,.1f} tokens/s "
+                        f"({measured.prompt_tokens}-token prompt)")
+            yield Check("verdict", measured.decode_tps >= 5, verdict(measured))
+    except CodeslmError as exc:
+        yield Check("backend", False, str(exc))
+
+
+async def _embedded_checks(config: Config) -> AsyncIterator[Check]:
+    from .models import gguf
+    from .models.resolve import resolve
+
+    try:
+        resolved = resolve(config.model)
+        header = gguf.read_header(resolved.path)
+    except CodeslmError as exc:
+        yield Check("model", False, f"{exc}" + (f" ({exc.hint})" if exc.hint else ""))
+        return
+    size = resolved.path.stat().st_size
+    yield Check("model", True, f"{resolved.name}: {resolved.path} ({size / 1e6:,.0f} MB, "
+                f"verified, from {resolved.source}); GGUF '{header.name}', {header.architecture}")
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        yield Check("runtime", False, f"llama-cpp-python is not importable: {exc}")
+        return
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    flags = [part.split("=")[0].split(":")[-1].strip() for part in info.split("|")
+             if part.strip().endswith("= 1")]
+    yield Check("runtime", True, f"llama-cpp-python {llama_cpp.__version__}, "
+                f"{effective_threads(config)} threads, CPU features: {' '.join(flags)}")

@@ -1,0 +1,1 @@
+"""Known models, verified model files, and where to get them."""

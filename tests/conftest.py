@@ -1,0 +1,75 @@
+"""Shared fixtures.
+
+Every test runs with ``CODESLM_HOME`` pointing at a fresh temporary directory, so no user config,
+cache or index leaks in. Tests that need the real model use the ``model_path`` fixture: the
+verified default GGUF file from the real model cache (``CODESLM_TEST_MODEL`` may name another
+file). The test command in the README fetches it first; if it is missing, those tests fail
+with a message saying how to fetch it rather than being skipped silently.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _real_model_path() -> Path | None:
+    explicit = os.environ.get("CODESLM_TEST_MODEL")
+    if explicit:
+        return Path(explicit)
+    saved = os.environ.pop("CODESLM_HOME", None)
+    try:
+        from codeslm.models.registry import DEFAULT_MODEL
+        from codeslm.models.resolve import resolve
+
+        return resolve(DEFAULT_MODEL).path
+    except Exception:
+        return None
+    finally:
+        if saved is not None:
+            os.environ["CODESLM_HOME"] = saved
+
+
+_MODEL = _real_model_path()
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private CODESLM_HOME and no CODESLM_* settings from the outside environment."""
+    home = tmp_path_factory.mktemp("codeslm-home")
+    for name in list(os.environ):
+        if name.startswith("CODESLM_") and name != "CODESLM_TEST_MODEL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CODESLM_HOME", str(home))
+    monkeypatch.setenv("NO_COLOR", "1")
+    return home
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    """The real default model (Qwen2.5-Coder-0.5B-Instruct Q4_K_M), verified."""
+    if _MODEL is None or not _MODEL.is_file():
+        pytest.fail(
+            "the default model is not in the cache: run `codeslm models pull` "
+            "(the README's test command does this) or set CODESLM_TEST_MODEL"
+        )
+    return _MODEL
+
+
+@pytest.fixture
+def cli_env(model_path: Path, isolated_home: Path) -> dict[str, str]:
+    """Environment for running the installed ``codeslm`` command on the real model."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
+    env.update({"CODESLM_HOME": str(isolated_home), "CODESLM_MODEL": str(model_path),
+                "NO_COLOR": "1"})
+    return env
+
+
+def codeslm_command() -> list[str]:
+    """How to run the CLI in a subprocess: the interpreter running the tests."""
+    return [sys.executable, "-m", "codeslm"]
