@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import fim
 from .backends.base import Backend
-from .config import Config, effective_threads
+from .config import Config
 from .errors import CodeslmError
 from .types import GenerationRequest, HealthStatus
 
@@ -137,7 +137,9 @@ async def run_checks(config: Config, backend: Backend, *, speed: bool = True) ->
             yield Check("speed", None, f"prefill {measured.prefill_tps:,.0f} tokens/s, "
                         f"generation {measured.decode_tps:,.1f} tokens/s "
                         f"({measured.prompt_tokens}-token prompt)")
-            yield Check("verdict", measured.decode_tps >= 5, verdict(measured))
+            line = verdict(measured)
+            # Slow is a finding, not a failure: the setup works, it is just slow here.
+            yield Check("verdict", None if line.startswith("slow") else True, line)
     except CodeslmError as exc:
         yield Check("backend", False, str(exc))
 
@@ -155,13 +157,3 @@ async def _embedded_checks(config: Config) -> AsyncIterator[Check]:
     size = resolved.path.stat().st_size
     yield Check("model", True, f"{resolved.name}: {resolved.path} ({size / 1e6:,.0f} MB, "
                 f"verified, from {resolved.source}); GGUF '{header.name}', {header.architecture}")
-    try:
-        import llama_cpp
-    except ImportError as exc:
-        yield Check("runtime", False, f"llama-cpp-python is not importable: {exc}")
-        return
-    info = llama_cpp.llama_print_system_info().decode(errors="replace")
-    flags = [part.split("=")[0].split(":")[-1].strip() for part in info.split("|")
-             if part.strip().endswith("= 1")]
-    yield Check("runtime", True, f"llama-cpp-python {llama_cpp.__version__}, "
-                f"{effective_threads(config)} threads, CPU features: {' '.join(flags)}")
