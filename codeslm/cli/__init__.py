@@ -24,6 +24,7 @@ COMMANDS = [
     "models",
     "config_cmd",
     "eval",
+    "lsp",
 ]
 
 

@@ -1,0 +1,227 @@
+"""``textDocument/inlineCompletion`` (ghost text) and ``textDocument/completion`` (menu fallback).
+
+Both resolve the request to a core document and cursor, run the completion through the
+scheduler (debounce for automatic requests, superseding per document, cancellation) and turn
+core completions back into protocol items:
+
+- inline items replace the cursor line's text before the cursor (``range`` from the line
+  start), so a client keeps an item valid while the user types into it or backspaces;
+- menu items carry a single-line ``textEdit`` from the start of the word at the cursor (the
+  prefix clients filter by) whose text may span lines, with ``isIncomplete`` so the client asks
+  again as the user types.
+
+An automatic trigger gets one candidate; an explicit one (Invoked) gets up to
+``lsp.candidates_invoked``. Bad requests (unopened document, position outside it, refused or
+disabled document, backend failure) get an empty answer and a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+from lsprotocol import types as lsp
+
+from codeslm.documents import position_at
+from codeslm.errors import CodeslmError
+from codeslm.types import Completion, CompletionMode, Document, Position
+
+from .convert import InvalidPosition, LineIndex
+from .documents import OpenDocument
+from .server import CodeslmServer
+from .settings import language_enabled
+
+log = logging.getLogger(__name__)
+
+TRIGGER_CHARACTERS = [".", "(", "[", "{", ",", "="]
+_WORD_END = re.compile(r"[\w$]*\Z")
+_LABEL_MAX = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A request resolved against the open document."""
+
+    doc: OpenDocument
+    index: LineIndex
+    document: Document
+    position: Position  # core position of the cursor
+    offset: int
+
+
+def resolve(ls: CodeslmServer, uri: str, position: lsp.Position, method: str) -> Target | None:
+    """The document and cursor of a request, or None (logged) when it cannot be served."""
+    doc = ls.documents.get(uri)
+    if doc is None:
+        log.warning("%s for a document that is not open: %s", method, uri)
+        return None
+    if doc.refused is not None:
+        log.info("%s refused for %s: %s", method, uri, doc.refused)
+        return None
+    if not language_enabled(doc.language, ls.services.config.lsp.disabled_languages):
+        log.debug("%s: completions are disabled for %s", method, doc.language)
+        return None
+    index = doc.index(ls.documents.encoding)
+    try:
+        offset = index.offset(position)
+    except InvalidPosition as exc:
+        log.warning("%s at an invalid position in %s: %s", method, uri, exc)
+        return None
+    return Target(doc, index, doc.core(), position_at(doc.text, offset), offset)
+
+
+async def complete(ls: CodeslmServer, key: str, document: Document, position: Position, *,
+                   automatic: bool, n: int) -> list[Completion] | None:
+    """Completions through the scheduler; None when superseded, [] on failure."""
+    stats = ls.scheduler.stats
+    stats.requests += 1
+    if automatic:
+        stats.automatic += 1
+    else:
+        stats.invoked += 1
+    config = ls.services.config
+    debounce = config.lsp.debounce_ms / 1000.0 if automatic else 0.0
+    started = time.perf_counter()
+
+    async def work() -> list[Completion]:
+        return await ls.services.complete(document, position, n=n, mode=CompletionMode.AUTO)
+
+    try:
+        result = await ls.scheduler.run(key, work, debounce_s=debounce)
+    except CodeslmError as exc:
+        stats.errors += 1
+        log.warning("completion failed: %s", exc)
+        ls.status.error(exc.message)
+        return []
+    except Exception:  # a bug must cost one completion, not the server
+        stats.errors += 1
+        log.exception("completion crashed")
+        return []
+    if result is None:
+        return None
+    stats.latencies_ms.append((time.perf_counter() - started) * 1000.0)
+    if not result:
+        stats.empty += 1
+        return result
+    stats.served += 1
+    if all(c.cached for c in result):
+        stats.cache_hits += 1
+    else:
+        first = next(c for c in result if not c.cached)
+        ls.status.observe(first.latency_s, config.completion.latency_budget_ms)
+    return result
+
+
+def _with_selected(target: Target, selected: lsp.SelectedCompletionInfo
+                   ) -> tuple[Document, Position, int, int] | None:
+    """The document as if the editor's selected menu item were inserted, the cursor after it,
+    and the offsets the item replaces."""
+    try:
+        start, end = target.index.range_offsets(selected.range)
+    except InvalidPosition:
+        return None
+    text = target.doc.text
+    virtual = text[:start] + selected.text + text[end:]
+    cursor = start + len(selected.text)
+    doc = Document(virtual, target.document.path, target.document.language)
+    return doc, position_at(virtual, cursor), start, end
+
+
+def register(server: CodeslmServer) -> None:
+    """Register the completion handlers on ``server``."""
+
+    @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
+    async def inline_completion(ls: CodeslmServer, params: lsp.InlineCompletionParams
+                                ) -> lsp.InlineCompletionList | None:
+        uri = params.text_document.uri
+        target = resolve(ls, uri, params.position, "inlineCompletion")
+        if target is None:
+            return lsp.InlineCompletionList(items=[])
+        context = params.context
+        automatic = context is None or (
+            context.trigger_kind == lsp.InlineCompletionTriggerKind.Automatic)
+        n = 1 if automatic else max(1, ls.services.config.lsp.candidates_invoked)
+        document, position = target.document, target.position
+        selected = context.selected_completion_info if context is not None else None
+        replace_from = replace_to = None
+        if selected is not None:
+            virtual = _with_selected(target, selected)
+            if virtual is None:
+                return lsp.InlineCompletionList(items=[])
+            document, position, replace_from, replace_to = virtual
+        completions = await complete(ls, uri, document, position, automatic=automatic, n=n)
+        if completions is None:
+            return None  # superseded by a newer request
+        items: list[lsp.InlineCompletionItem] = []
+        text = target.doc.text
+        if selected is not None and replace_from is not None and replace_to is not None:
+            rng = lsp.Range(start=target.index.position(replace_from),
+                            end=target.index.position(replace_to))
+            lead = selected.text
+        else:
+            line_start = text.rfind("\n", 0, target.offset) + 1
+            line_start = max(line_start, text.rfind("\r", 0, target.offset) + 1)
+            rng = lsp.Range(start=target.index.position(line_start), end=params.position)
+            lead = text[line_start:target.offset]
+        for completion in completions:
+            items.append(lsp.InlineCompletionItem(insert_text=lead + completion.text,
+                                                  range=rng))
+        return lsp.InlineCompletionList(items=items)
+
+    @server.feature(
+        lsp.TEXT_DOCUMENT_COMPLETION,
+        lsp.CompletionOptions(trigger_characters=TRIGGER_CHARACTERS, resolve_provider=False),
+    )
+    async def completion(ls: CodeslmServer, params: lsp.CompletionParams
+                         ) -> lsp.CompletionList | None:
+        uri = params.text_document.uri
+        empty = lsp.CompletionList(is_incomplete=True, items=[])
+        target = resolve(ls, uri, params.position, "completion")
+        if target is None:
+            return empty
+        context = params.context
+        # Typing-driven requests are debounced; an explicit Invoked request is not.
+        automatic = context is not None and context.trigger_kind in (
+            lsp.CompletionTriggerKind.TriggerCharacter,
+            lsp.CompletionTriggerKind.TriggerForIncompleteCompletions,
+        )
+        completions = await complete(ls, uri, target.document, target.position,
+                                     automatic=automatic, n=1)
+        if completions is None:
+            return empty
+        text = target.doc.text
+        line_start = text.rfind("\n", 0, target.offset) + 1
+        match = _WORD_END.search(text, line_start, target.offset)
+        word_start = match.start() if match else target.offset
+        word = text[word_start:target.offset]
+        rng = lsp.Range(start=target.index.position(word_start), end=params.position)
+        items: list[lsp.CompletionItem] = []
+        texts: list[str] = []
+        for c in completions:
+            texts.append(c.text)
+            first = c.text.lstrip("\n").split("\n", 1)[0]
+            if "\n" in c.text.strip("\n") and first.strip() and first not in texts:
+                texts.append(first)  # the first line alone, for who wants less
+        for i, body in enumerate(texts):
+            new_text = word + body
+            label = new_text.strip().split("\n", 1)[0]
+            if len(label) > _LABEL_MAX:
+                label = label[: _LABEL_MAX - 1] + "…"
+            lines = body.strip("\n").count("\n") + 1
+            items.append(lsp.CompletionItem(
+                label=label,
+                kind=lsp.CompletionItemKind.Text,
+                detail=f"codeslm ({lines} lines)" if lines > 1 else "codeslm",
+                documentation=lsp.MarkupContent(
+                    kind=lsp.MarkupKind.Markdown,
+                    value=f"```{target.document.language or ''}\n{new_text}\n```"),
+                sort_text=f"{i:04d}",
+                filter_text=new_text,
+                insert_text=new_text,
+                insert_text_format=lsp.InsertTextFormat.PlainText,
+                text_edit=lsp.TextEdit(range=rng, new_text=new_text),
+                preselect=i == 0,
+            ))
+        return lsp.CompletionList(is_incomplete=True, items=items)

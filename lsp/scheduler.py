@@ -1,0 +1,178 @@
+"""Completion requests per document: debounce, superseding, cancellation and accounting.
+
+A new completion request for a document supersedes the one still running for it: the older
+one's model call is cancelled (closing the backend stream stops the generation) and it answers
+an empty result. Automatic requests first wait ``debounce`` seconds, so a burst of keystrokes
+costs one model call. A client's ``$/cancelRequest`` cancels the handler task (pygls), which
+cancels the model call the same way.
+
+:class:`Stats` counts what happened to every request and, with :class:`CpuLedger`, how much
+process CPU time went into model calls that were later thrown away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class CpuLedger:
+    """Splits process CPU time between the model calls running at the same moment.
+
+    Between two events (a call starting or stopping) the CPU time the process used is charged
+    in equal parts to the calls active then; with none active it is ``unattributed`` (protocol
+    handling, and the short tail a cancelled generation runs before it notices).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.process_time) -> None:
+        self._clock = clock
+        self._last = clock()
+        self._active: dict[int, float] = {}
+        self.unattributed = 0.0
+
+    def _settle(self) -> None:
+        now = self._clock()
+        delta, self._last = now - self._last, now
+        if self._active:
+            share = delta / len(self._active)
+            for key in self._active:
+                self._active[key] += share
+        else:
+            self.unattributed += delta
+
+    def start(self, key: int) -> None:
+        self._settle()
+        self._active[key] = 0.0
+
+    def stop(self, key: int) -> float:
+        self._settle()
+        return self._active.pop(key, 0.0)
+
+
+@dataclass
+class Stats:
+    """Counters of completion requests (returned by the ``codeslm/stats`` request)."""
+
+    requests: int = 0
+    automatic: int = 0
+    invoked: int = 0
+    debounced: int = 0  # superseded or cancelled while waiting: no model work
+    cancelled: int = 0  # superseded or cancelled during the model call
+    client_cancelled: int = 0  # of the two above, cancelled by $/cancelRequest
+    served: int = 0  # answered with at least one item
+    empty: int = 0  # answered with nothing (model said nothing, refused, bad input)
+    cache_hits: int = 0  # served without a model call (typed-ahead / LRU cache of the engine)
+    errors: int = 0
+    cpu_cancelled_s: float = 0.0
+    cpu_served_s: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)  # answered requests, arrival->answer
+
+    def as_dict(self, ledger: CpuLedger | None = None) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "latencies_ms"}
+        out["cpu_cancelled_s"] = round(self.cpu_cancelled_s, 3)
+        out["cpu_served_s"] = round(self.cpu_served_s, 3)
+        if ledger is not None:
+            out["cpu_unattributed_s"] = round(ledger.unattributed, 3)
+        out["process_cpu_s"] = round(time.process_time(), 3)
+        lat = sorted(self.latencies_ms)
+        out["latency_p50_ms"] = _percentile(lat, 0.5)
+        out["latency_p95_ms"] = _percentile(lat, 0.95)
+        return out
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    k = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
+    return round(values[k], 1)
+
+
+class _Ticket:
+    __slots__ = ("id", "phase")
+
+    def __init__(self, ticket_id: int) -> None:
+        self.id = ticket_id
+        self.phase = "waiting"  # waiting -> model -> done
+
+
+class Scheduler:
+    """One lane of completion work per document; see the module docstring."""
+
+    def __init__(self, stats: Stats | None = None, ledger: CpuLedger | None = None) -> None:
+        self.stats = stats or Stats()
+        self.ledger = ledger or CpuLedger()
+        self._lanes: dict[str, asyncio.Task[Any]] = {}
+        self._ids = itertools.count(1)
+
+    def cancel(self, key: str) -> None:
+        """Cancel the work running for ``key`` (e.g. the document closed)."""
+        task = self._lanes.pop(key, None)
+        if task is not None and not task.done():
+            task.cancel()
+
+    async def run(
+        self,
+        key: str,
+        work: Callable[[], Awaitable[T]],
+        *,
+        debounce_s: float = 0.0,
+    ) -> T | None:
+        """Run ``work`` for document ``key`` after ``debounce_s``; None if superseded."""
+        ticket = _Ticket(next(self._ids))
+        previous = self._lanes.get(key)
+        if previous is not None and not previous.done():
+            previous.cancel()
+        inner = asyncio.ensure_future(self._body(ticket, work, debounce_s))
+        self._lanes[key] = inner
+        try:
+            return await inner
+        except asyncio.CancelledError:
+            by_client = _being_cancelled()
+            self._count_cancelled(ticket, by_client)
+            if by_client:
+                inner.cancel()
+                raise
+            return None  # superseded by a newer request for the same document
+        finally:
+            if self._lanes.get(key) is inner:
+                del self._lanes[key]
+
+    async def _body(self, ticket: _Ticket, work: Callable[[], Awaitable[T]],
+                    debounce_s: float) -> T:
+        if debounce_s > 0:
+            await asyncio.sleep(debounce_s)
+        ticket.phase = "model"
+        self.ledger.start(ticket.id)
+        cpu = 0.0
+        try:
+            result = await work()
+        except asyncio.CancelledError:
+            cpu = self.ledger.stop(ticket.id)
+            self.stats.cpu_cancelled_s += cpu
+            raise
+        except BaseException:
+            self.stats.cpu_served_s += self.ledger.stop(ticket.id)
+            ticket.phase = "done"
+            raise
+        self.stats.cpu_served_s += self.ledger.stop(ticket.id)
+        ticket.phase = "done"
+        return result
+
+    def _count_cancelled(self, ticket: _Ticket, by_client: bool) -> None:
+        if ticket.phase == "waiting":
+            self.stats.debounced += 1
+        elif ticket.phase == "model":
+            self.stats.cancelled += 1
+        if by_client:
+            self.stats.client_cancelled += 1
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -1,0 +1,149 @@
+"""The codeslm language server: state, feature registration and transports.
+
+Handlers live in :mod:`.lifecycle` (initialize, settings, workspace folders, document sync),
+:mod:`.completions` (inline completion and the completion fallback) and :mod:`.actions` (code
+actions and refactor commands). They convert protocol values to core values and call the core;
+the model logic is in ``codeslm``. stdout carries nothing but the protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Mapping
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.server import LanguageServer
+
+from codeslm import __version__
+from codeslm.backends import create_backend
+from codeslm.documents import read_document
+from codeslm.errors import InputError
+
+from .context import ProviderFactory, default_factory
+from .documents import DocumentStore
+from .protocol import CodeslmProtocol
+from .scheduler import Scheduler
+from .services import BackendFactory, Services
+from .status import METHOD as STATUS_METHOD
+from .status import StatusReporter
+
+log = logging.getLogger(__name__)
+
+
+class CodeslmServer(LanguageServer):
+    """pygls server plus the codeslm state; handlers receive it as ``ls``."""
+
+    def __init__(
+        self,
+        flags: Mapping[str, Any] | None = None,
+        *,
+        backend_factory: BackendFactory = create_backend,
+        context_factory: ProviderFactory = default_factory,
+    ) -> None:
+        super().__init__(
+            "codeslm", __version__,
+            text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental,
+            protocol_cls=CodeslmProtocol,
+        )
+        self.status = StatusReporter(self._send_status)
+        self.services = Services(flags or {}, self.status, backend_factory=backend_factory,
+                                 context_factory=context_factory)
+        self.documents = DocumentStore(max_bytes=self.services.config.lsp.max_document_bytes)
+        self.scheduler = Scheduler()
+        self._background: set[asyncio.Task[Any]] = set()
+        self.session_started = False  # notifications may be sent (after initialize)
+        self.init_settings: dict[str, Any] = {}  # flat keys from initializationOptions
+        self.pending_problems: list[str] = []  # shown once the session has started
+        self.index_timers: dict[str, asyncio.TimerHandle] = {}
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _send_status(self, params: dict[str, Any]) -> None:
+        if self.session_started:
+            self.protocol.notify(STATUS_METHOD, params)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background, keeping a reference and logging its failure."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._background.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("background task %s failed", name, exc_info=t.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    def show(self, message: str, kind: lsp.MessageType = lsp.MessageType.Warning) -> None:
+        """A message for the user (and the log)."""
+        log.log(logging.WARNING if kind <= lsp.MessageType.Warning else logging.INFO, "%s",
+                message)
+        self.window_show_message(lsp.ShowMessageParams(type=kind, message=f"codeslm: {message}"))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Errors outside a request: answer unreadable input, log the rest (no pop-ups)."""
+        cause = error.__cause__ or error.__context__
+        if source is JsonRpcException and not isinstance(error, JsonRpcException):
+            self.protocol.report_unreadable(error)  # type: ignore[attr-defined]
+            return
+        log.error("server error (%s): %s", getattr(source, "__name__", source), error,
+                  exc_info=cause if isinstance(cause, BaseException) else None)
+
+    def read_text(self, path: str) -> str | None:
+        """The text of ``path``: the open document's if it is open, else the file's, else None
+        when it does not exist. InputError for a binary, huge or unreadable file."""
+        for doc in self.documents.all():
+            if doc.path == path:
+                return doc.text
+        if not Path(path).exists():
+            return None
+        return read_document(path, max_bytes=self.services.config.lsp.max_document_bytes).text
+
+    def read_text_quietly(self, path: str) -> str | None:
+        try:
+            return self.read_text(path)
+        except InputError as exc:
+            log.info("not reading %s: %s", path, exc)
+            return None
+
+    @property
+    def encoding(self) -> str:
+        """The negotiated position encoding (``utf-16`` unless the client offered another)."""
+        try:
+            encoding = self.workspace.position_encoding
+        except RuntimeError:  # before initialize
+            return "utf-16"
+        if encoding is None:
+            return "utf-16"
+        return str(getattr(encoding, "value", encoding))
+
+
+def create_server(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    backend_factory: BackendFactory = create_backend,
+    context_factory: ProviderFactory = default_factory,
+) -> CodeslmServer:
+    """A server with every feature registered (flags are dotted config keys)."""
+    from . import actions, completions, lifecycle
+
+    server = CodeslmServer(flags, backend_factory=backend_factory,
+                           context_factory=context_factory)
+    lifecycle.register(server)
+    completions.register(server)
+    actions.register(server)
+    return server
+
+
+def serve(server: CodeslmServer, *, tcp: tuple[str, int] | None = None,
+          stdout: Any = None, stdin: Any = None) -> None:
+    """Serve over stdio (default) or TCP until the client exits."""
+    if tcp is not None:
+        server.start_tcp(*tcp)
+    else:
+        server.start_io(stdin=stdin, stdout=stdout)
