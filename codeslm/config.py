@@ -118,6 +118,7 @@ class ServeConfig:
     gpu_memory_utilization: float = 0.35
     speculative_ngram: bool = False
     extra_args: list[str] = field(default_factory=list)
+    startup_timeout_s: float = 900.0  # vLLM's first start compiles and captures graphs
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from . import fim, postprocess
 from .backends.base import Backend
 from .config import Config
 from .documents import line_comment, offset_of
+from .errors import BackendRejected
 from .fim import ContextFile, FimFormat
 from .types import Completion, CompletionMode, Document, GenerationRequest, Position, Range
 
@@ -104,17 +105,23 @@ class CompletionEngine:
         async with self._format_lock:
             if self._format is None:
                 name = self.config.completion.fim_format
+                hint: str | None = None
                 if name and name != "auto":
                     fmt = fim.get_format(name)
+                elif (hint := await self.backend.fim_format_hint()) is not None:
+                    fmt = fim.get_format(hint)  # a server without a tokenizer (Ollama)
                 else:
                     counts = {tok: len(await self.backend.tokenize(tok))
                               for f in fim.load_formats().values() for tok in f.detect}
                     fmt = fim.detect_format(lambda tok: counts[tok])
                 ids: list[int] = []
-                for stop in fmt.stop:
-                    toks = await self.backend.tokenize(stop)
-                    if len(toks) == 1 and toks[0] not in ids:
-                        ids.append(toks[0])
+                try:
+                    for stop in fmt.stop:
+                        toks = await self.backend.tokenize(stop)
+                        if len(toks) == 1 and toks[0] not in ids:
+                            ids.append(toks[0])
+                except BackendRejected:
+                    ids = []  # no tokenizer: the stop strings alone end completions
                 self._stop_ids = tuple(ids)
                 self._format = fmt
         return self._format

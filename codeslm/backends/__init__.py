@@ -21,6 +21,10 @@ BackendFactory = Callable[[Config], Backend]
 _BUILTIN: dict[str, str] = {
     "llama-cpp": "codeslm.backends.llamacpp:LlamaCppBackend",
     "fake": "codeslm.backends.fake:FakeBackend.from_config",
+    "openai-compatible": "codeslm.backends.openai_compat:OpenAICompatBackend",
+    "vllm": "codeslm.backends.vllm:VllmBackend",
+    "llama-server": "codeslm.backends.llama_server:LlamaServerBackend",
+    "ollama": "codeslm.backends.ollama:OllamaBackend",
 }
 
 _registered: dict[str, BackendFactory] = {}

@@ -70,6 +70,15 @@ class Backend(abc.ABC):
         """Extra backend-specific lines for ``codeslm doctor`` (name -> one-line detail)."""
         return {}
 
+    async def fim_format_hint(self) -> str | None:
+        """A FIM format name for backends that cannot detect it with ``tokenize()``, else None.
+
+        A server without a tokenizer endpoint (Ollama) answers from the served model's name;
+        the engine then uses that instead of vocabulary detection. None (the default) means:
+        detect from the vocabulary through ``tokenize()``.
+        """
+        return None
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release connections, threads and model memory. Safe to call twice."""
 

@@ -25,6 +25,7 @@ COMMANDS = [
     "config_cmd",
     "eval",
     "lsp",
+    "serve",
 ]
 
 

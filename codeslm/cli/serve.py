@@ -1,0 +1,216 @@
+"""``codeslm serve``: run a model server that editors and commands share.
+
+``--backend vllm`` starts ``vllm serve`` on a GPU; ``--backend llama-cpp`` (the default) starts
+llama-cpp-python's OpenAI-compatible server on the embedded GGUF model; ``--backend
+llama-server`` starts llama.cpp's own server when it is installed. The server binds to
+127.0.0.1, logs to a file, is waited for until healthy, gets a FIM self-test, and is stopped
+cleanly on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import importlib.util
+import shlex
+import signal
+import sys
+import time
+from typing import Any
+
+from .. import serving
+from ..backends import create_backend
+from ..backends.served_fim import self_test
+from ..config import Config
+from ..errors import BackendUnavailable, CodeslmError, ConfigError
+from . import common
+
+
+def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        parents=parents,
+        help="run a shared model server (vLLM on a GPU, llama.cpp on a CPU)",
+        description="Start a model server for editors and commands to share, wait until it "
+        "is healthy, and stop it cleanly on Ctrl-C or SIGTERM. --backend vllm needs vLLM "
+        "(pip install 'codeslm[vllm]') and a GPU; --backend llama-cpp (default) serves the "
+        "GGUF model with llama-cpp-python. Arguments after -- go to the server.",
+    )
+    p.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default serve.port; 0 = any free port)")
+    p.add_argument(
+        "--ngram",
+        dest="ngram",
+        action="store_true",
+        default=None,
+        help="vLLM: n-gram speculative decoding",
+    )
+    p.add_argument(
+        "--no-ngram", dest="ngram", action="store_false", help="vLLM: no speculative decoding"
+    )
+    p.add_argument(
+        "--no-gpu-check",
+        action="store_true",
+        help="vLLM: start even when no GPU is found (CPU/TPU builds of vLLM)",
+    )
+    p.add_argument("--no-self-test", action="store_true", help="skip the FIM self-test")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the server command and environment, start nothing",
+    )
+    p.add_argument("server_args", nargs=argparse.REMAINDER, help="extra server arguments, after --")
+    p.set_defaults(run=run)
+
+
+def _plan(
+    config: Config, kind: str, port: int, *, dry_run: bool, gpu_check: bool
+) -> serving.LaunchPlan:
+    if kind == serving.VLLM:
+        if dry_run:
+            try:
+                executable = serving.vllm_executable()
+            except BackendUnavailable:
+                executable = ["vllm"]
+        else:
+            executable = serving.vllm_executable()  # the clearer error first: not installed
+            if gpu_check:
+                common.note(f"GPU: {serving.find_gpu()}")
+        return serving.vllm_plan(config, config.model, port=port, executable=executable)
+    from ..models.resolve import resolve
+
+    resolved = resolve(config.model)
+    if kind == serving.LLAMA_SERVER:
+        return serving.llama_server_plan(config, resolved.path, resolved.name, port=port)
+    missing = [
+        m
+        for m in ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings")
+        if importlib.util.find_spec(m) is None
+    ]
+    if missing:
+        raise BackendUnavailable(
+            f"llama-cpp-python's server is not installed (missing {', '.join(missing)})",
+            hint="pip install 'codeslm[server]'",
+        )
+    return serving.llamacpp_plan(config, resolved.path, resolved.name, port=port)
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
+def run(args: argparse.Namespace) -> int:
+    extra = list(args.server_args or [])
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    flags: dict[str, Any] = {
+        "serve.host": args.host,
+        "serve.port": args.port,
+        "serve.speculative_ngram": args.ngram,
+    }
+    config = common.load(args, **{k: v for k, v in flags.items() if v is not None}).config
+    if extra:
+        config.serve.extra_args = [*config.serve.extra_args, *extra]
+    kind = config.backend
+    if kind not in serving.MANAGED:
+        raise ConfigError(
+            f"codeslm serve runs vllm, llama-cpp or llama-server, not {kind!r}",
+            hint="pass --backend vllm (GPU) or --backend llama-cpp (CPU); an Ollama or other "
+            "server is started by its own tools",
+        )
+    host = config.serve.host
+    port = config.serve.port
+    if port == 0:
+        port = serving.free_port(host)
+    elif not args.dry_run:
+        serving.check_port(host, port)
+    plan = _plan(config, kind, port, dry_run=args.dry_run, gpu_check=not args.no_gpu_check)
+    if args.dry_run:
+        for name, value in plan.env.items():
+            print(f"{name}={shlex.quote(value)}")
+        print(shlex.join(plan.argv))
+        return 0
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        common.note(
+            f"warning: listening on {host}: anyone who can reach it can use the model"
+            + ("" if config.api_key else " (no api_key set)")
+        )
+    for line in plan.notes:
+        common.note(line)
+    server = serving.ManagedServer(plan)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _serve(server, plan, config, self_check=not args.no_self_test)
+    except (KeyboardInterrupt, _Terminated):
+        common.note("stopping...")
+        code = server.stop()
+        how = "cleanly" if code in (0, -signal.SIGTERM) else serving.describe_exit(code)
+        common.note(f"stopped {plan.kind} ({how})")
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if server.running():
+            server.stop()
+
+
+def _serve(
+    server: serving.ManagedServer, plan: serving.LaunchPlan, config: Config, *, self_check: bool
+) -> int:
+    common.note(f"starting {plan.kind} for {plan.model} (log: {plan.log_path})")
+    server.start()
+    last = [0.0]
+
+    def progress(elapsed: float, line: str) -> None:
+        if elapsed - last[0] >= 5.0:
+            last[0] = elapsed
+            common.note(f"  waiting for {plan.kind}: {elapsed:.0f} s  {line[:100]}")
+
+    took = server.wait_ready(config.serve.startup_timeout_s, progress)
+    print(
+        f"ready: {plan.url} ({plan.kind}, model {plan.model}, pid {server.pid}, "
+        f"started in {took:.1f} s)",
+        flush=True,
+    )
+    print(
+        f"use it: codeslm complete --backend {plan.client_backend} --url {plan.url} FILE:LINE:COL",
+        flush=True,
+    )
+    if self_check:
+        _self_test(config, plan)
+    common.note("serving; Ctrl-C to stop")
+    assert server.process is not None
+    while True:
+        code = server.process.poll()
+        if code is not None:
+            tail = " | ".join(server.log_tail(4))
+            raise BackendUnavailable(
+                f"{plan.kind} {serving.describe_exit(code)}: {tail[-400:]}",
+                hint=f"full log: {plan.log_path}",
+            )
+        time.sleep(0.5)
+
+
+def _self_test(config: Config, plan: serving.LaunchPlan) -> None:
+    """Detect the served model's FIM format through the client backend and fill a test hole."""
+    client_config = dataclasses.replace(config, backend=plan.client_backend, url=[plan.url])
+
+    async def check() -> str:
+        backend = create_backend(client_config)
+        try:
+            fmt, how = await backend.detected_fim_format()  # type: ignore[attr-defined]
+            result = await self_test(backend, fmt)
+        finally:
+            await backend.aclose()
+        mark = "ok" if result.ok else "PROBLEM"
+        return f"FIM self-test: {mark}: {result.detail} (format {how})"
+
+    try:
+        common.note(asyncio.run(check()))
+    except CodeslmError as exc:
+        common.note(f"FIM self-test: could not run: {exc}")
+    sys.stderr.flush()

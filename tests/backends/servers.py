@@ -1,0 +1,92 @@
+"""Real model servers for the tests: ``codeslm serve`` subprocesses on loopback."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.conftest import REPO, codeslm_command
+
+READY = re.compile(r"^ready: (http://\S+) \((\S+), model (.+), pid (\d+),")
+
+
+def server_env(home: Path, model_path: Path, **settings: str) -> dict[str, str]:
+    """A clean environment for a server or client subprocess on the real model."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
+    env.update({"CODESLM_HOME": str(home), "CODESLM_MODEL": str(model_path), "NO_COLOR": "1"})
+    env.update(settings)
+    return env
+
+
+@dataclass
+class Served:
+    """A running ``codeslm serve`` and the model server it manages."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    kind: str
+    server_pid: int
+    stderr: list[str] = field(default_factory=list)
+    stdout: list[str] = field(default_factory=list)
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the model server process."""
+        fields = Path(f"/proc/{self.server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def log_text(self) -> str:
+        found = [line for line in self.stderr if "(log: " in line]
+        if not found:
+            return ""
+        path = found[0].split("(log: ", 1)[1].rstrip(")\n")
+        return Path(path).read_text(errors="replace")
+
+    def crash(self) -> None:
+        """SIGKILL the model server (not codeslm serve): a server dying under its clients."""
+        os.kill(self.server_pid, signal.SIGKILL)
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(timeout=10)
+
+
+def start_served(env: dict[str, str], *extra: str, timeout: float = 240) -> Served:
+    """Start ``codeslm serve --port 0`` and wait for its ``ready:`` line."""
+    proc = subprocess.Popen(
+        [*codeslm_command(), "serve", "--port", "0", *extra],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stderr: list[str] = []
+    stdout: list[str] = []
+    assert proc.stderr is not None and proc.stdout is not None
+    threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True).start()  # type: ignore[arg-type]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"codeslm serve exited ({proc.wait()}): {''.join(stderr)}")
+        stdout.append(line)
+        match = READY.match(line)
+        if match:
+            served = Served(
+                proc, match.group(1), match.group(2), int(match.group(4)), stderr, stdout
+            )
+            threading.Thread(target=lambda: stdout.extend(proc.stdout), daemon=True).start()  # type: ignore[arg-type]
+            return served
+    proc.kill()
+    raise AssertionError(f"codeslm serve not ready after {timeout} s: {''.join(stderr)}")
