@@ -106,6 +106,13 @@ class GitConfig:
     timeout_s: float = 8.0  # the prepare-commit-msg hook gives up (and lets the commit go) after this
     max_diff_tokens: int = 1536
     review_max_findings: int = 20
+    hook: bool = True  # CODESLM_GIT_HOOK=0 turns the installed hooks off without uninstalling
+    hook_max_diff_tokens: int = 640  # diff tokens the hook sends: prompt time must fit timeout_s
+    hook_write: str = "message"  # message (ready to save) | comment (suggestion in # lines)
+    message_max_tokens: int = 72  # tokens the model may write for a commit message
+    map_max_calls: int = 8  # per-file summaries for a diff over the budget (map-reduce)
+    review_timeout_s: float = 120.0  # model time for a review; rule findings are always kept
+    exclude: list[str] = field(default_factory=list)  # more paths never sent (glob patterns)
 
 
 @dataclass(slots=True)

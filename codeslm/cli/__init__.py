@@ -25,6 +25,9 @@ COMMANDS = [
     "config_cmd",
     "eval",
     "lsp",
+    "commit_msg",
+    "hook",
+    "review",
     "serve",
 ]
 

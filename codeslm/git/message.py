@@ -1,0 +1,205 @@
+"""Write a commit message for a change with the model: one call, or map-reduce for big diffs.
+
+Strategy (``auto``): when the scrubbed patches fit the budget they are sent whole. Otherwise,
+without a deadline, each file (or group of small files) is summarised in one line (map) and the
+message is written from the summaries (reduce); with a deadline (the git hook), the patches are
+cut to fit and sent in one call, because several model calls cannot fit in a few seconds on a
+CPU. Either way the file list is complete and the notes say what the model did not see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from ..backends.base import Backend
+from ..config import Config
+from ..errors import InputError
+from ..templates import load_template
+from ..types import ChatMessage, GenerationRequest
+from .budget import Counter, fit, units
+from .changes import ChangeSet
+from .conventional import normalise, type_for_paths
+from .style import CommitStyle
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("auto", "full", "truncate", "map-reduce")
+_MARGIN = 48  # tokens kept free for the chat template's own markup
+_STAT_LINES = 60
+_SUMMARY_TOKENS = 32
+_FORCED_TYPES = frozenset({"docs", "test", "ci"})  # the paths alone decide these types
+
+
+@dataclass(slots=True)
+class MessageResult:
+    """A finished commit message and how it was made."""
+
+    message: str
+    raw: str
+    strategy: str
+    notes: list[str] = field(default_factory=list)
+    model_calls: int = 0
+    prompt_tokens: int = 0
+    elapsed_s: float = 0.0
+
+
+def make_counter(backend: Backend) -> Counter:
+    """Token counting with the backend's tokenizer; cheap local counting when it has one."""
+    cache: dict[str, int] = {}
+
+    async def count(text: str) -> int:
+        if not text:
+            return 0
+        local = backend.count_tokens_sync(text)
+        if local is not None:
+            return local
+        if len(text) < 200:  # a remote round trip per line would cost more than it is worth
+            return max(1, len(text) * 2 // 7)
+        if text not in cache:
+            cache[text] = await backend.count_tokens(text)
+        return cache[text]
+
+    return count
+
+
+def _stat(changes: ChangeSet) -> str:
+    lines = changes.stat().split("\n")
+    if len(lines) > _STAT_LINES:
+        lines = [*lines[:_STAT_LINES], f"... and {len(lines) - _STAT_LINES} more files"]
+    return "\n".join(lines)
+
+
+class MessageWriter:
+    """Writes commit messages with one backend and config."""
+
+    def __init__(self, backend: Backend, config: Config, *, comment_char: str = "#") -> None:
+        self.backend = backend
+        self.config = config
+        self.comment_char = comment_char
+        self.count = make_counter(backend)
+        self._calls = 0
+        self._prompt_tokens = 0
+
+    async def write(
+        self,
+        changes: ChangeSet,
+        style: CommitStyle,
+        *,
+        budget: int | None = None,
+        strategy: str = "auto",
+        deadline: float | None = None,
+    ) -> MessageResult:
+        """The message for ``changes``; ``deadline`` is a ``time.monotonic()`` instant."""
+        if strategy not in STRATEGIES:
+            raise InputError(f"unknown strategy {strategy!r}", hint=f"one of {STRATEGIES}")
+        if changes.empty:
+            raise InputError("there are no changes to describe", hint="stage changes with git add")
+        started = time.perf_counter()
+        paths = [f.path for f in changes.all_files()]
+        template = load_template("commit_message")
+        style_text = style.instructions(paths)
+        stat = _stat(changes)
+        overhead = await self._prompt_size(template.render(style=style_text, stat=stat,
+                                                           changes=""))
+        info = await self.backend.model_info()
+        room = info.context_length - overhead - self.config.git.message_max_tokens - _MARGIN
+        budget = min(budget or self.config.git.max_diff_tokens, room)
+        if budget <= 0:
+            raise InputError(f"the file list alone ({overhead} tokens) fills the context window")
+        fitted = await fit(changes.files, budget, self.count)
+        notes = list(changes.notes())
+        use_map = strategy == "map-reduce" or (strategy == "auto" and deadline is None)
+        if fitted.complete or strategy == "full":
+            used = "full"
+            body = _changes_block(fitted.text, bool(changes.files))
+        elif use_map:
+            used = "map-reduce"
+            body = await self._summaries(changes, budget, deadline, notes)
+            notes.append(f"the diff ({fitted.total_tokens} tokens) is over the budget of {budget}:"
+                         f" written from per-file summaries")
+        else:
+            used = "truncate"
+            body = _changes_block(fitted.text, True)
+            shortened = fitted.cut_files + fitted.dropped_files
+            notes.append(f"the diff ({fitted.total_tokens} tokens) is over the budget of {budget};"
+                         f" shortened: {', '.join(shortened[:6])}"
+                         + (f" and {len(shortened) - 6} more" if len(shortened) > 6 else ""))
+        messages = template.render(style=style_text, stat=stat, changes=body)
+        raw = await self._generate(messages, self.config.git.message_max_tokens, deadline)
+        path_type = type_for_paths(paths)
+        message = normalise(
+            raw,
+            fallback_type=path_type or "chore",
+            force_type=path_type if path_type in _FORCED_TYPES else None,
+            scope=self._scope_hint(style, paths),
+            capitalise=style.capitalise,
+            comment_char=self.comment_char,
+        )
+        return MessageResult(message, raw, used, notes, self._calls, self._prompt_tokens,
+                             time.perf_counter() - started)
+
+    @staticmethod
+    def _scope_hint(style: CommitStyle, paths: list[str]) -> str | None:
+        """A scope to add when the model gave none, only if this history mostly uses scopes."""
+        if not style.uses_conventional or sum(style.scopes.values()) * 2 < style.conventional:
+            return None
+        return style.scope_for(paths)
+
+    async def _summaries(self, changes: ChangeSet, budget: int, deadline: float | None,
+                         notes: list[str]) -> str:
+        template = load_template("commit_summary")
+        overhead = await self._prompt_size(template.render(path="", patch=""))
+        info = await self.backend.model_info()
+        unit_budget = min(budget, info.context_length - overhead - _SUMMARY_TOKENS - _MARGIN)
+        pieces = await units(changes.files, unit_budget, self.count)
+        limit = max(1, self.config.git.map_max_calls)
+        if len(pieces) > limit:
+            sizes = [await self.count(p) for _, p in pieces]
+            keep = sorted(sorted(range(len(pieces)), key=lambda i: -sizes[i])[:limit])
+            skipped = [pieces[i][0] for i in range(len(pieces)) if i not in keep]
+            pieces = [pieces[i] for i in keep]
+            notes.append(f"not summarised (only named): {', '.join(skipped[:6])}"
+                         + (f" and {len(skipped) - 6} more" if len(skipped) > 6 else ""))
+        lines: list[str] = []
+        for label, patch in pieces:
+            if deadline is not None and time.monotonic() > deadline:
+                notes.append(f"out of time after {len(lines)} of {len(pieces)} summaries")
+                break
+            messages = template.render(path=label, patch=patch)
+            summary = await self._generate(messages, _SUMMARY_TOKENS, deadline, stop=("\n",))
+            summary = summary.strip().strip("\"'`").strip()
+            if summary:
+                lines.append(f"- {label}: {summary}")
+        if not lines:
+            return "(the patches were too large to show)"
+        return "Summary of the changes, per file:\n" + "\n".join(lines)
+
+    async def _prompt_size(self, messages: tuple[ChatMessage, ...]) -> int:
+        return sum([await self.count(m.content) for m in messages]) + 8 * len(messages)
+
+    async def _generate(self, messages: tuple[ChatMessage, ...], max_tokens: int,
+                        deadline: float | None, stop: tuple[str, ...] = ()) -> str:
+        request = GenerationRequest(messages=messages, max_tokens=max_tokens,
+                                    temperature=0.0, stop=stop, seed=0)
+        self._calls += 1
+        call = self.backend.generate(request)
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no time left for the model")
+            result = await asyncio.wait_for(call, remaining)
+        else:
+            result = await call
+        if result.usage.prompt_tokens:
+            self._prompt_tokens += result.usage.prompt_tokens
+        log.info("commit message call: %s", result.usage)
+        return result.text
+
+
+def _changes_block(patches: str, any_sent: bool) -> str:
+    if not any_sent or not patches.strip():
+        return "(no patch text: every changed file is withheld; only the list above is known)"
+    return "Diff:\n" + patches.rstrip("\n")

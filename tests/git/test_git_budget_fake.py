@@ -1,0 +1,97 @@
+"""Budgeting, strategy choice and what reaches the backend, with the scripted backend (fast).
+
+The same properties are checked on the real model in test_git_real_model.py.
+"""
+
+from __future__ import annotations
+
+import time
+
+from codeslm.backends.fake import FakeBackend
+from codeslm.config import Config
+from codeslm.git.budget import fit, render_patch, truncate, units
+from codeslm.git.changes import collect
+from codeslm.git.diff import parse_diff
+from codeslm.git.message import MessageWriter, make_counter
+from codeslm.git.repo import GitRepo
+from codeslm.git.style import CommitStyle
+
+from .conftest import Repo
+
+
+def _big_repo(repo: Repo, files: int = 4, lines: int = 120) -> GitRepo:
+    for i in range(files):
+        repo.write(f"pkg/mod{i}.py", "".join(f"def f{i}_{n}(x):\n    return x + {n}\n"
+                                             for n in range(lines)))
+    repo.write("pkg/small.py", "A = 1\n")
+    repo.git("add", "-A")
+    return GitRepo(repo.path)
+
+
+async def test_fit_water_fills_and_marks_cuts(repo: Repo) -> None:
+    git = _big_repo(repo)
+    files = parse_diff(git.diff())
+    count = make_counter(FakeBackend())
+    fitted = await fit(files, 600, count)
+    assert fitted.tokens <= 600 and not fitted.complete
+    assert "pkg/small.py" not in fitted.cut_files and "A = 1" in fitted.text
+    assert len(fitted.cut_files) == 4
+    assert "more changed lines of pkg/mod0.py not shown" in fitted.text
+    whole = await fit(files, 10**6, count)
+    assert whole.complete and whole.text == "".join(render_patch(f) for f in files)
+    assert await truncate(files[0], 5, count) == ""
+
+
+async def test_units_fit_the_budget(repo: Repo) -> None:
+    files = parse_diff(_big_repo(repo).diff())
+    count = make_counter(FakeBackend())
+    pieces = await units(files, 400, count)
+    assert all([await count(text) <= 400 for _, text in pieces])
+    assert {label for label, _ in pieces} >= {"pkg/mod0.py", "pkg/mod3.py"}
+
+
+async def test_strategies(repo: Repo) -> None:
+    git = _big_repo(repo)
+    config = Config()
+    changes = collect(git, config)
+    backend = FakeBackend(["adds helpers", "adds more", "adds more", "adds more", "adds more",
+                           "feat: add helper functions"])
+    writer = MessageWriter(backend, config)
+    result = await writer.write(changes, CommitStyle(), budget=300, strategy="map-reduce")
+    assert result.strategy == "map-reduce" and result.model_calls >= 3
+    assert result.message == "feat: add helper functions"
+    assert any("per-file summaries" in n for n in result.notes)
+    last = backend.requests[-1].messages[-1].content
+    assert "Summary of the changes, per file:" in last and "pkg/mod0.py" in last
+
+    backend = FakeBackend("Added helper functions.")
+    result = await MessageWriter(backend, config).write(
+        changes, CommitStyle(), budget=300, deadline=time.monotonic() + 60)
+    assert result.strategy == "truncate" and result.model_calls == 1
+    assert result.message == "feat: added helper functions"
+    assert any("shortened" in n for n in result.notes)
+
+    repo.git("reset", "-q")
+    repo.git("add", "pkg/small.py")
+    backend = FakeBackend("fix: typo")
+    result = await MessageWriter(backend, config).write(collect(git, config), CommitStyle())
+    assert result.strategy == "full" and result.notes == []
+
+
+async def test_docs_only_change_is_typed_docs(repo: Repo) -> None:
+    repo.write("README.md", "# Title\n\nUsage.\n")
+    repo.git("add", "-A")
+    result = await MessageWriter(FakeBackend("feat: describe usage"), Config()).write(
+        collect(GitRepo(repo.path), Config()), CommitStyle())
+    assert result.message == "docs: describe usage"
+
+
+async def test_only_withheld_files_still_get_a_message(repo: Repo) -> None:
+    repo.write("package-lock.json", "{}\n")
+    repo.git("add", "-A")
+    backend = FakeBackend("build: update the lockfile")
+    result = await MessageWriter(backend, Config()).write(
+        collect(GitRepo(repo.path), Config()), CommitStyle())
+    assert result.message == "build: update the lockfile"
+    prompt = backend.requests[0].messages[-1].content
+    assert "package-lock.json" in prompt and "every changed file is withheld" in prompt
