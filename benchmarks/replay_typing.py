@@ -1,0 +1,278 @@
+"""Replay a typing session against a model server and report completion latency.
+
+Works with any server codeslm can talk to (``--backend vllm | openai-compatible |
+llama-server | ollama``): a function of a real source file (the standard library's
+``textwrap.py`` by default) is "typed" again word by word, and at each step a FIM completion is
+requested exactly as codeslm would build it (the engine's prefix/suffix window, the FIM format
+detected from the served vocabulary, codeslm's stop rules), through codeslm's own HTTP client.
+
+Requests are sequential with ``--interval-ms`` of "typing" between them, as an editor that
+waits for each answer would send them. Reported: time to first token and end-to-end latency
+(p50/p95, client side), decode speed, prefix-cache hit rate (vLLM ``/metrics`` difference over
+the run; else the servers' ``cached_tokens``), and the machine and git commit. ``--json`` writes
+everything for ``gpu_vllm.sh``.
+
+    python benchmarks/replay_typing.py --backend openai-compatible --url http://127.0.0.1:8012
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from codeslm.backends import create_backend  # noqa: E402
+from codeslm.backends.vllm import VllmBackend, metrics_summary  # noqa: E402
+from codeslm.config import Config  # noqa: E402
+from codeslm.engine import CompletionEngine, window  # noqa: E402
+from codeslm.types import GenerationRequest  # noqa: E402
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def git_commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout
+
+    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    return commit + (
+        "+dirty" if git("status", "--porcelain", "--untracked-files=no").strip() else ""
+    )
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = ""
+    if shutil.which("nvidia-smi"):
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        gpu = f", GPU {out.splitlines()[0]}" if out else ""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{cpu}, {cores} cores{gpu}, load avg {load}, Python {platform.python_version()}"
+
+
+def typing_steps(text: str, region: tuple[int, int], count: int) -> list[tuple[str, int]]:
+    """(document as typed so far, cursor offset) after each word of ``text[region]``.
+
+    The code after the region is kept (the suffix), as when a function is rewritten in place.
+    """
+    start, end = region
+    body = text[start:end]
+    cuts = [i + 1 for i, ch in enumerate(body) if ch in " \n(.:,=" and i + 1 < len(body)]
+    if len(cuts) > count:
+        stride = len(cuts) / count
+        cuts = [cuts[int(k * stride)] for k in range(count)]
+    return [(text[:start] + body[:cut] + text[end:], start + cut) for cut in cuts]
+
+
+def default_region(text: str) -> tuple[int, int]:
+    """The ``TextWrapper._wrap_chunks`` method of textwrap.py (or the middle of any file)."""
+    marker = "    def _wrap_chunks(self, chunks):"
+    start = text.find(marker)
+    if start < 0:
+        return len(text) // 3, 2 * len(text) // 3
+    end = text.find("\n    def ", start + len(marker))
+    return start, (end if end > 0 else len(text))
+
+
+async def replay(args: argparse.Namespace) -> dict[str, Any]:
+    config = Config(
+        backend=args.backend,
+        url=args.url,
+        model=args.model or Config().model,
+        request_timeout_s=args.timeout,
+    )
+    backend = create_backend(config)
+    engine = CompletionEngine(backend, config)
+    fmt = await engine.fim_format()
+    stop_ids = engine._stop_ids  # computed with the format, as the engine sends them
+    source = Path(args.file) if args.file else Path(inspect.getfile(textwrap))
+    text = source.read_text()
+    steps = typing_steps(text, default_region(text), args.keystrokes)
+    comp = config.completion
+
+    def request_for(doc: str, offset: int) -> GenerationRequest:
+        prefix, suffix = window(doc, offset, comp.prefix_chars, comp.suffix_chars)
+        prompt = fmt.render(prefix, suffix)
+        return GenerationRequest(
+            prompt=prompt,
+            max_tokens=args.max_tokens,
+            temperature=0.0,
+            stop=(*fmt.stop, "\n\n"),
+            stop_token_ids=stop_ids,
+            session=str(source.parent),
+            cache_key=str(source),
+        )
+
+    # Warm-up (not measured): loads weights into caches, compiles kernels.
+    await backend.generate(request_for(*steps[0]))
+    before = await backend.metrics_text() if isinstance(backend, VllmBackend) else None
+    ttft: list[float] = []
+    e2e: list[float] = []
+    decode_tps: list[float] = []
+    tokens_total = 0
+    prompt_total = 0
+    cached_total = 0
+    cached_known = False
+    wall_started = time.perf_counter()
+    for doc, offset in steps:
+        request = request_for(doc, offset)
+        started = time.perf_counter()
+        first: float | None = None
+        usage = None
+        pieces = 0
+        async for chunk in backend.stream(request):
+            if chunk.text:
+                pieces += 1
+                if first is None:
+                    first = time.perf_counter() - started
+            if chunk.usage is not None:
+                usage = chunk.usage
+        total = time.perf_counter() - started
+        e2e.append(total)
+        ttft.append(first if first is not None else total)
+        n = usage.completion_tokens if usage and usage.completion_tokens else pieces
+        tokens_total += n
+        if usage and usage.prompt_tokens:
+            prompt_total += usage.prompt_tokens
+        if usage and usage.cached_prompt_tokens is not None:
+            cached_known = True
+            cached_total += usage.cached_prompt_tokens
+        if first is not None and n > 1 and total > first:
+            decode_tps.append((n - 1) / (total - first))
+        if args.interval_ms:
+            await asyncio.sleep(args.interval_ms / 1000)
+    wall = time.perf_counter() - wall_started
+    result: dict[str, Any] = {
+        "label": args.label,
+        "backend": args.backend,
+        "url": args.url,
+        "served_model": (await backend.model_info()).name,
+        "fim_format": fmt.name,
+        "source": f"{source.name} ({len(steps)} keystrokes)",
+        "max_tokens": args.max_tokens,
+        "requests": len(steps),
+        "ttft_p50_s": percentile(ttft, 50),
+        "ttft_p95_s": percentile(ttft, 95),
+        "e2e_p50_s": percentile(e2e, 50),
+        "e2e_p95_s": percentile(e2e, 95),
+        "decode_tokens_per_s_p50": percentile(decode_tps, 50),
+        "tokens_generated": tokens_total,
+        "throughput_tokens_per_s": tokens_total / wall if wall else float("nan"),
+        "prefix_cache_hit_rate": None,
+        "prefix_cache_source": "not reported",
+        "spec_acceptance": None,
+        "client_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "machine": machine(),
+        "commit": git_commit(),
+    }
+    if args.server_pid:
+        try:
+            status = Path(f"/proc/{args.server_pid}/status").read_text()
+            hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+            result["server_peak_rss_mib"] = int(hwm.split()[1]) / 1024
+        except (OSError, StopIteration):
+            pass
+    if isinstance(backend, VllmBackend) and before is not None:
+        summary = metrics_summary(await backend.metrics_text(), before=before)
+        result["prefix_cache_hit_rate"] = summary.prefix_hit_rate
+        result["prefix_cache_source"] = "vLLM /metrics over the run"
+        result["spec_acceptance"] = summary.spec_acceptance
+        result["server_ttft_p50_s"] = summary.ttft_p50
+    elif cached_known and prompt_total:
+        result["prefix_cache_hit_rate"] = cached_total / prompt_total
+        result["prefix_cache_source"] = "cached prompt tokens reported by the server"
+    await backend.aclose()
+    return result
+
+
+def report(r: dict[str, Any]) -> str:
+    def ms(key: str) -> str:
+        value = r.get(key)
+        return "n/a" if value is None else f"{value * 1000:.0f} ms"
+
+    hit = r["prefix_cache_hit_rate"]
+    lines = [
+        f"replay {r['label'] or ''} — {r['backend']} {', '.join(r['url'])} — {r['served_model']} "
+        f"({r['fim_format']}), {r['source']}, max_tokens {r['max_tokens']}",
+        f"  time to first token  p50 {ms('ttft_p50_s')}  p95 {ms('ttft_p95_s')}",
+        f"  end to end           p50 {ms('e2e_p50_s')}  p95 {ms('e2e_p95_s')}",
+        f"  decode               p50 {r['decode_tokens_per_s_p50']:.1f} tokens/s; "
+        f"{r['tokens_generated']} tokens, {r['throughput_tokens_per_s']:.1f} tokens/s over the run",
+        "  prefix cache         "
+        + (
+            f"{hit:.0%} hit rate ({r['prefix_cache_source']})"
+            if hit is not None
+            else r["prefix_cache_source"]
+        ),
+    ]
+    if r.get("spec_acceptance") is not None:
+        lines.append(f"  n-gram speculation   {r['spec_acceptance']:.0%} of draft tokens accepted")
+    memory = f"  memory               client peak RSS {r['client_peak_rss_mib']:.0f} MiB"
+    if "server_peak_rss_mib" in r:
+        memory += f", server peak RSS {r['server_peak_rss_mib']:.0f} MiB"
+    lines.append(memory)
+    lines.append(f"  machine              {r['machine']}")
+    lines.append(f"  commit               {r['commit']}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--backend",
+        default="openai-compatible",
+        choices=["vllm", "openai-compatible", "llama-server", "ollama"],
+    )
+    parser.add_argument("--url", action="append", required=True, help="server URL (repeatable)")
+    parser.add_argument("--model", help="served model id (default: the only one served)")
+    parser.add_argument("--file", help="source file to type (default: textwrap.py)")
+    parser.add_argument("--keystrokes", type=int, default=60, help="completion requests")
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--interval-ms", type=int, default=0, help="pause between requests")
+    parser.add_argument("--timeout", type=float, default=120.0, help="request timeout, seconds")
+    parser.add_argument("--server-pid", type=int, help="report this process's peak RSS")
+    parser.add_argument("--label", default="", help="name of this run in the report")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    result = asyncio.run(replay(args))
+    print(report(result), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
