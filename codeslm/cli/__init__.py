@@ -24,6 +24,7 @@ COMMANDS = [
     "models",
     "config_cmd",
     "eval",
+    "index",
     "lsp",
     "commit_msg",
     "hook",
@@ -57,6 +58,17 @@ def _setup_logging(verbose: int) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
 
 
+def _privacy_defaults(command: str) -> None:
+    """Opt out of telemetry in every library we may start, and keep hub libraries offline
+    except for the commands that download models on request."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    if command not in {"models", "serve"}:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
 def report_error(err: CodeslmError) -> None:
     """Print a CodeslmError as ``error: ...`` plus an optional ``hint: ...`` on stderr."""
     print(f"error: {err.message}", file=sys.stderr)
@@ -72,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     _setup_logging(getattr(args, "verbose", 0))
+    _privacy_defaults(args.command)
     try:
         return int(args.run(args) or 0)
     except CodeslmError as err:
