@@ -30,6 +30,10 @@ from .endpoints import Endpoint, EndpointPool, session_header
 
 log = logging.getLogger(__name__)
 
+# A kept-alive connection that died under the request, before any answer (a restarted or
+# crashed server).
+_DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
 # Answers that mean "this server did nothing with the request; another one may".
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -95,6 +99,8 @@ def error_from_status(status: int, body: str, url: str) -> BackendError:
 
 def _connect_reason(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
+    if isinstance(exc, _DROPPED):
+        return f"connection dropped: {text}"
     if "refused" in text.lower():
         return "connection refused"
     if isinstance(exc, httpx.ConnectTimeout):
@@ -157,12 +163,9 @@ class HttpClient:
         candidates = endpoints if endpoints is not None else self.pool.ranked(session_key)
         last: BackendError | None = None
         for endpoint in candidates:
-            request = self._client.build_request(
-                method, endpoint.url + path, json=body, headers=self._headers(session_key)
-            )
             try:
-                response = await self._client.send(request, stream=True)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                response = await self._send(method, endpoint, path, body, session_key)
+            except (httpx.ConnectError, httpx.ConnectTimeout, *_DROPPED) as exc:
                 reason = _connect_reason(exc)
                 self.pool.mark_down(endpoint, reason)
                 last = BackendUnavailable(
@@ -205,6 +208,25 @@ class HttpClient:
                 hint=last.hint,
             )
         raise last
+
+    async def _send(self, method: str, endpoint: Endpoint, path: str,
+                    body: dict[str, Any] | None, session_key: str | None) -> httpx.Response:
+        """Send once; a kept-alive connection the server dropped gets one fresh retry.
+
+        The retry is safe: the answer's headers had not arrived, nothing was shown, and a
+        generation has no side effects beyond its compute.
+        """
+        for attempt in (1, 2):
+            request = self._client.build_request(
+                method, endpoint.url + path, json=body, headers=self._headers(session_key)
+            )
+            try:
+                return await self._client.send(request, stream=True)
+            except _DROPPED:
+                if attempt == 2:
+                    raise
+                log.info("connection to %s was dropped; retrying on a new one", endpoint.url)
+        raise AssertionError("unreachable")
 
     async def request_json(
         self,

@@ -65,7 +65,8 @@ async def test_streams_a_fim_completion_in_pieces(served: Served) -> None:
     assert chunks[-1].finish_reason == "stop"
     assert chunks[-1].usage is not None and chunks[-1].usage.time_to_first_token_s is not None
     served_model = await OpenAICompatBackend(Config(url=[served.url])).served_model()
-    assert served_model.kind == "llama-cpp-python" and served_model.id == "qwen2.5-coder-0.5b"
+    assert served_model.kind == "llama-cpp-python"
+    assert served_model.id.startswith("qwen2.5-coder-0.5b")
 
 
 async def test_stop_strings_and_max_tokens(served: Served) -> None:
@@ -265,3 +266,63 @@ def test_serve_self_test_and_clean_sigterm(home: Path, model_path: Path) -> None
     assert server.stop() == 0
     assert any(s.startswith("stopped llama-cpp (cleanly)") for s in server.stderr), server.stderr
     assert not alive(server.server_pid)  # the model server is gone too
+
+
+async def test_language_server_completes_through_the_server(
+    served: Served, home: Path, model_path: Path, tmp_path: Path
+) -> None:
+    import sys
+
+    from lsprotocol import types as lsp
+    from pytest_lsp import ClientServerConfig
+
+    text = "def fibonacci(n):\n    if n < 2:\n        return n\n    return \n"
+    (tmp_path / "fib.py").write_text(text)
+    env = server_env(home, model_path, CODESLM_BACKEND="openai-compatible", CODESLM_URL=served.url)
+    config = ClientServerConfig(
+        server_command=[sys.executable, "-m", "codeslm", "lsp"], server_env=env
+    )
+    client = await config.start(devtools=None)
+    try:
+        caps = lsp.ClientCapabilities(
+            text_document=lsp.TextDocumentClientCapabilities(
+                inline_completion=lsp.InlineCompletionClientCapabilities()
+            )
+        )
+        await client.initialize_session(
+            lsp.InitializeParams(
+                capabilities=caps,
+                root_uri=tmp_path.as_uri(),
+                workspace_folders=[lsp.WorkspaceFolder(uri=tmp_path.as_uri(), name="p")],
+            )
+        )
+        uri = (tmp_path / "fib.py").as_uri()
+        client.text_document_did_open(
+            lsp.DidOpenTextDocumentParams(
+                text_document=lsp.TextDocumentItem(
+                    uri=uri, language_id="python", version=1, text=text
+                )
+            )
+        )
+        params = lsp.InlineCompletionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri),
+            position=lsp.Position(line=3, character=11),
+            context=lsp.InlineCompletionContext(
+                trigger_kind=lsp.InlineCompletionTriggerKind.Invoked
+            ),
+        )
+        deadline = time.monotonic() + 120
+        items: list[lsp.InlineCompletionItem] = []
+        while not items and time.monotonic() < deadline:  # the first call may find it loading
+            result = await asyncio.wait_for(
+                client.text_document_inline_completion_async(params), 120
+            )
+            items = list(result.items) if result is not None else []
+            if not items:
+                await asyncio.sleep(0.5)
+        texts = [i.insert_text for i in items if isinstance(i.insert_text, str)]
+        assert any("fibonacci(n - 1)" in t for t in texts), texts
+        assert "/v1/completions" in served.log_text()  # it really went through the server
+    finally:
+        await asyncio.wait_for(client.shutdown_session(), 30)
+        await client.stop()
