@@ -425,8 +425,8 @@ class ManagedServer:
                         hint=f"see {self.plan.log_path}; raise serve.startup_timeout_s",
                     )
                 if progress is not None:
-                    tail = self.log_tail(1)
-                    progress(elapsed, tail[0] if tail else "")
+                    recent = self.log_tail(1)
+                    progress(elapsed, recent[0] if recent else "")
                 time.sleep(0.5)
 
     def stop(self, grace_s: float = 20.0) -> int | None:

@@ -209,8 +209,14 @@ class HttpClient:
             )
         raise last
 
-    async def _send(self, method: str, endpoint: Endpoint, path: str,
-                    body: dict[str, Any] | None, session_key: str | None) -> httpx.Response:
+    async def _send(
+        self,
+        method: str,
+        endpoint: Endpoint,
+        path: str,
+        body: dict[str, Any] | None,
+        session_key: str | None,
+    ) -> httpx.Response:
         """Send once; a kept-alive connection the server dropped gets one fresh retry.
 
         The retry is safe: the answer's headers had not arrived, nothing was shown, and a

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, cast
 
 from ..errors import BackendProtocolError, CodeslmError
 from ..types import Chunk, GenerationRequest, Usage
@@ -54,7 +54,8 @@ class LlamaServerBackend(OpenAICompatBackend):
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         if request.prompt is None:
-            async with contextlib.aclosing(super().stream(request)) as inner:
+            chat = cast(AsyncGenerator[Chunk, None], super().stream(request))
+            async with contextlib.aclosing(chat) as inner:
                 async for chunk in inner:
                     yield chunk
             return

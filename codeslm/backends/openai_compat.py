@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -341,7 +341,7 @@ class OpenAICompatBackend(Backend):
         body: dict[str, Any],
         request: GenerationRequest,
         extract: Callable[[dict[str, Any]], str],
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         started = time.perf_counter()
         stops = StopMatcher(request.stop)
         first: float | None = None

@@ -50,9 +50,22 @@ def test_the_documented_vllm_command_is_what_codeslm_serve_runs(tmp_path: Path) 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
     env["CODESLM_HOME"] = str(tmp_path)
     result = subprocess.run(
-        [*codeslm_command(), "serve", "--backend", "vllm", "--model", "Qwen/Qwen2.5-Coder-1.5B",
-         "--port", "8012", "--dry-run"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        [
+            *codeslm_command(),
+            "serve",
+            "--backend",
+            "vllm",
+            "--model",
+            "Qwen/Qwen2.5-Coder-1.5B",
+            "--port",
+            "8012",
+            "--dry-run",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     *env_lines, command = result.stdout.splitlines()

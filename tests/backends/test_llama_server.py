@@ -189,7 +189,7 @@ async def test_real_overlong_prompt_and_cancellation(real: Served) -> None:
         if received == 3:
             break
     cpu0, t0 = real.cpu_seconds(), time.monotonic()
-    async for chunk in stream:
+    async for _chunk in stream:
         if time.monotonic() - t0 >= 1.5:
             break
     busy = (real.cpu_seconds() - cpu0) / (time.monotonic() - t0)
