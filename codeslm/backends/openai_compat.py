@@ -252,6 +252,14 @@ class OpenAICompatBackend(Backend):
             self._token_cache.popitem(last=False)
         return ids
 
+    def count_tokens_sync(self, text: str) -> int | None:
+        """Exact when ``text`` was tokenized before (context blocks repeat between keystrokes);
+        None otherwise, so the caller estimates instead of waiting on the network."""
+        if not text:
+            return 0
+        cached = self._token_cache.get(text)
+        return len(cached) if cached is not None else None
+
     async def fim_format_hint(self) -> str | None:
         """None when the tokenizer can decide (the engine asks it); else a guess from the name."""
         if await self.has_tokenizer():

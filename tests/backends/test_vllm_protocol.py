@@ -258,6 +258,8 @@ async def test_tokenize_uses_vllm_tokenize_without_special_tokens_and_caches() -
     assert await backend.tokenize("<|fim_prefix|>") == [QWEN_SPECIAL["<|fim_prefix|>"]]
     assert await backend.tokenize("<|fim_prefix|>") == [QWEN_SPECIAL["<|fim_prefix|>"]]
     assert await backend.count_tokens("abc") == 3
+    assert backend.count_tokens_sync("abc") == 3  # cached: exact without a round trip
+    assert backend.count_tokens_sync("never seen") is None  # the engine estimates instead
     bodies = server.bodies("/tokenize")
     assert {"model": VLLM_MODEL, "prompt": "<|fim_prefix|>", "add_special_tokens": False} in bodies
     assert (
