@@ -136,6 +136,7 @@ class RefactorPlan:
     name: str  # the function/class name, or "" for a bare region
     max_tokens: int
     test_path: str | None = None
+    test_import: str | None = None  # the import the tests need (added if the model forgot it)
 
     @property
     def title(self) -> str:
@@ -217,7 +218,7 @@ def plan_refactor(request: RefactorRequest, *, read_text: ReadText | None = None
     lang = _language(doc)
     sel_start, sel_end = _selection(request)
     name = ""
-    test_path = None
+    test_path = test_import = None
     if kind in (RefactorKind.DOCSTRING, RefactorKind.TESTS):
         definition = _definition_at(request, sel_start)
         if definition is None:
@@ -276,6 +277,10 @@ def plan_refactor(request: RefactorRequest, *, read_text: ReadText | None = None
     elif kind is RefactorKind.TESTS:
         test_path, framework, hint = conventional_test_file(doc, request.root, name,
                                                             read_text=read_text)
+        if doc.language == "python" and name:
+            module = _python_module(Path(doc.path or "x.py"),
+                                    Path(request.root) if request.root else None)
+            test_import = f"from {module} import {name}"
         values.update(framework=framework, import_hint=hint,
                       source_file=Path(doc.path).name if doc.path else "the current file")
     elif kind is RefactorKind.FIX:
@@ -284,7 +289,8 @@ def plan_refactor(request: RefactorRequest, *, read_text: ReadText | None = None
     elif kind is RefactorKind.EDIT:
         values["instruction"] = request.instruction.strip()
     messages = load_template(template).render(**values)
-    return RefactorPlan(request, messages, start, end, indent, name, MAX_TOKENS[kind], test_path)
+    return RefactorPlan(request, messages, start, end, indent, name, MAX_TOKENS[kind], test_path,
+                        test_import)
 
 
 # -- tests: where they go --------------------------------------------------------------------
@@ -554,14 +560,28 @@ def _explain_change(plan: RefactorPlan, answer: str) -> FileChange:
     return FileChange(doc.path or "", tuple(insertion(text, line_start, block)), text)
 
 
+_TEST_MARKERS = {
+    "python": r"def test_|class Test",
+    "javascript": r"\b(test|it|describe)\(",
+    "typescript": r"\b(test|it|describe)\(",
+    "tsx": r"\b(test|it|describe)\(",
+    "go": r"func Test",
+    "rust": r"#\[test\]",
+    "java": r"@Test",
+}
+
+
 def _tests_change(plan: RefactorPlan, answer: str, read_text: ReadText | None) -> FileChange:
     assert plan.test_path is not None
     code = extract_code(answer).strip("\n")
-    if not code.strip():
-        raise UnusableAnswer("the model's answer has no test code")
     doc = plan.request.document
+    marker = _TEST_MARKERS.get(doc.language or "", _TEST_MARKERS["python"])
+    if not re.search(marker, code):
+        raise UnusableAnswer("the model's answer has no tests")
     same_file = plan.test_path == doc.path
     existing = doc.text if same_file else (read_text(plan.test_path) if read_text else None)
+    if plan.test_import and not same_file:
+        code = _with_import(code, plan.test_import, plan.name)
     if existing is None:
         return FileChange(plan.test_path, tuple(insertion("", 0, code + "\n")), "", create=True)
     if doc.language == "python":
@@ -572,3 +592,15 @@ def _tests_change(plan: RefactorPlan, answer: str, read_text: ReadText | None) -
     separator = "" if not existing else ("\n\n" if existing.endswith("\n") else "\n\n\n")
     return FileChange(plan.test_path, tuple(insertion(existing, len(existing),
                                                       separator + code + "\n")), existing)
+
+
+def _with_import(code: str, import_line: str, name: str) -> str:
+    """``code`` with ``import_line`` added after its imports unless ``name`` is imported."""
+    lines = code.splitlines()
+    word = rf"\b{re.escape(name)}\b"
+    if any(re.match(rf"\s*(from\s+\S+\s+)?import\s.*{word}", ln) for ln in lines):
+        return code
+    last_import = max((i for i, ln in enumerate(lines) if re.match(r"(import|from)\s", ln)),
+                      default=-1)
+    lines.insert(last_import + 1, import_line)
+    return "\n".join(lines)

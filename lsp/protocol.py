@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 INVALID_PARAMS = -32602
+METHOD_NOT_FOUND = -32601
 
 
 class _Malformed:
@@ -45,6 +46,9 @@ class CodeslmProtocol(LanguageServerProtocol):
             return super().structure_message(data)
         except (JsonRpcInvalidParams, JsonRpcInternalError) as exc:
             method = data.get("method")
+            known = method in self.fm.features or method in self.fm.builtin_features
+            if "id" in data and method is not None and not known:
+                return _Malformed(data.get("id"), METHOD_NOT_FOUND, f"unknown method {method}")
             if "id" in data and method is not None:
                 log.warning("invalid params for %s (id %r)", method, data.get("id"))
                 return _Malformed(data.get("id"), INVALID_PARAMS,

@@ -167,3 +167,16 @@ async def test_generate_answer_stops_once_the_docstring_is_complete() -> None:
     answer = await generate_answer(backend, plan, on_progress=seen.append)
     assert '"""Area."""' in answer and "x = 1" not in answer
     assert backend.cancelled == 1 and seen  # the stream was closed early
+
+
+def test_tests_get_the_missing_import_and_must_be_tests(tmp_path: Path) -> None:
+    src = tmp_path / "geo.py"
+    request = RefactorRequest(RefactorKind.TESTS, Document(SOURCE, str(src), "python"),
+                              Range(Position(4, 5), Position(4, 5)), root=str(tmp_path))
+    plan = plan_refactor(request, read_text=lambda p: None)
+    (created,) = apply_answer(plan, "```python\nimport pytest\n\ndef test_area():\n"
+                                    "    assert area(1) > 3\n```", read_text=lambda p: None)
+    text = apply_edits("", list(created.edits))
+    assert text.startswith("import pytest\nfrom geo import area\n")
+    with pytest.raises(UnusableAnswer, match="no tests"):
+        apply_answer(plan, "```python\ndef area(r):\n    return 1\n```", read_text=lambda p: None)

@@ -1,0 +1,388 @@
+"""The real server process over stdio, every method, with a scripted backend (fast).
+
+The same paths run on the real model in test_lsp_server_model.py; here the answers are known,
+so the protocol details (ranges, versions, edits, errors, cancellation) are asserted exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsp_harness import (
+    Editor,
+    action_command,
+    capabilities,
+    inline_params,
+    lsp_session,
+    pos,
+    server_env,
+)
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException
+
+CALC = "def add(a, b):\n    \n\n\ndef mul(a, b):\n    return a * b\n"
+
+RULES = [
+    {"contains": "Document the", "reply":
+        '```python\ndef mul(a, b):\n    """Multiply a by b."""\n    return a * b\n```'},
+    {"contains": "Write unit tests", "reply":
+        "```python\nfrom calc import mul\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n```"},
+    {"contains": "Explain what", "reply": "It multiplies two numbers and returns the product."},
+    {"contains": "has a problem", "reply":
+        "```python\ndef mul(a, b):\n    return a * b  # fixed\n```"},
+    {"contains": "Instruction:", "reply": "```python\nreturn b * a\n```"},
+    {"contains": "def add", "reply": "return a + b\n"},
+]
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "calc.py").write_text(CALC)
+    return root
+
+
+@pytest.fixture
+def fake_env(tmp_path: Path) -> dict[str, str]:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"rules": RULES, "default": "pass\n"}))
+    return server_env(tmp_path / "home", CODESLM_BACKEND="fake",
+                      CODESLM_FAKE_SCRIPT=str(script))
+
+
+def slow_env(tmp_path: Path) -> dict[str, str]:
+    script = tmp_path / "slow.json"
+    script.write_text(json.dumps({"replies": ["x = 1\n" * 400], "delay_s": 0.02}))
+    return server_env(tmp_path / "home", CODESLM_BACKEND="fake",
+                      CODESLM_FAKE_SCRIPT=str(script), CODESLM_COMPLETION_MAX_TOKENS="2000")
+
+
+async def test_capabilities_are_advertised(workspace: Path, fake_env: dict[str, str]) -> None:
+    async with lsp_session(workspace, fake_env) as ed:
+        assert ed.init is not None
+        caps = ed.init.capabilities
+    assert caps.inline_completion_provider is not None  # the registration pitfall
+    assert caps.completion_provider is not None
+    assert "." in (caps.completion_provider.trigger_characters or [])
+    assert caps.code_action_provider is not None
+    assert set(caps.execute_command_provider.commands) == {  # type: ignore[union-attr]
+        "codeslm.docstring", "codeslm.generateTests", "codeslm.explain", "codeslm.fix",
+        "codeslm.editSelection"}
+    sync = caps.text_document_sync
+    assert isinstance(sync, lsp.TextDocumentSyncOptions)
+    assert sync.change == lsp.TextDocumentSyncKind.Incremental
+    assert caps.position_encoding in (None, lsp.PositionEncodingKind.Utf16)
+    assert ed.init.server_info is not None and ed.init.server_info.name == "codeslm"
+
+
+async def test_inline_and_completion_fallback(workspace: Path, fake_env: dict[str, str]) -> None:
+    async with lsp_session(workspace, fake_env) as ed:
+        uri = ed.open("calc.py", CALC)
+        result = await ed.client.text_document_inline_completion_async(inline_params(uri, 1, 4))
+        assert result is not None
+        (item,) = result.items  # automatic: one candidate
+        assert item.insert_text == "    return a + b"  # the line's text before the cursor + it
+        assert item.range == lsp.Range(start=pos(1, 0), end=pos(1, 4))
+        invoked = await ed.client.text_document_inline_completion_async(
+            inline_params(uri, 1, 4, invoked=True))
+        assert invoked is not None and invoked.items
+        menu = await ed.client.text_document_completion_async(lsp.CompletionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri), position=pos(1, 4)))
+        assert isinstance(menu, lsp.CompletionList) and menu.is_incomplete
+        first = menu.items[0]
+        assert first.text_edit is not None
+        assert first.text_edit.new_text == "return a + b"
+        assert first.text_edit.range == lsp.Range(start=pos(1, 4), end=pos(1, 4))
+        stats = await ed.stats()
+        assert stats["served"] == 3 and stats["errors"] == 0
+        await ed.wait_status("ready")
+
+
+async def test_utf16_positions_with_emoji_and_cjk(workspace: Path,
+                                                  fake_env: dict[str, str]) -> None:
+    text = "label = '😀漢'  # é\ndef add(a, b):\n    "
+    async with lsp_session(workspace, fake_env) as ed:
+        uri = ed.open("u.py", text)
+        # Type after the comment on line 0 with an incremental change at a UTF-16 column:
+        # "label = '" is 9 units, the emoji 2, 漢 1, "'  # é" 6 -> end of line at 18.
+        ed.type_at(uri, 0, 18, "!")
+        result = await ed.client.text_document_inline_completion_async(inline_params(uri, 2, 4))
+        assert result is not None and result.items
+        assert result.items[0].range == lsp.Range(start=pos(2, 0), end=pos(2, 4))
+        # A completion at the end of the emoji line: the range ends at UTF-16 column 19.
+        end = await ed.client.text_document_inline_completion_async(inline_params(uri, 0, 19))
+        assert end is not None and end.items
+        assert end.items[0].range == lsp.Range(start=pos(0, 0), end=pos(0, 19))
+        assert end.items[0].insert_text.startswith("label = '😀漢'  # é!")
+        # Inside the surrogate pair of the emoji: invalid, answered with nothing.
+        split = await ed.client.text_document_inline_completion_async(inline_params(uri, 0, 10))
+        assert split is not None and not split.items
+    assert ed.texts[uri].startswith("label = '😀漢'  # é!\n")
+
+
+async def test_bad_requests_get_empty_answers_and_the_server_stays_up(
+        workspace: Path, fake_env: dict[str, str]) -> None:
+    async with lsp_session(workspace, fake_env,
+                           init_options={"lsp": {"max_document_bytes": 2000}}) as ed:
+        uri = ed.open("calc.py", CALC)
+        unopened = await ed.client.text_document_inline_completion_async(
+            inline_params(ed.uri("nope.py"), 0, 0))
+        assert unopened is not None and not unopened.items
+        past_end = await ed.client.text_document_inline_completion_async(
+            inline_params(uri, 40, 0))
+        assert past_end is not None and not past_end.items
+        past_line = await ed.client.text_document_completion_async(lsp.CompletionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri), position=pos(0, 500)))
+        assert isinstance(past_line, lsp.CompletionList) and not past_line.items
+        huge = ed.open("huge.py", "x = 1\n" * 1000)
+        big = await ed.client.text_document_inline_completion_async(inline_params(huge, 3, 0))
+        assert big is not None and not big.items
+        binary = ed.open("blob.py", "a\x00b\n")
+        nul = await ed.client.text_document_inline_completion_async(inline_params(binary, 0, 0))
+        assert nul is not None and not nul.items
+        with pytest.raises(JsonRpcException) as err:
+            await ed.client.protocol.send_request_async("codeslm/noSuchMethod", {})
+        assert err.value.code == -32601
+        ed.client.protocol.notify("codeslm/noSuchNotification", {})
+        ok = await ed.client.text_document_inline_completion_async(inline_params(uri, 1, 4))
+        assert ok is not None and ok.items  # still serving
+
+
+async def test_settings_push_pull_and_errors(workspace: Path, fake_env: dict[str, str]) -> None:
+    configuration = {"lsp": {"disabled_languages": ["python"]}}
+    async with lsp_session(workspace, fake_env, caps=capabilities(configuration=True),
+                           configuration=configuration) as ed:
+        uri = ed.open("calc.py", CALC)
+
+        async def items() -> int:
+            r = await ed.client.text_document_inline_completion_async(inline_params(uri, 1, 4))
+            return len(r.items) if r else 0
+
+        for _ in range(50):  # the pulled settings arrive shortly after initialized
+            if await items() == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await items() == 0
+        ed.client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(
+            settings={"codeslm": {"lsp": {"disabledLanguages": []}}}))
+        assert await items() == 1
+        ed.client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(
+            settings={"codeslm": {"lsp": {"debounce_ms": "soon"}}}))
+        for _ in range(50):
+            if any("debounce_ms" in m.message for m in ed.client.messages):
+                break
+            await asyncio.sleep(0.05)
+        assert any("debounce_ms" in m.message for m in ed.client.messages)
+        assert await items() == 1  # a bad value changed nothing else
+
+
+async def _actions(ed: Editor, uri: str, start: tuple[int, int], end: tuple[int, int],
+                   diagnostics: list[lsp.Diagnostic] | None = None,
+                   only: list[str] | None = None) -> dict[str, tuple[str, list[Any]]]:
+    result = await ed.client.text_document_code_action_async(lsp.CodeActionParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri),
+        range=lsp.Range(start=pos(*start), end=pos(*end)),
+        context=lsp.CodeActionContext(diagnostics=diagnostics or [], only=only)))
+    out: dict[str, tuple[str, list[Any]]] = {}
+    for action in result or []:
+        command, arguments = action_command(action)
+        out[command] = (command, arguments)
+    return out
+
+
+async def _run(ed: Editor, command: tuple[str, list[Any]]) -> Any:
+    return await ed.client.workspace_execute_command_async(lsp.ExecuteCommandParams(
+        command=command[0], arguments=command[1]))
+
+
+async def test_docstring_refactor_applies_a_minimal_versioned_edit(
+        workspace: Path, fake_env: dict[str, str]) -> None:
+    async with lsp_session(workspace, fake_env) as ed:
+        uri = ed.open("calc.py", CALC)
+        actions = await _actions(ed, uri, (5, 8), (5, 8))
+        assert set(actions) >= {"codeslm.docstring", "codeslm.generateTests", "codeslm.explain"}
+        assert "codeslm.editSelection" not in actions  # no selection
+        result = await _run(ed, actions["codeslm.docstring"])
+        assert result["applied"] is True
+        (params,) = ed.applied
+        (change,) = params.edit.document_changes or []
+        assert isinstance(change, lsp.TextDocumentEdit)
+        assert change.text_document.version == 1
+        (edit,) = change.edits
+        # Only the docstring line is inserted: an empty range at the body's first line.
+        assert edit.range == lsp.Range(start=pos(5, 0), end=pos(5, 0))
+        assert edit.new_text == '    """Multiply a by b."""\n'
+        assert ed.texts[uri] == CALC.replace(
+            "def mul(a, b):\n", 'def mul(a, b):\n    """Multiply a by b."""\n')
+        reports = [r for reports in ed.client.progress_reports.values() for r in reports]
+        kinds = [type(r).__name__ for r in reports]
+        assert kinds[0] == "WorkDoneProgressBegin" and kinds[-1] == "WorkDoneProgressEnd"
+
+
+async def test_stale_refactor_is_refused(workspace: Path, fake_env: dict[str, str]) -> None:
+    async with lsp_session(workspace, fake_env) as ed:
+        uri = ed.open("calc.py", CALC)
+        actions = await _actions(ed, uri, (5, 8), (5, 8))
+        ed.type_at(uri, 0, 0, "# edited\n")  # the document moves on to version 2
+        result = await _run(ed, actions["codeslm.docstring"])
+        assert result["applied"] is False and result["reason"] == "stale"
+        assert ed.applied == []
+        assert any("changed" in m.message for m in ed.client.messages)
+
+
+async def test_editor_refusal_is_reported(workspace: Path, fake_env: dict[str, str]) -> None:
+    async with lsp_session(workspace, fake_env) as ed:
+        uri = ed.open("calc.py", CALC)
+        ed.refuse_edits = True
+        actions = await _actions(ed, uri, (5, 8), (5, 8))
+        result = await _run(ed, actions["codeslm.explain"])
+        assert result["applied"] is False
+        assert any("user said no" in m.message for m in ed.client.messages)
+
+
+async def test_explain_fix_edit_and_tests(workspace: Path, fake_env: dict[str, str]) -> None:
+    async with lsp_session(workspace, fake_env) as ed:
+        uri = ed.open("calc.py", CALC)
+        selection = await _actions(ed, uri, (5, 0), (6, 0))
+        assert "codeslm.editSelection" in selection
+        # Explain: a comment above the selection.
+        assert (await _run(ed, selection["codeslm.explain"]))["applied"]
+        assert "    # It multiplies two numbers and returns the product.\n    return a * b" in (
+            ed.texts[uri])
+        # Edit selection with an instruction (what editor configs send).
+        selection = await _actions(ed, uri, (6, 0), (7, 0))
+        command, arguments = selection["codeslm.editSelection"]
+        arguments[0]["instruction"] = "swap the operands"
+        assert (await _run(ed, (command, arguments)))["applied"]
+        assert ed.texts[uri].endswith("    return b * a\n")
+        # Edit selection without an instruction: the server offers preset instructions.
+        selection = await _actions(ed, uri, (6, 0), (7, 0))
+        await _run(ed, selection["codeslm.editSelection"])
+        assert ed.message_requests and ed.message_requests[0].actions
+        # Quick fix for a diagnostic the editor sent.
+        diagnostic = lsp.Diagnostic(range=lsp.Range(start=pos(6, 11), end=pos(6, 16)),
+                                    message="operands in the wrong order", source="lint")
+        fixes = await _actions(ed, uri, (6, 11), (6, 16), [diagnostic], only=["quickfix"])
+        assert list(fixes) == ["codeslm.fix"]
+        assert (await _run(ed, fixes["codeslm.fix"]))["applied"]
+        assert "return a * b  # fixed" in ed.texts[uri]
+        # Tests: a new conventional test file, created through the workspace edit.
+        tests = await _actions(ed, uri, (5, 5), (5, 5))
+        result = await _run(ed, tests["codeslm.generateTests"])
+        assert result["applied"], result
+        test_uri = (workspace / "test_calc.py").as_uri()
+        assert ed.texts[test_uri].startswith("from calc import mul")
+        creates = [c for p in ed.applied for c in (p.edit.document_changes or [])
+                   if isinstance(c, lsp.CreateFile)]
+        assert [c.uri for c in creates] == [test_uri]
+
+
+async def test_tests_written_by_the_server_when_the_client_cannot_create_files(
+        workspace: Path, fake_env: dict[str, str]) -> None:
+    async with lsp_session(workspace, fake_env, caps=capabilities(create_files=False)) as ed:
+        uri = ed.open("calc.py", CALC)
+        tests = await _actions(ed, uri, (5, 5), (5, 5))
+        result = await _run(ed, tests["codeslm.generateTests"])
+        assert result["applied"]
+    written = workspace / "test_calc.py"
+    assert written.read_text().startswith("from calc import mul")
+    assert ed.client.shown_documents  # the editor was asked to show it
+
+
+async def test_malformed_command_arguments(workspace: Path, fake_env: dict[str, str]) -> None:
+    async with lsp_session(workspace, fake_env) as ed:
+        ed.open("calc.py", CALC)
+        for arguments in ([], ["not an object"], [{"uri": 3}],
+                          [{"uri": ed.uri("calc.py"), "range": "everything"}]):
+            with pytest.raises(JsonRpcException) as err:
+                await _run(ed, ("codeslm.docstring", arguments))
+            assert err.value.code == -32602
+        with pytest.raises(JsonRpcException):
+            await _run(ed, ("codeslm.noSuchCommand", []))
+
+
+async def test_cancel_request_stops_the_model_call(tmp_path: Path, workspace: Path) -> None:
+    async with lsp_session(workspace, slow_env(tmp_path)) as ed:
+        uri = ed.open("calc.py", CALC)
+        future = ed.client.protocol.send_request(
+            lsp.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, 1, 4, invoked=True))
+        await asyncio.sleep(0.5)  # well into the generation (8 s at this speed)
+        request_id = next(i for i, f in ed.client.protocol._request_futures.items()
+                          if f is future)
+        ed.client.cancel_request(lsp.CancelParams(id=request_id))
+        with pytest.raises(JsonRpcException) as err:
+            await asyncio.wait_for(asyncio.wrap_future(future), 5)
+        assert err.value.code == -32800  # RequestCancelled
+        stats = await ed.stats()
+        assert stats["client_cancelled"] == 1 and stats["cancelled"] == 1
+        assert stats["served"] == 0
+
+
+async def test_newer_request_supersedes_the_running_one(tmp_path: Path,
+                                                        workspace: Path) -> None:
+    async with lsp_session(workspace, slow_env(tmp_path),
+                           init_options={"completion": {"max_tokens": 20}}) as ed:
+        uri = ed.open("calc.py", CALC)
+        first = asyncio.ensure_future(ed.client.text_document_inline_completion_async(
+            inline_params(uri, 1, 4, invoked=True)))
+        await asyncio.sleep(0.2)
+        second = await ed.client.text_document_inline_completion_async(
+            inline_params(uri, 1, 4, invoked=True))
+        assert await first is None  # superseded: an empty answer, not an error
+        assert second is not None and second.items
+        # Automatic requests in a burst are debounced: no model work for the early ones.
+        burst = [asyncio.ensure_future(ed.client.text_document_inline_completion_async(
+            inline_params(uri, 1, 4))) for _ in range(4)]
+        results = await asyncio.gather(*burst)
+        assert [r is None for r in results] == [True, True, True, False]
+        stats = await ed.stats()
+        assert stats["cancelled"] >= 1 and stats["debounced"] >= 3
+
+
+async def test_backend_down_reports_error_status(workspace: Path, tmp_path: Path) -> None:
+    env = server_env(tmp_path / "home", CODESLM_MODEL=str(tmp_path / "missing.gguf"))
+    async with lsp_session(workspace, env) as ed:
+        uri = ed.open("calc.py", CALC)
+        status = await ed.wait_status("error", timeout=60)
+        assert "missing.gguf" in status["message"]
+        result = await ed.client.text_document_inline_completion_async(inline_params(uri, 1, 4))
+        assert result is not None and not result.items
+        stats = await ed.stats()
+        assert stats["errors"] == 1
+        # Code actions still list (cheap); running one reports the failure, applies nothing.
+        actions = await _actions(ed, uri, (5, 8), (5, 8))
+        result = await _run(ed, actions["codeslm.docstring"])
+        assert result["applied"] is False and ed.applied == []
+
+
+async def test_watchers_folders_and_shutdown(workspace: Path, fake_env: dict[str, str],
+                                             tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    async with lsp_session(workspace, fake_env, caps=capabilities(watch=True),
+                           folders=[workspace, other]) as ed:
+        for _ in range(50):
+            if ed.registrations:
+                break
+            await asyncio.sleep(0.05)
+        (registration,) = ed.registrations[0].registrations
+        assert registration.method == lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES
+        ed.client.workspace_did_change_watched_files(lsp.DidChangeWatchedFilesParams(changes=[
+            lsp.FileEvent(uri=(workspace / "calc.py").as_uri(), type=lsp.FileChangeType.Changed),
+            lsp.FileEvent(uri=(workspace / "gone.py").as_uri(), type=lsp.FileChangeType.Deleted),
+        ]))
+        ed.client.workspace_did_change_workspace_folders(lsp.DidChangeWorkspaceFoldersParams(
+            event=lsp.WorkspaceFoldersChangeEvent(
+                added=[], removed=[lsp.WorkspaceFolder(uri=other.as_uri(), name="other")])))
+        uri = ed.open("calc.py", CALC)
+        ed.client.text_document_did_save(lsp.DidSaveTextDocumentParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri)))
+        ed.client.text_document_did_close(lsp.DidCloseTextDocumentParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri)))
+        closed = await ed.client.text_document_inline_completion_async(inline_params(uri, 1, 4))
+        assert closed is not None and not closed.items

@@ -1,0 +1,124 @@
+"""In-process unit tests of the server's seams: a backend dying mid-stream, context routing per
+workspace root, rebuilding the backend when settings change. Fast; the same paths run through
+the real process in the other test files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from codeslm.lsp import actions, completions
+from codeslm.lsp.context import WorkspaceContext
+from codeslm.lsp.server import create_server
+from lsprotocol import types as lsp
+
+from codeslm.backends.fake import FakeBackend
+from codeslm.config import Config
+from codeslm.engine import CrossFileContext
+from codeslm.types import Document, Position
+
+
+def _server(backend: FakeBackend) -> Any:
+    server = create_server({}, backend_factory=lambda config: backend)
+    server.protocol.client_capabilities = lsp.ClientCapabilities()
+    return server
+
+
+async def test_backend_dying_mid_stream_costs_one_completion() -> None:
+    backend = FakeBackend("return a + b  # and more words here\n", fail_after_chunks=2)
+    server = _server(backend)
+    doc = Document("def add(a, b):\n    \n", "/w/a.py", "python")
+    result = await completions.complete(server, "k", doc, Position(1, 4), automatic=False, n=1)
+    assert result == []
+    assert server.scheduler.stats.errors == 1
+    assert server.status.state == "error" and "mid-stream" in server.status.message
+    backend.fail_after_chunks = None  # the backend recovers: so does the server
+    again = await completions.complete(server, "k", doc, Position(1, 4), automatic=False, n=1)
+    assert again and again[0].text.startswith("return a + b")
+
+
+async def test_refactor_with_a_dying_backend_applies_nothing(tmp_path: Path) -> None:
+    backend = FakeBackend('```python\ndef f():\n    """Doc."""\n```', fail_after_chunks=1)
+    server = _server(backend)
+    uri = (tmp_path / "a.py").as_uri()
+    server.documents.open(lsp.TextDocumentItem(uri=uri, language_id="python", version=3,
+                                               text="def f():\n    return 1\n"))
+    args = {"uri": uri, "version": 3,
+            "range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 4}}}
+    result = await actions.run_command(server, "codeslm.docstring", (args,))
+    assert result["applied"] is False and result["reason"] == "backend"
+    doc = server.documents.get(uri)
+    assert doc is not None and doc.text == "def f():\n    return 1\n"
+
+
+class Recorder:
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.updates: list[str] = []
+        self.removed: list[str] = []
+
+    def update_document(self, path: str, text: str) -> None:
+        self.updates.append(path)
+
+    def remove_document(self, path: str) -> None:
+        self.removed.append(path)
+
+    def context_for(self, document: Document, offset: int, **_: Any) -> CrossFileContext:
+        return CrossFileContext(repo_name=self.root)
+
+
+def test_context_routes_to_the_innermost_root() -> None:
+    made: dict[str, Recorder] = {}
+
+    def factory(root: str, config: Config) -> Recorder:
+        made[root] = Recorder(root)
+        return made[root]
+
+    context = WorkspaceContext(factory)
+    context.set_roots(["/w", "/w/sub", "/other"], Config())
+    context.update("/w/sub/x.py", "x")
+    context.update("/w/y.py", "y")
+    context.update("/elsewhere/z.py", "z")
+    context.remove("/other/gone.py")
+    assert made["/w/sub"].updates == ["/w/sub/x.py"]
+    assert made["/w"].updates == ["/w/y.py"]
+    assert made["/other"].removed == ["/other/gone.py"]
+    result = context.context_for(Document("", "/w/sub/x.py"), 0, budget_tokens=10,
+                                 count_tokens=len)
+    assert result.repo_name == "/w/sub"
+    context.set_roots(["/w"], Config())
+    assert context.roots == ["/w"]
+
+
+def test_a_broken_provider_never_breaks_completion() -> None:
+    class Broken:
+        def context_for(self, *args: Any, **kwargs: Any) -> CrossFileContext:
+            raise RuntimeError("index corrupted")
+
+        def update_document(self, path: str, text: str) -> None:
+            raise RuntimeError("disk full")
+
+    context = WorkspaceContext(lambda root, config: Broken())
+    context.set_roots(["/w"], Config())
+    context.update("/w/a.py", "x")  # logged, not raised
+    assert context.context_for(Document("", "/w/a.py"), 0, budget_tokens=1,
+                               count_tokens=len) == CrossFileContext()
+
+
+def test_settings_rebuild_the_backend_only_when_needed() -> None:
+    built: list[Config] = []
+
+    def factory(config: Config) -> FakeBackend:
+        built.append(config)
+        return FakeBackend("x")
+
+    server = create_server({}, backend_factory=factory)
+    services = server.services
+    first_engine = services.engine
+    assert len(built) == 1
+    services.reconfigure(editor={"lsp.debounce_ms": 10})
+    assert services.engine is not first_engine and len(built) == 1  # same backend
+    assert services.config.lsp.debounce_ms == 10
+    services.reconfigure(editor={"model": "qwen2.5-coder-1.5b"})
+    _ = services.engine
+    assert len(built) == 2 and built[-1].model == "qwen2.5-coder-1.5b"
