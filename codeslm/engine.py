@@ -1,26 +1,60 @@
 """The completion engine: (document, cursor, config, backend) -> :class:`Completion`.
 
-Orchestration only: it cuts the prompt window, asks an optional context provider for
-cross-file blocks, renders the model family's FIM format, streams from the backend and hands
-the raw text to :mod:`codeslm.postprocess`. Every surface (CLI, language server, evaluation)
-goes through :meth:`CompletionEngine.complete`.
+Orchestration: it cuts the prompt window, asks an optional context provider for cross-file
+blocks, renders the model family's FIM format, streams from the backend, stops the stream as
+soon as the completion is decided, and hands the raw text to :mod:`codeslm.completion` for
+post-processing. Every surface (CLI, language server, evaluation) goes through
+:meth:`CompletionEngine.complete`.
+
+Latency machinery for the language server (all in :class:`CompletionEngine`):
+
+- **typed-ahead cache**: after a completion was shown, a request whose document is the old one
+  plus the first characters of that completion typed at the old cursor is answered with the
+  rest at once (``Completion.cached`` is True, no model call);
+- **prompt LRU**: an identical request (same prompt, limits and mode) is answered from memory;
+- **superseding**: a new request for a document cancels the one still running for it (its
+  ``complete`` returns an empty completion with ``finish_reason == "superseded"``); the
+  backend stream is closed, which stops generation in every backend;
+- **deadline**: with ``completion.latency_budget_ms`` set, ``max_tokens`` is derived from the
+  measured speed of this backend, and a stream that runs past the budget is ended at the last
+  complete line;
+- **early first line**: ``on_partial`` is called once with the post-processed first line of a
+  multi-line completion as soon as it is complete, while generation goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from . import fim, postprocess
+from . import fim
 from .backends.base import Backend
+from .completion import Hole, decide_mode, postprocess
+from .completion.cache import CachedResult, PromptCache, TypedAheadCache
+from .completion.deadline import ThroughputTracker
+from .completion.stopping import StreamStopper
 from .config import Config
-from .documents import line_comment, offset_of
+from .documents import line_comment, offset_of, position_at
 from .errors import BackendRejected
 from .fim import ContextFile, FimFormat
-from .types import Completion, CompletionMode, Document, GenerationRequest, Position, Range
+from .types import (
+    Completion,
+    CompletionMode,
+    Document,
+    GenerationRequest,
+    Position,
+    Range,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+PartialCallback = Callable[[Completion], None]
 
 TokenCounter = Callable[[str], int]
 
@@ -31,6 +65,7 @@ class CrossFileContext:
 
     files: tuple[ContextFile, ...] = ()
     repo_name: str = ""
+    path: str | None = None  # the current file as the blocks name it (relative to the root)
 
 
 class ContextProvider(Protocol):
@@ -45,7 +80,11 @@ class ContextProvider(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PromptPlan:
-    """Everything decided before calling the model."""
+    """Everything decided before calling the model.
+
+    ``prefix``/``suffix`` are the windows of the document the model sees; ``offset`` is the
+    cursor's offset in the whole document; ``language`` its tree-sitter name (or None).
+    """
 
     prompt: str
     prefix: str
@@ -53,6 +92,13 @@ class PromptPlan:
     mode: CompletionMode
     request: GenerationRequest
     context_files: int
+    offset: int = 0
+    language: str | None = None
+
+    @property
+    def hole(self) -> Hole:
+        """The hole the post-processing rules see."""
+        return Hole(self.prefix, self.suffix, self.language, self.mode)
 
 
 def estimate_tokens(text: str) -> int:
@@ -81,8 +127,37 @@ def window(text: str, offset: int, prefix_chars: int, suffix_chars: int) -> tupl
     return prefix, suffix
 
 
+UNTITLED = "<untitled>"
+MIN_TOKENS_SINGLE_LINE = 8  # the deadline never asks for fewer tokens than these
+MIN_TOKENS_MULTI_LINE = 16
+
+
+@dataclass
+class EngineStats:
+    """Counters the language server and ``doctor`` can show."""
+
+    requests: int = 0
+    model_calls: int = 0
+    typed_ahead_hits: int = 0
+    prompt_cache_hits: int = 0
+    superseded: int = 0
+    stopped_early: int = 0
+    deadline_stops: int = 0
+    latencies_s: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _Flight:
+    task: asyncio.Task[tuple[str, str | None, Usage]]
+    superseded: bool = False
+
+
 class CompletionEngine:
-    """Completions at a cursor for any backend; see the module docstring."""
+    """Completions at a cursor for any backend; see the module docstring.
+
+    One engine serves one backend and may be shared by every document of an editor session;
+    it is meant to be used from one event loop.
+    """
 
     def __init__(
         self,
@@ -97,6 +172,11 @@ class CompletionEngine:
         self._format: FimFormat | None = None
         self._stop_ids: tuple[int, ...] = ()
         self._format_lock = asyncio.Lock()
+        self.typed_ahead = TypedAheadCache()
+        self.prompt_cache = PromptCache(config.completion.cache_size)
+        self.speed = ThroughputTracker()
+        self.stats = EngineStats()
+        self._inflight: dict[str, _Flight] = {}
 
     async def fim_format(self) -> FimFormat:
         """The model's FIM format: from the config, else detected from its vocabulary once."""
@@ -131,6 +211,15 @@ class CompletionEngine:
         exact = self.backend.count_tokens_sync(text)
         return exact if exact is not None else estimate_tokens(text)
 
+    def decide_mode(self, document: Document, position: Position) -> CompletionMode:
+        """The mode AUTO resolves to at ``position`` (config ``completion.mode`` first)."""
+        cfg = self.config.completion
+        if cfg.mode != CompletionMode.AUTO.value:
+            return CompletionMode(cfg.mode)
+        offset = offset_of(document.text, position)
+        prefix, suffix = window(document.text, offset, cfg.prefix_chars, cfg.suffix_chars)
+        return decide_mode(Hole(prefix, suffix, document.language))
+
     async def plan(
         self,
         document: Document,
@@ -140,14 +229,18 @@ class CompletionEngine:
         use_context: bool = True,
         max_tokens: int | None = None,
     ) -> PromptPlan:
-        """Decide the prompt and request for a completion without calling the model."""
+        """Decide the prompt and request for a completion without calling the model.
+
+        Without ``max_tokens`` the configured maximum for the mode applies, lowered by the
+        deadline (``completion.latency_budget_ms``) once this backend's speed is measured.
+        """
         cfg = self.config.completion
         offset = offset_of(document.text, position)
         prefix, suffix = window(document.text, offset, cfg.prefix_chars, cfg.suffix_chars)
         if mode is CompletionMode.AUTO and cfg.mode != CompletionMode.AUTO.value:
             mode = CompletionMode(cfg.mode)
         if mode is CompletionMode.AUTO:
-            mode = postprocess.decide_mode(prefix, suffix)
+            mode = decide_mode(Hole(prefix, suffix, document.language))
         fmt = await self.fim_format()
         context = CrossFileContext()
         if use_context and self.config.context.enabled and self.context_provider is not None:
@@ -158,26 +251,58 @@ class CompletionEngine:
         prompt = fmt.render(
             prefix,
             suffix,
-            path=document.path if context.files else None,
+            path=(context.path or document.path) if context.files else None,
             files=context.files,
             repo_name=context.repo_name,
             comment=line_comment(document.language),
         )
         stops = list(fmt.stop)
-        if mode is CompletionMode.SINGLE_LINE:
-            stops.append("\n")
         if max_tokens is None:
-            max_tokens = (cfg.max_tokens_single_line if mode is CompletionMode.SINGLE_LINE
-                          else cfg.max_tokens)
+            single = mode is CompletionMode.SINGLE_LINE
+            ceiling = cfg.max_tokens_single_line if single else cfg.max_tokens
+            floor = min(ceiling, MIN_TOKENS_SINGLE_LINE if single else MIN_TOKENS_MULTI_LINE)
+            max_tokens = self.speed.max_tokens_for(
+                prompt, cfg.latency_budget_ms / 1000, floor=floor, ceiling=ceiling
+            )
         request = GenerationRequest(
             prompt=prompt,
             max_tokens=max_tokens,
             temperature=cfg.temperature,
             stop=tuple(stops),
             stop_token_ids=self._stop_ids,
-            cache_key=document.path,
+            cache_key=document.path or UNTITLED,
         )
-        return PromptPlan(prompt, prefix, suffix, mode, request, len(context.files))
+        return PromptPlan(prompt, prefix, suffix, mode, request, len(context.files), offset,
+                          document.language)
+
+    def cached(self, document: Document, position: Position) -> Completion | None:
+        """The rest of a shown completion the user is typing through, or None (no model call)."""
+        offset = offset_of(document.text, position)
+        found = self.typed_ahead.lookup(document.path or UNTITLED, document.text, offset)
+        if found is None:
+            return None
+        rest, mode = found
+        return Completion(text=rest, range=Range(position, position), mode=CompletionMode(mode),
+                          raw=rest, cached=True, finish_reason="cached")
+
+    def cancel(self, document: Document | str | None = None) -> bool:
+        """Cancel the running request for ``document`` (a Document or its path), or every
+        running request when None. True when something was cancelled."""
+        if document is None:
+            keys = list(self._inflight)
+        else:
+            key = document if isinstance(document, str) else (document.path or UNTITLED)
+            keys = [key] if key in self._inflight else []
+        for key in keys:
+            flight = self._inflight[key]
+            flight.superseded = True
+            flight.task.cancel()
+        return bool(keys)
+
+    def forget(self, document: Document | str) -> None:
+        """Drop the typed-ahead memory of a document (closed or replaced)."""
+        self.typed_ahead.forget(document if isinstance(document, str) else
+                                (document.path or UNTITLED))
 
     async def complete(
         self,
@@ -187,25 +312,187 @@ class CompletionEngine:
         mode: CompletionMode = CompletionMode.AUTO,
         use_context: bool = True,
         max_tokens: int | None = None,
+        use_cache: bool = True,
+        supersede: bool = True,
+        early_stop: bool = True,
+        on_partial: PartialCallback | None = None,
     ) -> Completion:
-        """Complete at ``position`` (0-based line, code point column) of ``document``."""
+        """Complete at ``position`` (0-based line, code point column) of ``document``.
+
+        - ``use_cache``: consult and fill the typed-ahead cache and the prompt LRU;
+        - ``supersede``: cancel a request still running for the same document (``path``);
+        - ``early_stop``: end the stream once the completion is decided (see
+          :mod:`codeslm.completion.stopping`); ``False`` runs to ``max_tokens`` or a stop
+          token, which evaluations use to keep the unprocessed output;
+        - ``on_partial(completion)``: called once, for a multi-line completion, with its
+          first line as soon as that line is complete (``finish_reason == "partial"``).
+
+        The returned completion's ``raw`` is the model's text as generated (or cached).
+        Errors are :class:`~codeslm.errors.CodeslmError`; a superseded request returns an
+        empty completion with ``finish_reason == "superseded"``.
+        """
         started = time.perf_counter()
+        self.stats.requests += 1
+        key = document.path or UNTITLED
+        if supersede and key in self._inflight:
+            self.cancel(key)
+        if use_cache and (hit := self.cached(document, position)) is not None:
+            self.stats.typed_ahead_hits += 1
+            return _with_latency(hit, time.perf_counter() - started)
         plan = await self.plan(
             document, position, mode=mode, use_context=use_context, max_tokens=max_tokens
         )
-        result = await self.backend.generate(plan.request)
-        text = postprocess.postprocess(
-            result.text, prefix=plan.prefix, suffix=plan.suffix, mode=plan.mode
-        )
-        usage = result.usage
-        return Completion(
+        cache_key = PromptCache.key(plan.prompt, plan.request.max_tokens, plan.request.stop,
+                                    plan.mode.value, plan.language, early_stop)
+        deterministic = plan.request.temperature <= 0
+        if use_cache and deterministic and (saved := self.prompt_cache.get(cache_key)):
+            self.stats.prompt_cache_hits += 1
+            completion = Completion(
+                text=saved.text, range=Range(position, position), mode=plan.mode,
+                raw=saved.raw, latency_s=time.perf_counter() - started, cached=True,
+                finish_reason=saved.finish_reason,
+            )
+            self._remember(document, plan, completion)
+            return completion
+
+        flight = _Flight(asyncio.ensure_future(
+            self._generate(plan, position, early_stop=early_stop, on_partial=on_partial)))
+        if supersede:
+            self._inflight[key] = flight
+        try:
+            raw, finish, usage = await asyncio.shield(flight.task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if flight.superseded and not (current is not None and current.cancelling()):
+                self.stats.superseded += 1
+                return Completion(text="", range=Range(position, position), mode=plan.mode,
+                                  latency_s=time.perf_counter() - started,
+                                  finish_reason="superseded")
+            flight.task.cancel()  # our caller was cancelled: stop the generation too
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await flight.task
+            raise
+        finally:
+            if self._inflight.get(key) is flight:
+                del self._inflight[key]
+        text = postprocess(raw, prefix=plan.prefix, suffix=plan.suffix, mode=plan.mode,
+                           language=plan.language)
+        completion = Completion(
             text=text,
             range=Range(position, position),
             mode=plan.mode,
-            raw=result.text,
+            raw=raw,
             latency_s=time.perf_counter() - started,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             cached_prompt_tokens=usage.cached_prompt_tokens,
-            finish_reason=result.finish_reason,
+            finish_reason=finish,
         )
+        self.stats.latencies_s.append(completion.latency_s)
+        del self.stats.latencies_s[:-1000]
+        if use_cache and deterministic:
+            self.prompt_cache.put(cache_key, CachedResult(text, raw, finish))
+            self._remember(document, plan, completion)
+        return completion
+
+    def _remember(self, document: Document, plan: PromptPlan, completion: Completion) -> None:
+        self.typed_ahead.remember(document.path or UNTITLED, document.text, plan.offset,
+                                  completion.text, plan.mode.value)
+
+    async def _generate(
+        self,
+        plan: PromptPlan,
+        position: Position,
+        *,
+        early_stop: bool,
+        on_partial: PartialCallback | None,
+    ) -> tuple[str, str | None, Usage]:
+        """Stream the plan's request; returns (raw text, finish reason, usage).
+
+        Closing the stream (early stop, deadline, cancellation) cancels the generation in the
+        backend. A stream ended here reports ``finish_reason`` ``early`` or ``deadline`` and
+        a usage with the chunks counted as tokens.
+        """
+        self.stats.model_calls += 1
+        hole = plan.hole
+        stopper = StreamStopper(hole, plan.mode)
+        budget_s = self.config.completion.latency_budget_ms / 1000
+        started = time.perf_counter()
+        first_at: float | None = None
+        last_at = started
+        parts: list[str] = []
+        chunks = 0
+        finish: str | None = None
+        usage: Usage | None = None
+        partial_sent = on_partial is None or plan.mode is CompletionMode.SINGLE_LINE
+        stream = self.backend.stream(plan.request)
+        try:
+            async for chunk in stream:
+                now = time.perf_counter()
+                if chunk.text:
+                    parts.append(chunk.text)
+                    chunks += 1
+                    first_at = first_at or now
+                    last_at = now
+                if chunk.finish_reason is not None:
+                    finish = chunk.finish_reason
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if finish is not None or not chunk.text:
+                    continue
+                text = "".join(parts)
+                if not partial_sent and stopper.first_line_done(text):
+                    partial_sent = True
+                    self._send_partial(on_partial, plan, position, text)
+                if early_stop and stopper.should_stop(text):
+                    finish = "early"
+                    self.stats.stopped_early += 1
+                    break
+                if (budget_s > 0 and now - started > budget_s
+                        and stopper.first_line_done(text)):
+                    finish = "deadline"
+                    self.stats.deadline_stops += 1
+                    break
+        finally:
+            closer = getattr(stream, "aclose", None)
+            if closer is not None:
+                await closer()
+        raw = "".join(parts)
+        ttft = (first_at - started) if first_at is not None else None
+        decode_s = (last_at - first_at) if first_at is not None else None
+        self.speed.record(plan.prompt, ttft, max(chunks - 1, 0), decode_s)
+        if usage is None:
+            usage = Usage(completion_tokens=chunks, time_to_first_token_s=ttft,
+                          total_s=time.perf_counter() - started)
+        return raw, finish, usage
+
+    def _send_partial(self, callback: PartialCallback | None, plan: PromptPlan,
+                      position: Position, text: str) -> None:
+        if callback is None:
+            return
+        first = StreamStopper(plan.hole, plan.mode).whole_lines(text)
+        line = next((ln for ln in first if ln.strip()), "")
+        shown = postprocess(line, prefix=plan.prefix, suffix=plan.suffix,
+                            mode=CompletionMode.SINGLE_LINE, language=plan.language)
+        if not shown:
+            return
+        try:
+            callback(Completion(text=shown, range=Range(position, position), mode=plan.mode,
+                                raw=text, finish_reason="partial"))
+        except Exception:  # a surface's callback must not break the generation
+            log.exception("on_partial callback failed")
+
+
+def _with_latency(completion: Completion, latency_s: float) -> Completion:
+    return Completion(
+        text=completion.text, range=completion.range, mode=completion.mode,
+        raw=completion.raw, latency_s=latency_s, cached=completion.cached,
+        finish_reason=completion.finish_reason,
+    )
+
+
+def position_after(document: Document, position: Position, typed: str) -> Position:
+    """Where the cursor is after ``typed`` is inserted at ``position`` (for callers of the
+    typed-ahead cache)."""
+    offset = offset_of(document.text, position)
+    return position_at(document.text[:offset] + typed, offset + len(typed))

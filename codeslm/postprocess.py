@@ -1,80 +1,38 @@
-"""Turn raw model output into a completion worth showing. Pure functions, shared by every surface.
+"""Turn raw model output into a completion worth showing (compatibility entry point).
 
-The rules here are deliberately simple string rules; the syntax-aware rules (tree-sitter mode
-decision, syntax-validated truncation, bracket balancing) build on top of them.
+The rules live in :mod:`codeslm.completion`; this module keeps the original function names.
 """
 
 from __future__ import annotations
 
+from .completion import Hole
+from .completion import decide_mode as _decide_mode
+from .completion import postprocess as _postprocess
+from .completion.suffix import trim_line_overlap
 from .types import CompletionMode
 
 
 def split_line(prefix: str, suffix: str) -> tuple[str, str]:
     """The text of the cursor's line before and after the cursor."""
-    before = prefix[prefix.rfind("\n") + 1 :]
-    newline = suffix.find("\n")
-    after = suffix if newline < 0 else suffix[:newline]
-    return before, after.rstrip("\r")
+    hole = Hole(prefix, suffix)
+    return hole.before, hole.after
 
 
-def decide_mode(prefix: str, suffix: str) -> CompletionMode:
-    """Single line when the cursor is mid-line (code after it) or after code on its line;
-    multi-line on an empty or whitespace-only line."""
-    before, after = split_line(prefix, suffix)
-    if after.strip():
-        return CompletionMode.SINGLE_LINE
-    if before.rstrip().endswith((":", "{", "=>")):
-        return CompletionMode.MULTI_LINE  # a block opener at the end of the line: its body
-    if before.strip():
-        return CompletionMode.SINGLE_LINE
-    return CompletionMode.MULTI_LINE
+def decide_mode(prefix: str, suffix: str, language: str | None = None) -> CompletionMode:
+    """Single line or multi-line from the code around the cursor (see codeslm.completion.mode)."""
+    return _decide_mode(Hole(prefix, suffix, language))
 
 
 def trim_line_suffix_overlap(text: str, line_after: str) -> str:
-    """Drop a tail of ``text`` that repeats the start of the rest of the cursor's line.
-
-    ``return x|)`` with the model writing ``a + b)`` becomes ``a + b``.
-    """
-    rest = line_after.strip()
-    if not rest:
-        return text
-    stripped = text.rstrip()
-    if stripped.endswith(rest):
-        return stripped[: len(stripped) - len(rest)].rstrip(" ") if len(stripped) > len(rest) else ""
-    for k in range(min(len(rest), len(stripped)), 0, -1):
-        if stripped.endswith(rest[:k]):
-            return stripped[: len(stripped) - k]
-    return text
+    """Drop a tail of ``text`` that repeats the start of the rest of the cursor's line."""
+    return trim_line_overlap(text, line_after)
 
 
-def cut_at_suffix_lines(text: str, suffix: str) -> str:
-    """Cut a multi-line completion where it starts repeating the code after the cursor.
-
-    The cut happens at the first completion line equal (ignoring surrounding whitespace) to the
-    first non-blank line of the suffix after the cursor's own line.
-    """
-    later = suffix.split("\n")[1:]
-    anchor = next((line.strip() for line in later if line.strip()), None)
-    if anchor is None:
-        return text
-    lines = text.split("\n")
-    for i, line in enumerate(lines):
-        if i > 0 and line.strip() == anchor:
-            return "\n".join(lines[:i]).rstrip()
-    return text
+def postprocess(
+    raw: str, *, prefix: str, suffix: str, mode: CompletionMode, language: str | None = None
+) -> str:
+    """See :func:`codeslm.completion.postprocess`."""
+    return _postprocess(raw, prefix=prefix, suffix=suffix, mode=mode, language=language)
 
 
-def postprocess(raw: str, *, prefix: str, suffix: str, mode: CompletionMode) -> str:
-    """Apply the basic rules: one line in single-line mode, no repetition of the suffix."""
-    text = raw.replace("\r\n", "\n")
-    _, line_after = split_line(prefix, suffix)
-    if mode is CompletionMode.SINGLE_LINE:
-        newline = text.find("\n")
-        if newline >= 0:
-            text = text[:newline]
-        text = trim_line_suffix_overlap(text, line_after).rstrip()
-        return text
-    text = cut_at_suffix_lines(text, suffix)
-    if "\n" not in text:
-        return trim_line_suffix_overlap(text, line_after).rstrip()
-    return text.rstrip()
+__all__ = ["decide_mode", "postprocess", "split_line", "trim_line_suffix_overlap"]

@@ -1,0 +1,139 @@
+"""Raw model output -> the completion worth showing. Pure; every surface calls :func:`postprocess`.
+
+Order of the rules (each one only ever shortens or re-indents the text):
+
+1. clean: CRLF to LF, leftover FIM sentinels, leading blank lines when the cursor starts a line;
+2. indentation made consistent with the surrounding code;
+3. single line: the first line, minus what repeats the rest of the cursor's line, cut at the
+   longest token boundary that adds no syntax error (closing the brackets it opened when that
+   parses);
+4. multi-line: repetition loops dropped, kept inside the cursor's code unit, cut where it
+   starts repeating the lines after the cursor, then the longest cut at a line end that adds
+   no syntax error.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..types import CompletionMode
+from . import indent
+from .hole import Hole, indentation, is_closer_line
+from .repetition import repetition_cut
+from .scope import scope_cut
+from .suffix import anchor_cut, trim_line_overlap
+from .truncate import SyntaxJudge, best_cut, line_candidates, token_candidates
+
+_SENTINEL = re.compile(r"<\|(fim_[a-z]+|file_sep|repo_name|endoftext|im_end|im_start)\|>"
+                       r"|<(fim_[a-z]+|file_sep|repo_name)>|<fim-[a-z]+>")
+
+
+def clean(raw: str, hole: Hole) -> str:
+    """Normalise line ends, drop anything after a leftover FIM sentinel, and drop leading blank
+    lines when the cursor is at the start of its line."""
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    found = _SENTINEL.search(text)
+    if found:
+        text = text[: found.start()]
+    if hole.at_line_start:
+        while "\n" in text and not text[: text.index("\n")].strip():
+            text = text[text.index("\n") + 1 :]
+    return text
+
+
+def postprocess(
+    raw: str,
+    *,
+    prefix: str,
+    suffix: str,
+    mode: CompletionMode,
+    language: str | None = None,
+) -> str:
+    """The completion to insert at the cursor between ``prefix`` and ``suffix``.
+
+    ``mode`` must be decided (not AUTO); ``language`` (a tree-sitter name) enables the
+    syntax-aware rules. Line ends follow the document's (CRLF when it uses CRLF).
+    """
+    if mode is CompletionMode.AUTO:
+        raise ValueError("postprocess needs a decided mode, not AUTO")
+    hole = Hole(prefix, suffix, language, mode)
+    text = indent.normalise(clean(raw, hole), hole)
+    if mode is CompletionMode.SINGLE_LINE:
+        text = _single_line(text, hole).rstrip()
+    else:
+        text = _multi_line(text, hole)
+    if hole.uses_crlf:
+        text = text.replace("\n", "\r\n")
+    return text
+
+
+def _single_line(text: str, hole: Hole) -> str:
+    line = text.split("\n", 1)[0].rstrip()
+    if not line.strip():
+        return ""
+    if hole.at_line_start and hole.next_lines and (
+        (hole.before + line).rstrip() == hole.next_lines[0].rstrip() and len(line.strip()) >= 6
+    ):
+        return ""  # the model skipped the hole and wrote the next line again
+    line = trim_line_overlap(line, hole.after)
+    if not line.strip():
+        return ""
+    judge = SyntaxJudge(hole)
+    if judge.available:
+        line = best_cut(token_candidates(line), judge) or line
+        if judge.errors(line):
+            # The model's indentation may be what breaks the code: take another indentation
+            # when it has fewer errors and adds none to the file with the hole left empty.
+            moved = [c for c in indent.reindent_candidates(line, hole)
+                     if not judge.added(c) and judge.errors(c) < judge.errors(line)]
+            line = min(moved, key=judge.errors, default=line)
+    return line
+
+
+def _multi_line(text: str, hole: Hole) -> str:
+    """Multi-line rules; the result has no trailing whitespace except a block completed in
+    the middle of a line, which ends with a newline and the line's indentation."""
+    lines = text.split("\n")
+    lines = lines[: repetition_cut(lines)]
+    lines = lines[: scope_cut(lines, hole)]
+    judge = SyntaxJudge(hole)
+    found = anchor_cut(lines, hole)
+    if found is not None:
+        index, certain = found
+        cut = "\n".join(lines[:index]).rstrip()
+        if certain:
+            lines = lines[:index]
+        elif judge.available:
+            if judge.errors(cut) <= judge.errors("\n".join(lines).rstrip()):
+                lines = lines[:index]
+        elif all(is_closer_line(line) for line in lines[index:] if line.strip()):
+            lines = lines[:index]
+    text = "\n".join(lines).rstrip()
+    if hole.after.strip():
+        text = trim_line_overlap(text, hole.after)
+    if not text.strip():
+        return ""
+    if hole.after.strip() and "\n" in text.rstrip():
+        # Code follows the cursor on its line ({|}): it goes on its own line after the block.
+        return _block_then_rest(text, hole, judge)
+    if judge.available:
+        whole = text
+        text = best_cut(line_candidates(whole), judge) or whole
+        if judge.errors(text) > 0 or text != whole:
+            # The model's indentation may be what breaks the code: try moving the block, and
+            # keep the version with the fewest errors, then the most lines, then the model's.
+            options = [text]
+            for moved in indent.reindent_candidates(whole, hole):
+                moved_cut = best_cut(line_candidates(moved), judge)
+                if moved_cut is not None and not judge.added(moved_cut):
+                    options.append(moved_cut)
+            text = min(options, key=lambda c: (judge.errors(c), -c.count("\n")))
+    return text.rstrip()
+
+
+def _block_then_rest(text: str, hole: Hole, judge: SyntaxJudge) -> str:
+    """A multi-line completion in the middle of a line: cut at whole lines, then end with a
+    newline and the cursor line's indentation so the rest of the line keeps its place."""
+    if judge.available:
+        text = best_cut(line_candidates(text), judge) or text
+    return text.rstrip() + "\n" + indentation(hole.before)

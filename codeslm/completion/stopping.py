@@ -1,0 +1,63 @@
+"""Ending a generation as soon as its completion is decided.
+
+The engine feeds streamed text to a :class:`StreamStopper` and closes the stream (which
+cancels the generation in the backend) when the stopper says the rest cannot be shown: a
+single-line completion once its line is complete; a multi-line completion once it leaves the
+cursor's code unit, starts repeating the code after the cursor, or loops. The rules are the
+post-processing rules applied to whole lines, so stopping never removes anything
+post-processing would have kept.
+"""
+
+from __future__ import annotations
+
+from ..types import CompletionMode
+from .hole import Hole
+from .repetition import repetition_cut
+from .scope import scope_end
+from .suffix import anchor_cut
+
+
+class StreamStopper:
+    """Decides, from the text generated so far, whether generating more can change the result."""
+
+    def __init__(self, hole: Hole, mode: CompletionMode) -> None:
+        self.hole = hole
+        self.mode = mode
+        self.reason: str | None = None
+        self._checked_lines = 0
+
+    def whole_lines(self, text: str) -> list[str]:
+        """Complete lines of ``text`` (leading blank lines skipped at a line start)."""
+        if self.hole.at_line_start:
+            while "\n" in text and not text[: text.index("\n")].strip():
+                text = text[text.index("\n") + 1 :]
+        return text.split("\n")[:-1]
+
+    def first_line_done(self, text: str) -> bool:
+        """The first non-blank line of ``text`` is complete."""
+        return any(line.strip() for line in self.whole_lines(text))
+
+    def should_stop(self, text: str) -> bool:
+        """True when ``text`` (everything generated so far) decides the completion."""
+        if "\n" not in text:
+            return False
+        lines = self.whole_lines(text)
+        if len(lines) == self._checked_lines:
+            return False
+        self._checked_lines = len(lines)
+        if not any(line.strip() for line in lines):
+            return False
+        if self.mode is CompletionMode.SINGLE_LINE:
+            self.reason = "line complete"
+            return True
+        if repetition_cut(lines) < len(lines):
+            self.reason = "repetition"
+            return True
+        if scope_end(lines, self.hole) is not None:
+            self.reason = "left the code unit"
+            return True
+        found = anchor_cut(lines, self.hole)
+        if found is not None and found[1]:
+            self.reason = "repeats the suffix"
+            return True
+        return False

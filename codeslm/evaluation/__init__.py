@@ -1,0 +1,1 @@
+"""Quality evaluations of the completion engine (HumanEval infilling rebuilt offline)."""
