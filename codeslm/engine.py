@@ -109,11 +109,15 @@ def estimate_tokens(text: str) -> int:
 def window(text: str, offset: int, prefix_chars: int, suffix_chars: int) -> tuple[str, str]:
     """The prefix and suffix around ``offset``, cut to whole lines within the character limits.
 
-    The cursor's own line is always kept whole on both sides.
+    The cursor's own line is always kept whole on both sides. The prefix's first line moves
+    in steps of a quarter window (its length stays between 3/4 and all of ``prefix_chars``),
+    so prompts sent while the user types in one place share their beginning and the backend
+    reuses its prefix (KV) cache.
     """
     prefix, suffix = text[:offset], text[offset:]
     if len(prefix) > prefix_chars:
-        cut = len(prefix) - prefix_chars
+        step = max(1, prefix_chars // 4)
+        cut = -(-(len(prefix) - prefix_chars) // step) * step  # rounded up to a step
         line_start = prefix.rfind("\n", 0, len(prefix)) + 1
         newline = prefix.find("\n", cut)
         start = newline + 1 if 0 <= newline < line_start else min(cut, line_start)
