@@ -75,10 +75,13 @@ def _single_line(text: str, hole: Hole) -> str:
         (hole.before + line).rstrip() == hole.next_lines[0].rstrip() and len(line.strip()) >= 6
     ):
         return ""  # the model skipped the hole and wrote the next line again
-    line = trim_line_overlap(line, hole.after)
+    judge = SyntaxJudge(hole)
+    trimmed = trim_line_overlap(line, hole.after)
+    if trimmed != line and judge.available and judge.errors(line) < judge.errors(trimmed):
+        trimmed = line  # the parser says the "repeat" belongs to the completion
+    line = trimmed
     if not line.strip():
         return ""
-    judge = SyntaxJudge(hole)
     if judge.available:
         line = best_cut(token_candidates(line), judge) or line
         if judge.errors(line):

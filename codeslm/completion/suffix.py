@@ -43,9 +43,10 @@ def unmatched_closers(text: str) -> int:
 def line_overlap(text: str, after: str) -> int:
     """Length of the longest tail of ``text`` that repeats the start of ``after``.
 
-    ``after`` is the rest of the cursor's line. A whole-``after`` repeat is always an overlap;
-    a partial one only when the repeated part carries closing brackets the completion did not
-    open (``a)`` before ``):`` overlaps by one; ``f(x)`` before ``)`` does not).
+    ``after`` is the rest of the cursor's line. A repeated part that holds closing brackets is
+    an overlap only when the completion did not open them itself (``a)`` before ``):``
+    overlaps by one; ``f(x)`` before ``)`` does not); a repeat of the whole rest of the line
+    without brackets (``x = 1`` before ``= 1``) always is.
     """
     rest = after.strip()
     if not rest:
@@ -53,7 +54,9 @@ def line_overlap(text: str, after: str) -> int:
     body = text.rstrip()
     if not body:
         return 0
-    if body.endswith(rest) and (len(body) > len(rest) or unmatched_closers(rest)):
+    closers = unmatched_closers(rest)
+    if body.endswith(rest) and unmatched_closers(body) >= closers and (
+            len(body) > len(rest) or closers):
         return len(text) - (len(body) - len(rest))
     for k in range(min(len(rest) - 1, len(body)), 0, -1):
         tail = rest[:k]

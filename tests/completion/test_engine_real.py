@@ -1,0 +1,120 @@
+"""The completion engine end to end on the real llama.cpp backend and the real 0.5B model."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from codeslm.backends.llamacpp import LlamaCppBackend
+from codeslm.config import Config
+from codeslm.engine import CompletionEngine, position_after
+from codeslm.types import CompletionMode, Document, Position
+from tests.conftest import codeslm_command
+
+pytestmark = pytest.mark.model
+
+BODY = '''\
+def count_vowels(text: str) -> int:
+    """Return how many vowels (a, e, i, o, u) the text has."""
+
+    return count
+
+
+def main() -> None:
+    print(count_vowels("codeslm"))
+'''
+
+
+@pytest.fixture(scope="module")
+def backend(model_path: Path) -> Iterator[LlamaCppBackend]:
+    config = Config(model=str(model_path), n_ctx=2048)
+    backend = LlamaCppBackend(config, model_path=model_path)
+    yield backend
+    asyncio.run(backend.aclose())
+
+
+def _engine(backend: LlamaCppBackend, **completion: object) -> CompletionEngine:
+    config = Config(n_ctx=2048)
+    config.completion.latency_budget_ms = 0
+    for key, value in completion.items():
+        setattr(config.completion, key, value)
+    return CompletionEngine(backend, config)
+
+
+async def test_function_body_parses_and_does_not_repeat_the_suffix(
+        backend: LlamaCppBackend) -> None:
+    engine = _engine(backend)
+    document = Document(BODY, "vowels.py", "python")
+    completion = await engine.complete(document, Position(2, 0), max_tokens=64)
+    assert completion.mode is CompletionMode.MULTI_LINE
+    assert completion.text.strip(), completion.raw
+    lines = BODY.split("\n")
+    lines[2] = completion.text  # the empty line the cursor was on
+    ast.parse("\n".join(lines))  # the completion leaves the file valid Python
+    assert "def main" not in completion.text and "return count" not in completion.text
+    assert completion.completion_tokens and completion.latency_s > 0
+
+
+async def test_mid_line_completion_is_one_line_and_stops_early(backend: LlamaCppBackend) -> None:
+    engine = _engine(backend)
+    text = "def is_palindrome(s: str) -> bool:\n    return \n\n\nprint(is_palindrome('abba'))\n"
+    completion = await engine.complete(Document(text, "pal.py", "python"), Position(1, 11))
+    assert completion.mode is CompletionMode.SINGLE_LINE
+    assert completion.text and "\n" not in completion.text
+    assert "s" in completion.text
+    assert completion.finish_reason in {"early", "stop"}
+
+
+async def test_typed_ahead_reuses_the_real_completion(backend: LlamaCppBackend) -> None:
+    engine = _engine(backend)
+    text = "import math\n\n\ndef circle_area(r: float) -> float:\n    return \n"
+    document = Document(text, "geo.py", "python")
+    first = await engine.complete(document, Position(4, 11))
+    assert len(first.text) >= 2, first.raw
+    typed = first.text[:2]
+    typed_doc = Document(text.replace("return \n", f"return {typed}\n"), "geo.py", "python")
+    again = await engine.complete(typed_doc, position_after(document, Position(4, 11), typed))
+    assert again.cached and again.text == first.text[2:]
+    assert engine.stats.model_calls == 1
+
+
+async def test_a_superseded_request_stops_in_the_backend(backend: LlamaCppBackend) -> None:
+    engine = _engine(backend)
+    document = Document("# a long list of numbers\nNUMBERS = [\n", "nums.py", "python")
+    long_one = asyncio.create_task(engine.complete(
+        document, Position(2, 0), mode=CompletionMode.MULTI_LINE, max_tokens=400,
+        early_stop=False, use_cache=False))
+    await asyncio.sleep(1.0)
+    newer = await engine.complete(document, Position(2, 0), mode=CompletionMode.SINGLE_LINE,
+                                  max_tokens=8, use_cache=False)
+    older = await long_one
+    assert older.finish_reason == "superseded"
+    assert newer.finish_reason != "superseded"
+    cancelled = [usage for reason, usage in backend.history if reason == "cancelled"]
+    assert cancelled and (cancelled[-1].completion_tokens or 0) < 400
+
+
+def test_eval_cli_runs_and_resumes(cli_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "he.jsonl"
+    command = [*codeslm_command(), "eval", "humaneval", "--kind", "single-line", "--limit", "2",
+               "--seed", "5", "--output", str(out), "--json"]
+    first = subprocess.run(command, env=cli_env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)["summary"]
+    assert summary["tasks"] == 2 and 0 <= summary["pass_at_1"] <= 1
+    assert summary["baseline_tasks"] == 2
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert "header" in rows[0] and len(rows) == 3
+    assert all(isinstance(r["passed"], bool) and r["latency_s"] > 0 for r in rows[1:])
+    again = subprocess.run(command, env=cli_env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and json.loads(again.stdout)["summary"] == summary
+    assert len(out.read_text().splitlines()) == 3  # nothing recomputed
+    bad = subprocess.run([*command[:-1], "--max-tokens", "0"], env=cli_env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ")

@@ -1,0 +1,180 @@
+"""The engine's latency machinery on the scripted backend (fast; the real-model tests in
+test_engine_real.py prove the same paths on llama.cpp)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from codeslm.backends.fake import FakeBackend
+from codeslm.config import Config
+from codeslm.engine import CompletionEngine, position_after
+from codeslm.types import CompletionMode, Document, Position
+
+SOURCE = "def area(r):\n    return \n\n\nprint(area(2))\n"
+CURSOR = Position(1, 11)
+
+
+def _engine(script: object, *, delay_s: float = 0.0, **completion: object) -> CompletionEngine:
+    config = Config(backend="fake")
+    for key, value in completion.items():
+        setattr(config.completion, key, value)
+    return CompletionEngine(FakeBackend(script, delay_s=delay_s), config)  # type: ignore[arg-type]
+
+
+def _doc(text: str = SOURCE, path: str | None = "geo.py") -> Document:
+    return Document(text, path, "python")
+
+
+async def test_post_processing_runs_on_the_streamed_text() -> None:
+    engine = _engine("3.14159 * r * r\n\n\nprint(area(2))")
+    completion = await engine.complete(_doc(), CURSOR)
+    assert completion.mode is CompletionMode.SINGLE_LINE
+    assert completion.text == "3.14159 * r * r"
+    assert completion.raw.startswith("3.14159 * r * r\n")
+
+
+async def test_typed_ahead_serves_the_rest_without_a_model_call() -> None:
+    engine = _engine("3.14159 * r * r")
+    backend = engine.backend
+    assert isinstance(backend, FakeBackend)
+    first = await engine.complete(_doc(), CURSOR)
+    typed = "3.14"
+    text = SOURCE.replace("return \n", f"return {typed}\n")
+    again = await engine.complete(_doc(text), position_after(_doc(), CURSOR, typed))
+    assert again.cached and again.text == first.text[len(typed):]
+    assert len(backend.requests) == 1
+    assert engine.stats.typed_ahead_hits == 1
+
+
+async def test_typed_ahead_misses_when_something_else_changed() -> None:
+    engine = _engine("3.14159 * r * r")
+    await engine.complete(_doc(), CURSOR)
+    edited = SOURCE.replace("return \n", "return 3.\n").replace("area(2)", "area(3)")
+    assert engine.cached(_doc(edited), Position(1, 13)) is None
+    other_text = SOURCE.replace("return \n", "return 2.\n")  # typed something else
+    assert engine.cached(_doc(other_text), Position(1, 13)) is None
+    assert engine.cached(_doc(path="other.py"), CURSOR) is None
+
+
+async def test_prompt_cache_answers_an_identical_request() -> None:
+    engine = _engine("3.14159 * r * r")
+    await engine.complete(_doc(), CURSOR)
+    again = await engine.complete(_doc(), CURSOR)
+    assert again.cached and again.text == "3.14159 * r * r"
+    assert len(engine.backend.requests) == 1  # type: ignore[attr-defined]
+    fresh = await engine.complete(_doc(), CURSOR, use_cache=False)
+    assert not fresh.cached and len(engine.backend.requests) == 2  # type: ignore[attr-defined]
+
+
+async def test_a_newer_request_for_the_same_document_supersedes_the_older() -> None:
+    words = " ".join(f"w{i}" for i in range(200))
+    engine = _engine(words, delay_s=0.01)
+    backend = engine.backend
+    assert isinstance(backend, FakeBackend)
+    older = asyncio.create_task(engine.complete(_doc(), CURSOR, use_cache=False))
+    await asyncio.sleep(0.05)
+    newer = asyncio.create_task(engine.complete(_doc(), CURSOR, use_cache=False, max_tokens=3))
+    first = await asyncio.wait_for(older, 2)
+    assert first.finish_reason == "superseded" and first.text == ""
+    assert backend.cancelled == 1  # the older stream was closed, not left running
+    second = await asyncio.wait_for(newer, 5)
+    assert second.text.startswith("w0")
+    assert engine.stats.superseded == 1
+
+
+async def test_requests_for_different_documents_run_side_by_side() -> None:
+    engine = _engine("x + 1", delay_s=0.01)
+    a = asyncio.create_task(engine.complete(_doc(path="a.py"), CURSOR))
+    b = asyncio.create_task(engine.complete(_doc(path="b.py"), CURSOR))
+    results = await asyncio.gather(a, b)
+    assert [r.text for r in results] == ["x + 1", "x + 1"]
+
+
+async def test_cancelling_the_caller_cancels_the_backend_stream() -> None:
+    engine = _engine(" ".join(["tok"] * 500), delay_s=0.01)
+    task = asyncio.create_task(engine.complete(_doc(), CURSOR))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)
+    assert engine.backend.cancelled == 1  # type: ignore[attr-defined]
+
+
+async def test_single_line_generation_stops_after_the_first_line() -> None:
+    reply = "3.14159 * r * r\n" + "\n".join(f"x{i} = {i}" for i in range(100))
+    engine = _engine(reply, delay_s=0.001)
+    completion = await engine.complete(_doc(), CURSOR, mode=CompletionMode.SINGLE_LINE)
+    assert completion.finish_reason == "early"
+    assert completion.completion_tokens is not None and completion.completion_tokens < 20
+    assert engine.backend.cancelled == 1  # type: ignore[attr-defined]
+
+
+async def test_multi_line_stops_when_it_leaves_the_function_and_streams_the_first_line() -> None:
+    text = "def area(r):\n\n\nprint(area(2))\n"
+    reply = ("    pi = 3.14159\n    return pi * r * r\n\n\ndef volume(r):\n"
+             "    return 4 / 3 * 3.14159 * r ** 3\n" + "# filler\n" * 50)
+    engine = _engine(reply, delay_s=0.001)
+    partial: list[str] = []
+    completion = await engine.complete(
+        _doc(text), Position(1, 0), mode=CompletionMode.MULTI_LINE,
+        on_partial=lambda c: partial.append(c.text),
+    )
+    assert completion.text == "    pi = 3.14159\n    return pi * r * r"
+    assert completion.finish_reason == "early"
+    assert partial == ["    pi = 3.14159"]
+
+
+async def test_early_stop_can_be_turned_off() -> None:
+    reply = "3.14159 * r * r\nmore = 1\n"
+    engine = _engine(reply)
+    completion = await engine.complete(_doc(), CURSOR, mode=CompletionMode.SINGLE_LINE,
+                                       early_stop=False)
+    assert completion.raw == reply and completion.text == "3.14159 * r * r"
+    assert completion.finish_reason == "stop"
+
+
+async def test_deadline_ends_a_slow_stream_at_a_complete_line() -> None:
+    reply = "    a = 1\n" + "".join(f"    v{i} = {i}\n" for i in range(300))
+    engine = _engine(reply, delay_s=0.005, latency_budget_ms=150)
+    text = "def f():\n\n"
+    completion = await engine.complete(_doc(text), Position(1, 0), mode=CompletionMode.MULTI_LINE,
+                                       max_tokens=2000)
+    assert completion.finish_reason == "deadline"
+    assert completion.text.startswith("    a = 1")
+    assert completion.latency_s < 2
+
+
+async def test_deadline_lowers_max_tokens_once_the_speed_is_known() -> None:
+    engine = _engine("x", latency_budget_ms=500, max_tokens=64)
+    plan = await engine.plan(_doc(), Position(3, 0), mode=CompletionMode.MULTI_LINE)
+    assert plan.request.max_tokens == 64  # nothing measured yet
+    engine.speed.decode_tokens_per_s = 20.0
+    engine.speed.seconds_per_new_char = 0.0001
+    plan = await engine.plan(_doc(), Position(3, 0), mode=CompletionMode.MULTI_LINE)
+    assert 8 <= plan.request.max_tokens < 64
+    engine.config.completion.latency_budget_ms = 0
+    plan = await engine.plan(_doc(), Position(3, 0), mode=CompletionMode.MULTI_LINE)
+    assert plan.request.max_tokens == 64
+
+
+async def test_a_failing_partial_callback_does_not_break_the_completion() -> None:
+    engine = _engine("    return 1\n    # done\n")
+
+    def broken(_: object) -> None:
+        raise RuntimeError("surface bug")
+
+    completion = await engine.complete(_doc("def f():\n\n"), Position(1, 0),
+                                       mode=CompletionMode.MULTI_LINE, on_partial=broken)
+    assert completion.text.startswith("    return 1")
+
+
+async def test_an_explicit_cancel_by_path() -> None:
+    engine = _engine(" ".join(["tok"] * 500), delay_s=0.01)
+    task = asyncio.create_task(engine.complete(_doc(), CURSOR, use_cache=False))
+    await asyncio.sleep(0.05)
+    assert engine.cancel("geo.py")
+    assert (await task).finish_reason == "superseded"
+    assert not engine.cancel("geo.py")
