@@ -84,26 +84,28 @@ def machine() -> str:
 
 
 def typing_steps(text: str, region: tuple[int, int], count: int) -> list[tuple[str, int]]:
-    """(document as typed so far, cursor offset) after each word of ``text[region]``.
+    """(document as typed so far, cursor offset) after each of the first ``count`` words typed
+    into ``text[region]``, one request per word as a debounced editor sends them.
 
     The code after the region is kept (the suffix), as when a function is rewritten in place.
     """
     start, end = region
     body = text[start:end]
     cuts = [i + 1 for i, ch in enumerate(body) if ch in " \n(.:,=" and i + 1 < len(body)]
-    if len(cuts) > count:
-        stride = len(cuts) / count
-        cuts = [cuts[int(k * stride)] for k in range(count)]
+    cuts = [c for c, prev in zip(cuts, [0, *cuts], strict=False) if c - prev > 1][:count]
     return [(text[:start] + body[:cut] + text[end:], start + cut) for cut in cuts]
 
 
 def default_region(text: str) -> tuple[int, int]:
-    """The ``TextWrapper._wrap_chunks`` method of textwrap.py (or the middle of any file)."""
+    """The code of ``TextWrapper._wrap_chunks`` in textwrap.py, after its docstring (or the
+    middle third of any other file)."""
     marker = "    def _wrap_chunks(self, chunks):"
-    start = text.find(marker)
-    if start < 0:
+    head = text.find(marker)
+    if head < 0:
         return len(text) // 3, 2 * len(text) // 3
-    end = text.find("\n    def ", start + len(marker))
+    doc_end = text.find('"""', text.find('"""', head) + 3)
+    start = text.find("\n", doc_end) + 1
+    end = text.find("\n    def ", start)
     return start, (end if end > 0 else len(text))
 
 
