@@ -77,8 +77,21 @@ class ContextConfig:
             ".pypirc",
             ".netrc",
             ".git-credentials",
-            "credentials*",
-            "secrets.*",
+            # Data files only: a module called secrets.py or credentials.py is code, indexed
+            # with its secret-looking literals redacted.
+            "credentials",
+            "credentials.json",
+            "credentials.y*ml",
+            "credentials.toml",
+            "credentials.ini",
+            "credentials.csv",
+            "secrets.json",
+            "secrets.y*ml",
+            "secrets.toml",
+            "secrets.ini",
+            "secrets.env",
+            "*.tfvars",
+            "*.tfstate",
             "*secret*.json",
             "*secret*.yaml",
             "*secret*.yml",
@@ -86,7 +99,8 @@ class ContextConfig:
             ".htpasswd",
         ]
     )
-    extra_ignore: list[str] = field(default_factory=list)
+    extra_ignore: list[str] = field(default_factory=list)  # more .gitignore-style patterns
+    redact_patterns: list[str] = field(default_factory=list)  # more regexes of secret values
 
 
 @dataclass(slots=True)

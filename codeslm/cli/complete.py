@@ -36,8 +36,24 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def context_provider_for(config: Config, document: Document) -> ContextProvider | None:
-    """The cross-file context provider for ``document``, or None when there is none."""
-    return None
+    """The cross-file context provider for ``document``, or None when there is none.
+
+    The workspace is the git repository around the file (else the current directory when the
+    file is under it, else the file's directory); its on-disk index is loaded and brought up
+    to date (only changed files are re-parsed; ``codeslm index`` does the first build with
+    a progress bar).
+    """
+    if not config.context.enabled or document.path is None:
+        return None
+    from pathlib import Path
+
+    from ..context import WorkspaceProvider
+    from .index import workspace_root
+
+    path = Path(document.path).resolve()
+    cwd = Path.cwd().resolve()
+    root = workspace_root(path.parent, fallback=cwd if path.is_relative_to(cwd) else None)
+    return WorkspaceProvider.open(root, config, refresh="now")
 
 
 def run(args: argparse.Namespace) -> int:

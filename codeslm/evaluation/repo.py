@@ -25,6 +25,7 @@ and mode); a run with the same settings resumes where the last one stopped.
 
 from __future__ import annotations
 
+import builtins
 import json
 import random
 import re
@@ -43,7 +44,7 @@ from ..context.provider import WorkspaceProvider
 from ..context.similarity import IDENT
 from ..engine import CompletionEngine
 from ..errors import InputError
-from ..types import CompletionMode, Document, Position
+from ..types import CompletionMode, Document, GenerationRequest, Position
 
 MODES = ("none", "infile", "repo")
 MAX_DEFINERS = 8
@@ -55,6 +56,20 @@ _SKIP_LINE = re.compile(
 _STRINGY = frozenset({"string", "string_content", "comment", "string_fragment",
                       "template_string", "raw_string_literal", "interpreted_string_literal",
                       "line_comment", "block_comment", "concatenated_string"})
+
+
+_IMPORTS = frozenset({"import_statement", "import_from_statement", "future_import_statement",
+                     "import_declaration", "use_declaration", "preproc_include",
+                     "import_spec_list"})
+_PY_BUILTINS = frozenset(dir(builtins))
+
+
+def _inside(node: Any, types: frozenset[str]) -> bool:
+    while node is not None:
+        if node.type in types:
+            return True
+        node = node.parent
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,12 +263,12 @@ def _holes_in(index: WorkspaceIndex, path: str, text: str, language: str | None)
         if tree is not None:
             byte = offsets[i] + len(line[:indent].encode("utf-8"))
             node = tree.root_node.descendant_for_byte_range(byte, byte + 1)
-            if node is not None and (node.type in _STRINGY or (
-                    node.parent is not None and node.parent.type in _STRINGY)):
+            if node is not None and _inside(node, _STRINGY | _IMPORTS):
                 continue
         names = []
         for name in dict.fromkeys(IDENT.findall(stripped)):
-            if len(name) < 3 or name in keywords or name.startswith("__") or name in local_names:
+            if len(name) < 3 or name in keywords or name.startswith("__") or \
+                    name in local_names or (language == "python" and name in _PY_BUILTINS):
                 continue
             files = {p for p, _ in index.definitions(name)}
             if files and path not in files and len(files) <= MAX_DEFINERS:
@@ -311,6 +326,11 @@ class RepoEvaluation:
                 self.index.revert_overlay(hole.path)
         return results
 
+    async def _flush(self) -> None:
+        """Make the next request cold: a one-token prompt replaces the backend's KV cache, so
+        every hole and mode pays its whole prompt and latencies compare fairly."""
+        await _flush_backend(self.backend)
+
     async def _one(self, mode: str, hole: Hole, document: Document, position: Position,
                    text: str, line_start: int, line_end: int,
                    language: str | None) -> HoleResult:
@@ -319,9 +339,14 @@ class RepoEvaluation:
         if provider is not None:
             provider.forget_region()
         use_context = mode != "none"
+        await self._flush()
         completion = await engine.complete(document, position, mode=CompletionMode.SINGLE_LINE,
                                            use_context=use_context,
                                            max_tokens=self.settings.max_tokens)
+        # The same prompt again (the provider's sticky context makes it identical), to count
+        # its tokens: an early-stopped stream reports no usage.
+        plan = await engine.plan(document, position, mode=CompletionMode.SINGLE_LINE,
+                                 use_context=use_context, max_tokens=self.settings.max_tokens)
         predicted = completion.text.split("\n", 1)[0].rstrip()
         cursor = line_start + hole.indent
         completed = text[:cursor] + predicted + text[line_end:]
@@ -333,7 +358,7 @@ class RepoEvaluation:
             syntax_ok=syntax_ok(completed, text, language),
             latency_s=round(completion.latency_s, 4),
             context_s=round(provider.last.seconds if provider else 0.0, 5),
-            prompt_tokens=completion.prompt_tokens or 0,
+            prompt_tokens=engine.count_tokens(plan.prompt),
             cached_prompt_tokens=completion.cached_prompt_tokens or 0,
             context_files=len(provider.last.snippets) if provider else 0,
         )
@@ -350,6 +375,10 @@ class RepoEvaluation:
             result.probe_prompt_tokens = generated.usage.prompt_tokens
             result.probe_cached_tokens = generated.usage.cached_prompt_tokens
         return result
+
+
+async def _flush_backend(backend: Backend) -> None:
+    await backend.generate(GenerationRequest(prompt="\n", max_tokens=1))
 
 
 def summarize(results: Sequence[dict[str, Any]], modes: Sequence[str]) -> list[ModeSummary]:

@@ -1,0 +1,146 @@
+"""``codeslm eval repo PATH``: completion quality on your own repository, with no context,
+in-file context and repository context side by side (see codeslm/evaluation/repo.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ..backends import create_backend
+from ..context.index import WorkspaceIndex
+from ..errors import InputError
+from ..evaluation import repo as repo_eval
+from ..paths import data_dir
+from . import common
+from .index import progress_bar
+
+
+def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "repo",
+        parents=parents,
+        help="exact match / edit similarity on holes in your repository, with and without "
+        "cross-file context",
+        description="Hide lines that use names defined in other files (chosen with a seed), "
+        "complete them with no context, in-file context and repository context at the same "
+        "token budget, and report exact match, edit similarity, syntax validity, latency and "
+        "prefix-cache reuse. Results go to a JSONL file; running again resumes.",
+    )
+    p.add_argument("path", metavar="PATH", help="the repository (a directory)")
+    p.add_argument("--holes", type=int, default=40, help="number of holes (default 40)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the hole choice (default 0)")
+    p.add_argument("--context", default="none,infile,repo",
+                   help="comma-separated modes among none, infile, repo (default: all three)")
+    p.add_argument("--budget", type=int,
+                   help="context tokens for infile/repo (default: context.budget_tokens)")
+    p.add_argument("--max-tokens", type=int, default=48, help="tokens per completion (48)")
+    p.add_argument("--no-probe", action="store_true",
+                   help="skip the typing probe that measures prefix-cache reuse")
+    p.add_argument("--output", type=Path, help="results JSONL (default under the data dir)")
+    p.add_argument("--restart", action="store_true", help="discard earlier results in --output")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    root = Path(args.path)
+    if not root.is_dir():
+        raise InputError(f"{root}: not a directory")
+    modes = tuple(m.strip() for m in args.context.split(",") if m.strip())
+    bad = [m for m in modes if m not in repo_eval.MODES]
+    if bad or not modes:
+        raise InputError(f"--context: unknown mode(s) {', '.join(bad) or '(none)'}",
+                         hint="use a comma-separated list of none, infile, repo")
+    if args.holes < 1 or args.max_tokens < 1:
+        raise InputError("--holes and --max-tokens must be at least 1")
+    loaded = common.load(args)
+    config = loaded.config
+    config.completion.latency_budget_ms = 0  # an evaluation has no deadline
+    config.completion.temperature = 0.0
+    if args.budget is not None:
+        if args.budget < 0:
+            raise InputError("--budget must not be negative")
+        config.context.budget_tokens = args.budget
+    settings = repo_eval.RepoEvalSettings(
+        root=str(root.resolve()), model=config.model, holes=args.holes, seed=args.seed,
+        modes=modes, budget_tokens=config.context.budget_tokens, max_tokens=args.max_tokens,
+        prefix_chars=config.completion.prefix_chars, suffix_chars=config.completion.suffix_chars,
+        probe=not args.no_probe,
+    )
+    output = args.output or _default_output(settings)
+    index = WorkspaceIndex.open(root, config.context)
+    try:
+        with progress_bar("indexing") as update:
+            report = index.refresh(progress=update)
+        common.note(f"indexed {report.files} files ({report.parsed} parsed) in "
+                    f"{report.seconds:.1f}s")
+        holes = repo_eval.pick_holes(index, count=args.holes, seed=args.seed)
+        if not holes:
+            raise InputError(f"{root}: no line uses a name defined in another file",
+                             hint="the evaluation needs a repository of several source files")
+        rows = [] if args.restart else repo_eval.load_results(output, settings)
+        done = {(r["hole"], r["mode"]) for r in rows}
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if not rows:
+            output.write_text(json.dumps(settings.header()) + "\n", encoding="utf-8")
+        common.note(f"{len(holes)} holes x {len(modes)} modes, model {config.model}; "
+                    f"results in {output}")
+
+        async def body() -> None:
+            backend = create_backend(config)
+            try:
+                evaluation = repo_eval.RepoEvaluation(index, config, backend, settings)
+                for number, hole in enumerate(holes, 1):
+                    if all((hole.id, m) in done for m in modes):
+                        continue
+                    text = (index.root / hole.path).read_text(encoding="utf-8")
+                    results = await evaluation.run_hole(hole, text)
+                    with output.open("a", encoding="utf-8") as fh:
+                        for r in results:
+                            row = asdict(r)
+                            rows.append(row)
+                            fh.write(json.dumps(row) + "\n")
+                    marks = " ".join(f"{r.mode} {'ok' if r.exact else '--'}" for r in results)
+                    common.note(f"[{number}/{len(holes)}] {hole.id}  {marks}")
+            finally:
+                await backend.aclose()
+
+        common.run(body)
+    finally:
+        index.close()
+    summaries = repo_eval.summarize(rows, modes)
+    if args.json:
+        print(json.dumps([asdict(s) for s in summaries], indent=2))
+    else:
+        print(format_table(summaries, settings))
+    return 0
+
+
+def _default_output(settings: repo_eval.RepoEvalSettings) -> Path:
+    model = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(settings.model).name)
+    name = (f"repo-{Path(settings.root).name}-{model}-n{settings.holes}-s{settings.seed}-"
+            f"b{settings.budget_tokens}.jsonl")
+    return data_dir() / "eval" / name
+
+
+def format_table(summaries: list[repo_eval.ModeSummary],
+                 settings: repo_eval.RepoEvalSettings) -> str:
+    """The side-by-side table printed at the end of a run."""
+    head = (f"{'context':8} {'holes':>5} {'exact':>6} {'edit-sim':>8} {'syntax':>6} "
+            f"{'p50 s':>6} {'p95 s':>6} {'prompt':>6} {'reuse':>6} {'typing':>6} {'ctx ms':>6}")
+    lines = [f"{Path(settings.root).name}: {settings.model}, budget {settings.budget_tokens} "
+             f"tokens, seed {settings.seed}", head]
+    for s in summaries:
+        typing = f"{s.probe_reuse:6.2f}" if s.probe_reuse is not None else f"{'-':>6}"
+        lines.append(
+            f"{s.mode:8} {s.holes:5d} {s.exact:6.3f} {s.edit_similarity:8.3f} "
+            f"{s.syntax_ok:6.2f} {s.p50_s:6.2f} {s.p95_s:6.2f} {s.prompt_tokens:6.0f} "
+            f"{s.cache_reuse:6.2f} {typing} {s.context_p95_ms:6.1f}"
+        )
+    lines.append("reuse/typing: share of prompt tokens served from the prefix cache, for the "
+                 "hole and for the next request after typing; ctx ms: p95 context build")
+    return "\n".join(lines)

@@ -1,0 +1,131 @@
+"""``codeslm index [PATH]``: build or refresh the workspace index used for cross-file context."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..context.index import IndexReport, WorkspaceIndex
+from ..errors import InputError
+from . import common
+
+
+def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "index",
+        parents=parents,
+        help="build or refresh the cross-file context index of a repository",
+        description="Index the source files of PATH (default: the git repository around the "
+        "current directory, else the current directory) for cross-file completion context. "
+        "Only changed files are re-parsed; .gitignore, .codeslmignore, secret files, binary, "
+        "huge, minified and generated files are skipped.",
+    )
+    p.add_argument("path", nargs="?", metavar="PATH", help="the workspace root")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--skipped", action="store_true", help="list every skipped file and why")
+    p.set_defaults(run=run)
+
+
+def workspace_root(start: Path, *, fallback: Path | None = None) -> Path:
+    """The git top level around ``start``, else ``fallback``, else ``start`` itself."""
+    start = start.resolve()
+    directory = start if start.is_dir() else start.parent
+    default = fallback if fallback is not None else directory
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "--show-toplevel"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return default
+    top = out.stdout.strip()
+    return Path(top) if out.returncode == 0 and top else default
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = common.load(args)
+    if args.path is not None:
+        root = Path(args.path)
+        if not root.exists():
+            raise InputError(f"{root}: no such directory")
+        if not root.is_dir():
+            raise InputError(f"{root}: not a directory")
+        root = root.resolve()
+    else:
+        root = workspace_root(Path.cwd())
+    index = WorkspaceIndex.open(root, loaded.config.context)
+    try:
+        with progress_bar(f"indexing {root.name}") as update:
+            report = index.refresh(progress=update)
+    finally:
+        index.close()
+    if args.json:
+        print(json.dumps(_as_json(report, root, index.store.path), indent=2))
+    else:
+        print(format_summary(report, root, show_skipped=args.skipped))
+    return 0
+
+
+def format_summary(report: IndexReport, root: Path, *, show_skipped: bool = False) -> str:
+    """The human summary: files, symbols, languages, time, skipped and why."""
+    langs = ", ".join(f"{name} {count}" for name, count in
+                      sorted(report.languages.items(), key=lambda kv: (-kv[1], kv[0])))
+    reasons = Counter(report.skipped.values())
+    lines = [
+        f"indexed {root}",
+        f"  files     {report.files} ({report.parsed} parsed, {report.reused} unchanged, "
+        f"{report.removed} removed)",
+        f"  symbols   {report.symbols}",
+        f"  languages {langs or '-'}",
+        f"  time      {report.seconds:.2f}s",
+    ]
+    skipped = ", ".join(f"{n} {why}" for why, n in reasons.most_common())
+    extra = f"{report.ignored} ignored by .gitignore/.codeslmignore"
+    lines.append(f"  skipped   {skipped + '; ' if skipped else ''}{extra}")
+    if show_skipped:
+        for path, why in sorted(report.skipped.items()):
+            lines.append(f"    {why:10} {path}")
+    return "\n".join(lines)
+
+
+def _as_json(report: IndexReport, root: Path, db: Path) -> dict[str, Any]:
+    return {
+        "root": str(root), "database": str(db), "files": report.files, "parsed": report.parsed,
+        "unchanged": report.reused, "removed": report.removed, "symbols": report.symbols,
+        "languages": report.languages, "seconds": round(report.seconds, 3),
+        "skipped": report.skipped, "ignored": report.ignored,
+    }
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A files-done bar on stderr when it is a terminal, sparse lines otherwise."""
+    if common.stderr_is_tty() and not os.environ.get("NO_COLOR"):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), transient=True) as progress:
+            task = progress.add_task(label, total=None)
+
+            def update(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            yield update
+        return
+    last = [0.0]
+
+    def plain(done: int, total: int) -> None:
+        now = time.monotonic()
+        if (now - last[0] >= 2.0 and done < total) or (done >= total and last[0] >= 0):
+            last[0] = now if done < total else -1.0  # the final line once
+            common.note(f"{label}: {done}/{total} files")
+
+    yield plain

@@ -1,0 +1,448 @@
+"""The context builder's core: a cursor in a document -> ranked, budget-fitted snippets.
+
+Pure given its inputs (the index, a source of file lines, the file graph): it reads no files
+itself. Candidates come from three places, from the cursor outward:
+
+1. **scope** - the enclosing definitions whose headers scrolled out of the local window;
+2. **definitions** - names used near the cursor, resolved through the file's imports (then the
+   current file, then unambiguous global definitions) to their definitions, shown as whole
+   small functions or signatures/skeletons;
+3. **similar** - windows of other files (and of the current file outside the local window)
+   lexically similar to the lines before the cursor (Jaccard, RepoCoder-style), with the lines
+   that follow them.
+
+Scores combine proximity to the cursor, resolution confidence, a personalised-PageRank prior
+over the def/ref file graph and recency; selection is greedy under a token budget counted with
+the model's tokenizer, and only snippets above a relevance floor are used: on a CPU every
+prompt token costs prefill time, so an unhelpful snippet is worse than none.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from . import languages, similarity
+from .graph import FileGraph, personalized_pagerank
+from .index import WorkspaceIndex
+from .snippets import Snippet, render_definition, render_lines
+from .tags import Symbol
+
+TokenCounter = Callable[[str], int]
+
+_ATTR = re.compile(r"(?:\b([A-Za-z_]\w*)\s*)?\.\s*([A-Za-z_]\w*)|\b([A-Za-z_]\w*)")
+
+LANGUAGE_FAMILIES = {"typescript": "js", "tsx": "js", "javascript": "js", "c": "c", "cpp": "c"}
+
+
+class LineSource(Protocol):
+    """Where the builder gets file contents (open buffers first, then disk)."""
+
+    def lines(self, path: str) -> list[str] | None:
+        """The lines of ``path`` as indexed, or None when unavailable."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BuilderOptions:
+    """Tuning knobs (defaults chosen on real repositories; see benchmarks/RESULTS.md)."""
+
+    near_above: int = 30  # lines above the cursor whose names are resolved
+    near_below: int = 8
+    query_lines: int = 10  # lines before the cursor that form the similarity query
+    candidate_files: int = 8  # files searched for similar windows (by IDF overlap)
+    windows_per_file: int = 2
+    window_after: int = 4  # lines after a similar window that are shown with it
+    min_definition_score: float = 0.2
+    min_similarity: float = 0.2
+    similarity_weight: float = 1.0
+    max_definers: int = 3  # a name defined in more files is too ambiguous to guess
+    defs_per_name: int = 2
+    ppr_max_pushes: int = 24
+
+
+@dataclass(frozen=True, slots=True)
+class CursorQuery:
+    """One request: the document, the cursor and the local window the engine will show."""
+
+    path: str
+    language: str | None
+    text: str
+    offset: int
+    window_start: int  # offset of the first character of the local prefix
+    window_end: int  # offset just past the local suffix
+    scope: str = "repo"  # repo | infile
+
+
+@dataclass(slots=True)
+class _Cursor:
+    lines: list[str]
+    line: int
+    column: int
+    win_first: int
+    win_last: int
+    keywords: frozenset[str] = field(default_factory=frozenset)
+
+
+def _family(language: str | None) -> str:
+    return LANGUAGE_FAMILIES.get(language or "", language or "")
+
+
+class ContextBuilder:
+    """Candidate generation and selection over one :class:`WorkspaceIndex`."""
+
+    def __init__(self, index: WorkspaceIndex, source: LineSource, *,
+                 options: BuilderOptions | None = None) -> None:
+        self.index = index
+        self.source = source
+        self.options = options or BuilderOptions()
+        self.graph = FileGraph(index)
+        self._windows: dict[tuple[str, str], similarity.FileWindows] = {}
+
+    # -- public ----------------------------------------------------------------------------
+
+    def build(self, query: CursorQuery, *, budget_tokens: int, count_tokens: TokenCounter,
+              recent: Mapping[str, float] | None = None) -> list[Snippet]:
+        """The chosen snippets for ``query``, best first."""
+        candidates = self.candidates(query, recent or {})
+        return select(candidates, budget_tokens, count_tokens)
+
+    def candidates(self, query: CursorQuery, recent: Mapping[str, float]) -> list[Snippet]:
+        """Every candidate snippet with its score (unsorted, may overlap)."""
+        cursor = self._cursor(query)
+        prior = self.prior(query.path, recent) if query.scope == "repo" else {}
+        out: list[Snippet] = []
+        out.extend(self._scope_snippets(query, cursor))
+        out.extend(self._definition_snippets(query, cursor, prior))
+        out.extend(self._similar_snippets(query, cursor, prior, recent))
+        return out
+
+    def prior(self, path: str, recent: Mapping[str, float]) -> dict[str, float]:
+        """Personalised PageRank of files, seeded at ``path`` and recently touched files,
+        scaled so the best other file is 1."""
+        seeds = {path: 1.0}
+        for other, weight in recent.items():
+            if other != path and other in self.index.entries:
+                seeds[other] = seeds.get(other, 0.0) + 0.3 * weight
+        rank = personalized_pagerank(self.graph.out_edges, seeds,
+                                     max_pushes=self.options.ppr_max_pushes)
+        rank.pop(path, None)
+        top = max(rank.values(), default=0.0)
+        return {k: v / top for k, v in rank.items()} if top > 0 else {}
+
+    # -- cursor ----------------------------------------------------------------------------
+
+    def _cursor(self, q: CursorQuery) -> _Cursor:
+        text = q.text
+        line = text.count("\n", 0, q.offset)
+        column = q.offset - (text.rfind("\n", 0, q.offset) + 1)
+        spec = languages.spec_for(q.language)
+        return _Cursor(
+            lines=text.split("\n"),
+            line=line,
+            column=column,
+            win_first=text.count("\n", 0, q.window_start),
+            win_last=text.count("\n", 0, max(q.window_start, q.window_end - 1)),
+            keywords=spec.keywords if spec else frozenset(),
+        )
+
+    def _names_near(self, c: _Cursor) -> tuple[dict[str, float], dict[str, float],
+                                                 list[tuple[str, str, float]]]:
+        """Names near the cursor with proximity weights: plain names, attribute names, and
+        ``(receiver, attribute, weight)`` pairs."""
+        plain: dict[str, float] = {}
+        attrs: dict[str, float] = {}
+        pairs: list[tuple[str, str, float]] = []
+        o = self.options
+        first = max(0, c.line - o.near_above)
+        last = min(len(c.lines) - 1, c.line + o.near_below)
+        for i in range(first, last + 1):
+            text = c.lines[i][: c.column] if i == c.line else c.lines[i]
+            distance = abs(c.line - i)
+            weight = 1.0 / (1.0 + distance / 6.0)
+            if i > c.line:
+                weight *= 0.5
+            for m in _ATTR.finditer(text):
+                receiver, attr, name = m.group(1), m.group(2), m.group(3)
+                if attr:
+                    if attr not in c.keywords:
+                        attrs[attr] = max(attrs.get(attr, 0.0), weight)
+                    if receiver and receiver not in c.keywords:
+                        plain[receiver] = max(plain.get(receiver, 0.0), weight)
+                        pairs.append((receiver, attr, weight))
+                elif name and len(name) > 1 and name not in c.keywords:
+                    plain[name] = max(plain.get(name, 0.0), weight)
+        return plain, attrs, pairs
+
+    # -- scope -----------------------------------------------------------------------------
+
+    def _scope_snippets(self, q: CursorQuery, c: _Cursor) -> list[Snippet]:
+        entry = self.index.entries.get(q.path)
+        if entry is None:
+            return []
+        heads = [s for s in entry.symbols
+                 if s.start_line < c.win_first and s.end_line >= c.line
+                 and s.start_line <= c.line]
+        if not heads:
+            return []
+        lines = self.source.lines(q.path)
+        if lines is None:
+            return []
+        parts = []
+        for s in heads:
+            sig_lines = s.signature.count("\n") + 1
+            parts.append("\n".join(lines[s.start_line:s.start_line + sig_lines]))
+        text = "\n".join(parts)
+        return [Snippet(q.path, heads[0].start_line, heads[-1].start_line + 1, text, 3.0,
+                        "scope", key=f"scope:{q.path}:{heads[-1].start_line}")]
+
+    # -- definitions -----------------------------------------------------------------------
+
+    def _bindings(self, path: str) -> tuple[dict[str, list[tuple[str, str]]], dict[str, list[str]]]:
+        """Imported names (``local -> [(file, remote name)]``) and module aliases
+        (``local -> [file]``) of ``path``."""
+        entry = self.index.entries.get(path)
+        names: dict[str, list[tuple[str, str]]] = {}
+        modules: dict[str, list[str]] = {}
+        if entry is None:
+            return names, modules
+        resolved = self.index.resolve_imports(path)
+        for imp in entry.imports:
+            files = resolved.get(imp.module, [])
+            if not files:
+                continue
+            if imp.alias:
+                modules.setdefault(imp.alias, []).extend(files)
+            for remote, local in imp.names:
+                submodule = [f for f in files if _stem(f) == remote]
+                if submodule:
+                    modules.setdefault(local, []).extend(submodule)
+                names.setdefault(local, []).extend((f, remote) for f in files
+                                                   if _stem(f) != remote)
+        return names, modules
+
+    def _defs_in(self, path: str, name: str, *, follow: int = 1,
+                 top_level: bool = True) -> list[tuple[str, Symbol]]:
+        entry = self.index.entries.get(path)
+        if entry is None:
+            return []
+        found = [(path, s) for s in entry.symbols if s.name == name
+                 and (not top_level or not s.scope)]
+        if found or follow <= 0:
+            return found
+        # Re-exported (``from .impl import name`` in a package ``__init__``): follow once.
+        names, _ = self._bindings(path)
+        out: list[tuple[str, Symbol]] = []
+        for f, remote in names.get(name, []):
+            out.extend(self._defs_in(f, remote, follow=follow - 1))
+        return out
+
+    def _definition_snippets(self, q: CursorQuery, c: _Cursor,
+                             prior: Mapping[str, float]) -> list[Snippet]:
+        o = self.options
+        plain, attrs, pairs = self._names_near(c)
+        imported, modules = self._bindings(q.path)
+        scored: dict[tuple[str, int], tuple[float, str, Symbol]] = {}
+
+        def add(path: str, symbol: Symbol, score: float) -> None:
+            if path == q.path and symbol.start_line <= c.win_last and \
+                    symbol.end_line >= c.win_first:
+                return  # already visible in the local window
+            if path != q.path and q.scope != "repo":
+                return
+            key = (path, symbol.start_line)
+            if key not in scored or scored[key][0] < score:
+                scored[key] = (score, path, symbol)
+
+        for receiver, attr, weight in pairs:
+            for f in modules.get(receiver, []):
+                for path, sym in self._defs_in(f, attr)[: o.defs_per_name]:
+                    add(path, sym, weight)
+        for name, weight in plain.items():
+            if name in modules:
+                continue
+            if name in imported:
+                for f, remote in imported[name]:
+                    for path, sym in self._defs_in(f, remote)[: o.defs_per_name]:
+                        add(path, sym, weight)
+                continue
+            self._resolve_global(q, name, weight, prior, add, methods=False)
+        for name, weight in attrs.items():
+            self._resolve_global(q, name, 0.6 * weight, prior, add, methods=True)
+        out = []
+        for score, path, symbol in scored.values():
+            if score < o.min_definition_score:
+                continue
+            lines = self.source.lines(path)
+            if lines is None:
+                continue
+            entry = self.index.entries.get(path)
+            symbols = entry.symbols if entry else ()
+            start, end, text = render_definition(symbol, lines, symbols,
+                                                 entry.language if entry else None)
+            if text.strip():
+                out.append(Snippet(path, start, end, text, score, "definition",
+                                   key=f"def:{path}:{symbol.start_line}"))
+        return out
+
+    def _resolve_global(self, q: CursorQuery, name: str, weight: float,
+                        prior: Mapping[str, float],
+                        add: Callable[[str, Symbol, float], None], *, methods: bool) -> None:
+        found = self.index.definitions(name)
+        if not found:
+            return
+        spec = languages.spec_for(q.language)
+        if spec is not None and name in spec.builtins:
+            return
+        local = [(p, s) for p, s in found if p == q.path]
+        for path, sym in local[: self.options.defs_per_name]:
+            add(path, sym, 0.9 * weight)
+        others = [(p, s) for p, s in found if p != q.path and
+                  (methods or s.kind != "method") and _specific(s) and
+                  _family(self.index.entries[p].language) == _family(q.language)]
+        files = {p for p, _ in others}
+        if not others or len(files) > self.options.max_definers or local:
+            return
+        current_is_test = _is_test(q.path)
+        for path, sym in sorted(others, key=lambda ps: -prior.get(ps[0], 0.0))[
+                : self.options.defs_per_name]:
+            confidence = (1.0 / len(files)) * (0.6 + 0.4 * prior.get(path, 0.0))
+            if _is_test(path) and not current_is_test:
+                confidence *= 0.5
+            add(path, sym, weight * confidence)
+
+    # -- similar windows -------------------------------------------------------------------
+
+    def file_windows(self, path: str) -> similarity.FileWindows | None:
+        """A file's lines ready for window scoring (a small LRU, per content)."""
+        entry = self.index.entries.get(path)
+        if entry is None:
+            return None
+        key = (path, entry.hash)
+        cached = self._windows.pop(key, None)
+        if cached is None:
+            lines = self.source.lines(path)
+            if lines is None:
+                return None
+            spec = languages.spec_for(entry.language)
+            cached = similarity.FileWindows(lines, spec.keywords if spec else frozenset())
+            if len(self._windows) >= 48:
+                self._windows.pop(next(iter(self._windows)))
+        self._windows[key] = cached  # most recently used last
+        return cached
+
+    def _similar_snippets(self, q: CursorQuery, c: _Cursor, prior: Mapping[str, float],
+                          recent: Mapping[str, float]) -> list[Snippet]:
+        o = self.options
+        first = max(0, c.line - o.query_lines)
+        text = "\n".join([*c.lines[first:c.line], c.lines[c.line][: c.column]])
+        query = similarity.tokens(text, c.keywords)
+        if len(query) < 2:
+            return []
+        files, anchors = self._candidate_files(q, query, prior, recent)
+        out: list[Snippet] = []
+        for path in files:
+            fw = self.file_windows(path)
+            if fw is None:
+                continue
+            windows = fw.anchored(anchors)
+            if path == q.path:
+                windows = [w for w in windows if w.end <= c.win_first or w.start > c.win_last]
+            for score, w in similarity.best_windows(query, windows, o.windows_per_file,
+                                                    min_score=o.min_similarity):
+                end = min(len(fw.lines), w.end + o.window_after)
+                if path == q.path and w.start > c.win_last:
+                    end = w.end
+                snippet_text = render_lines(fw.lines, w.start, end)
+                out.append(Snippet(path, w.start, end, snippet_text,
+                                   score * o.similarity_weight, "similar",
+                                   key=f"sim:{path}:{w.start}"))
+        return out
+
+    def _candidate_files(self, q: CursorQuery, query: set[str], prior: Mapping[str, float],
+                         recent: Mapping[str, float]) -> tuple[list[str], list[str]]:
+        """Files to search for similar windows (by IDF overlap with the query) and the
+        query's rarest identifiers, which anchor the windows worth scoring."""
+        n = max(1, len(self.index))
+        limit = max(50, n // 5)
+        idf: dict[str, float] = {}
+        for token in query:
+            df = len(self.index.files_with(token))
+            if 0 < df <= limit:
+                idf[token] = math.log(1.0 + n / df)
+        anchors = sorted(idf, key=lambda t: (-idf[t], t))[:12]
+        if q.scope != "repo":
+            return ([q.path] if q.path in self.index.entries else []), anchors
+        family = _family(q.language)
+        scores: dict[str, float] = {}
+        for token, weight in idf.items():
+            for path in self.index.files_with(token):
+                scores[path] = scores.get(path, 0.0) + weight
+        ranked = []
+        for path, score in scores.items():
+            entry = self.index.entries.get(path)
+            if entry is None or _family(entry.language) != family:
+                continue
+            boost = 1.0 + 0.3 * prior.get(path, 0.0) + 0.2 * recent.get(path, 0.0)
+            ranked.append((score * boost, path))
+        ranked.sort(reverse=True)
+        chosen = [p for _, p in ranked[: self.options.candidate_files]]
+        if q.path in self.index.entries and q.path not in chosen:
+            chosen.append(q.path)
+        return chosen, anchors
+
+
+def _specific(symbol: Symbol) -> bool:
+    """Whether a global name lookup may pick this definition: functions, classes and the
+    like, but a variable only when it is named like a constant (``MAX_SIZE``), since lower
+    case names near the cursor are mostly locals that happen to share a name."""
+    if symbol.kind not in {"constant", "variable", "field"}:
+        return True
+    return symbol.name.isupper() and len(symbol.name) > 2
+
+
+def _is_test(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return ("/tests/" in f"/{path}" or "/test/" in f"/{path}" or name.startswith("test_")
+            or name.endswith(("_test.py", "_test.go", ".test.ts", ".test.js", ".spec.ts")))
+
+
+def _stem(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    if name.startswith(("__init__.", "index.")) or name == "mod.rs":
+        parent = path.rsplit("/", 2)
+        return parent[-2] if len(parent) >= 2 else name
+    return name.split(".", 1)[0]
+
+
+def select(candidates: Sequence[Snippet], budget_tokens: int,
+           count_tokens: TokenCounter) -> list[Snippet]:
+    """Greedy best-first fill of ``budget_tokens``; a snippet mostly inside an already chosen
+    one (same file) is skipped. Returns the chosen snippets, best first."""
+    chosen: list[Snippet] = []
+    used = 0
+    headers: set[str] = set()
+    for snippet in sorted(candidates, key=lambda s: (-s.score, s.path, s.start)):
+        if budget_tokens - used < 16:
+            break
+        if any(_mostly_inside(snippet, other) for other in chosen):
+            continue
+        cost = count_tokens(snippet.text) + 2
+        if snippet.path not in headers:
+            cost += count_tokens(snippet.path) + 2
+        if used + cost > budget_tokens:
+            continue
+        chosen.append(snippet)
+        headers.add(snippet.path)
+        used += cost
+    return chosen
+
+
+def _mostly_inside(a: Snippet, b: Snippet) -> bool:
+    if a.path != b.path:
+        return False
+    overlap = min(a.end, b.end) - max(a.start, b.start)
+    return overlap > 0 and overlap >= 0.5 * max(1, a.end - a.start)

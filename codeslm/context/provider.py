@@ -1,0 +1,467 @@
+"""The context provider the engine, the CLI and the language server use for one workspace root.
+
+:class:`WorkspaceProvider` implements :class:`codeslm.engine.ContextProvider`. It keeps:
+
+- the :class:`~codeslm.context.index.WorkspaceIndex` (loaded from its SQLite cache, refreshed
+  on demand or in a background thread);
+- open buffers (``update_document``): re-parsed incrementally with tree-sitter and indexed in
+  memory only, so unsaved edits count without touching the cache;
+- recency of edits and opens, a ranking signal;
+- per-document *sticky* context: while the cursor stays in one region of a document, the same
+  cross-file blocks are returned in the same order, so consecutive prompts share everything
+  but their tail and the backend's prefix (KV) cache stays hot. New snippets are appended
+  after the kept ones (never inserted before them) while the budget allows.
+
+Every snippet text passes the secret redaction gate before it leaves this module.
+
+Thread safety: every public method takes one lock, so a background refresh can run while the
+language server asks for context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..documents import language_for, line_comment
+from ..engine import CrossFileContext, window
+from ..errors import ConfigError
+from ..fim import ContextFile
+from ..types import Document
+from . import secrets, tags
+from .builder import BuilderOptions, ContextBuilder, CursorQuery, select
+from .incremental import IncrementalAnalyzer
+from .index import IndexReport, ProgressFn, WorkspaceIndex
+from .snippets import Snippet
+
+log = logging.getLogger(__name__)
+
+TokenCounter = Callable[[str], int]
+
+STICKY_LINES = 40  # the cursor may move this far and keep the same cross-file blocks
+RECENCY_HALF_LIFE_S = 600.0
+
+
+@dataclass(slots=True)
+class _Buffer:
+    text: str
+    data: bytes
+    tree: Any = None
+    on_disk: bool = False  # the text equals the file on disk
+    analyzer: IncrementalAnalyzer | None = None
+
+
+@dataclass(slots=True)
+class _Sticky:
+    line: int
+    scope: str
+    budget: int
+    snippets: list[Snippet]
+    stamps: dict[str, str]  # snippet key -> hash of the source it was rendered from
+
+
+@dataclass(slots=True)
+class LastContext:
+    """What the provider returned last (for evaluation and diagnostics)."""
+
+    snippets: list[Snippet] = field(default_factory=list)
+    reused: bool = False
+    seconds: float = 0.0
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
+
+
+class WorkspaceProvider:
+    """Cross-file context for documents under one root; see the module docstring.
+
+    ``scope`` is ``repo`` (every indexed file) or ``infile`` (only the current file, for
+    comparisons). With ``auto_sync`` the document passed to :meth:`context_for` is indexed as
+    an open buffer first; evaluations turn it off to control exactly what the index holds.
+    """
+
+    def __init__(self, index: WorkspaceIndex, config: Config, *, scope: str = "repo",
+                 auto_sync: bool = True, options: BuilderOptions | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if scope not in {"repo", "infile"}:
+            raise ConfigError(f"unknown context scope {scope!r}", hint="use repo or infile")
+        self.index = index
+        self.config = config
+        self.scope = scope
+        self.auto_sync = auto_sync
+        self.builder = ContextBuilder(index, self, options=options)
+        self.last = LastContext()
+        self._clock = clock
+        self._lock = index.lock  # one lock for the index and this provider's state
+        self._buffers: dict[str, _Buffer] = {}
+        self._disk_lines: dict[str, tuple[int, int, list[str]]] = {}
+        self._recent: dict[str, float] = {}
+        self._sticky: dict[str, _Sticky] = {}
+        self._refresh_thread: threading.Thread | None = None
+        try:
+            self._redact_extra = secrets.compile_patterns(config.context.redact_patterns)
+        except Exception as exc:  # re.error
+            raise ConfigError(f"context.redact_patterns: invalid regex ({exc})") from None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, root: str | Path, config: Config, *, refresh: str = "now",
+             db_path: Path | None = None, **kwargs: Any) -> WorkspaceProvider:
+        """A provider for ``root`` with its cached index loaded.
+
+        ``refresh`` is ``now`` (bring the index up to date before returning), ``background``
+        (a daemon thread does it; context is served from the cache meanwhile) or ``none``.
+        """
+        index = WorkspaceIndex.open(Path(root), config.context, db_path=db_path)
+        provider = cls(index, config, **kwargs)
+        if refresh == "now":
+            provider.refresh()
+        elif refresh == "background":
+            provider.refresh_in_background()
+        return provider
+
+    def refresh(self, *, progress: ProgressFn | None = None,
+                workers: int | None = None) -> IndexReport:
+        """Re-index changed files on disk (open buffers keep their text)."""
+        report = self.index.refresh(progress=progress, workers=workers)
+        with self._lock:
+            for path, buffer in self._buffers.items():
+                analysis = buffer.analyzer.analyse(buffer.data, buffer.tree) if (
+                    buffer.analyzer is not None) else None
+                self.index.set_text(path, buffer.text, tree=buffer.tree,
+                                    overlay=not buffer.on_disk, analysis=analysis)
+            self._disk_lines.clear()
+            return report
+
+    def refresh_in_background(self) -> threading.Thread:
+        """Start :meth:`refresh` in a daemon thread (at most one at a time)."""
+        with self._lock:
+            if self._refresh_thread is not None and self._refresh_thread.is_alive():
+                return self._refresh_thread
+
+            def run() -> None:
+                try:
+                    self.refresh()
+                except Exception:  # the cached index keeps serving
+                    log.exception("background index refresh of %s failed", self.index.root)
+
+            thread = threading.Thread(target=run, name="codeslm-index", daemon=True)
+            self._refresh_thread = thread
+            thread.start()
+            return thread
+
+    def close(self) -> None:
+        """Release the database (waits for a background refresh to finish)."""
+        thread = self._refresh_thread
+        if thread is not None:
+            thread.join()
+        with self._lock:
+            self.index.close()
+
+    # -- editor events ---------------------------------------------------------------------
+
+    def update_document(self, path: str | Path, text: str) -> None:
+        """The current text of ``path`` (an open buffer, a save or a change on disk).
+
+        Re-parses incrementally (tree-sitter edit + reparse of the previous tree) and replaces
+        only this file's symbols and edges. Text equal to the file on disk is indexed as the
+        file itself (and persisted); other text lives in memory until the buffer closes.
+        Paths outside the root or refused by the index rules are ignored.
+        """
+        with self._lock:
+            rel = self.index.relpath(path)
+            if rel is None or not self._indexable(rel):
+                return
+            data = text.encode("utf-8")
+            old = self._buffers.get(rel)
+            if old is not None and old.data == data:
+                return
+            tree = self._reparse(rel, old, data)
+            on_disk = self._disk_bytes(rel) == data
+            analyzer = old.analyzer if old is not None and old.analyzer is not None else (
+                IncrementalAnalyzer(language_for(rel)))
+            analysis = analyzer.analyse(data, tree)
+            self.index.set_text(rel, text, tree=tree, overlay=not on_disk, analysis=analysis)
+            self._buffers[rel] = _Buffer(text, data, tree, on_disk, analyzer)
+            self._recent[rel] = self._clock()
+
+    def remove_document(self, path: str | Path) -> None:
+        """The buffer of ``path`` closed, or the file was deleted: fall back to the disk."""
+        with self._lock:
+            rel = self.index.relpath(path)
+            if rel is None:
+                return
+            self._buffers.pop(rel, None)
+            self._sticky.pop(rel, None)
+            self._disk_lines.pop(rel, None)
+            if (self.index.root / rel).is_file() and self._indexable(rel):
+                self.index.update_from_disk(rel)
+            else:
+                self.index.remove(rel)
+
+    def file_changed(self, path: str | Path) -> None:
+        """A file changed on disk (watcher event); open buffers are not affected."""
+        with self._lock:
+            rel = self.index.relpath(path)
+            if rel is None or rel in self._buffers:
+                return
+            self._disk_lines.pop(rel, None)
+            if (self.index.root / rel).is_file() and self._indexable(rel):
+                self.index.update_from_disk(rel)
+            else:
+                self.index.remove(rel)
+
+    def forget_region(self, path: str | Path | None = None) -> None:
+        """Drop the sticky context of ``path`` (of every document when None)."""
+        with self._lock:
+            if path is None:
+                self._sticky.clear()
+                return
+            rel = self.index.relpath(path)
+            if rel is not None:
+                self._sticky.pop(rel, None)
+
+    def note_opened(self, path: str | Path) -> None:
+        """The user looked at ``path`` (raises its rank for a while)."""
+        with self._lock:
+            rel = self.index.relpath(path)
+            if rel is not None:
+                self._recent[rel] = self._clock()
+
+    def _indexable(self, rel: str) -> bool:
+        from .secrets import is_secret_path
+
+        return not is_secret_path(rel, self.config.context.secret_patterns)
+
+    def _disk_bytes(self, rel: str) -> bytes | None:
+        try:
+            path = self.index.root / rel
+            if path.stat().st_size > self.config.context.max_file_bytes:
+                return None
+            return path.read_bytes()
+        except OSError:
+            return None
+
+    def _reparse(self, rel: str, old: _Buffer | None, data: bytes) -> Any:
+        """A tree of ``data``: the previous tree edited and reparsed when there is one."""
+        language = language_for(rel)
+        try:
+            if old is None or old.tree is None:
+                return tags.parse(data, language)
+            start, old_end, new_end = _edit_span(old.data, data)
+            old.tree.edit(
+                start_byte=start, old_end_byte=old_end, new_end_byte=new_end,
+                start_point=_point(old.data, start), old_end_point=_point(old.data, old_end),
+                new_end_point=_point(data, new_end),
+            )
+            return tags.parse(data, language, old.tree)
+        except (ValueError, TypeError) as exc:  # a grammar problem must not break editing
+            log.info("incremental parse of %s failed (%s); parsing from scratch", rel, exc)
+            return tags.parse(data, language)
+
+    # -- line source (for the builder) -----------------------------------------------------
+
+    def lines(self, path: str) -> list[str] | None:
+        """The lines of ``path`` as the index knows it (buffer first, then the disk)."""
+        overlay = self.index.overlays.get(path)
+        if overlay is not None:
+            return overlay.split("\n")
+        entry = self.index.entries.get(path)
+        if entry is None:
+            return None
+        cached = self._disk_lines.get(path)
+        if cached is not None and cached[0] == entry.size and cached[1] == entry.mtime_ns:
+            return cached[2]
+        try:
+            st = (self.index.root / path).stat()
+            if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns) and entry.mtime_ns:
+                # Changed on disk since it was indexed: re-index it first.
+                entry = self.index.update_from_disk(path)
+                if entry is None:
+                    return None
+            text = (self.index.root / path).read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return None
+        lines = text.split("\n")
+        if len(self._disk_lines) > 256:
+            self._disk_lines.clear()
+        self._disk_lines[path] = (entry.size, entry.mtime_ns, lines)
+        return lines
+
+    # -- context ---------------------------------------------------------------------------
+
+    def context_for(self, document: Document, offset: int, *, budget_tokens: int,
+                    count_tokens: TokenCounter) -> CrossFileContext:
+        """Cross-file blocks for a cursor at ``offset`` of ``document``, within the budget,
+        laid out for prefix-cache reuse (see the module docstring). Never raises for an
+        unknown language or a file outside the root: it returns fewer or no blocks."""
+        started = time.perf_counter()
+        with self._lock:
+            rel = self.index.relpath(document.path) if document.path else None
+            if rel is None:
+                self.last = LastContext()
+                return CrossFileContext()
+            if self.auto_sync:
+                self.update_document(document.path or rel, document.text)
+            cfg = self.config.completion
+            prefix, suffix = window(document.text, offset, cfg.prefix_chars, cfg.suffix_chars)
+            query = CursorQuery(
+                path=rel, language=document.language or language_for(rel), text=document.text,
+                offset=offset, window_start=offset - len(prefix),
+                window_end=offset + len(suffix), scope=self.scope,
+            )
+            now = self._clock()
+            recent = {p: 0.5 ** ((now - t) / RECENCY_HALF_LIFE_S)
+                      for p, t in self._recent.items()}
+            candidates = self.builder.candidates(query, recent)
+            chosen, reused = self._stick(query, candidates, budget_tokens, count_tokens)
+            files = self._layout(rel, chosen)
+            self.last = LastContext(chosen, reused, time.perf_counter() - started)
+            return CrossFileContext(files=files, repo_name=self.index.root.name, path=rel)
+
+    def _stamp(self, snippet: Snippet) -> str:
+        if snippet.path == "":
+            return ""
+        lines = self.lines(snippet.path)
+        if lines is None:
+            return ""
+        return _digest("\n".join(lines[snippet.start:snippet.end]))
+
+    def _stick(self, q: CursorQuery, candidates: Sequence[Snippet], budget: int,
+               count_tokens: TokenCounter) -> tuple[list[Snippet], bool]:
+        """Keep the previous snippets while the cursor stays in the region, appending new
+        ones if they fit; otherwise choose afresh (previously shown snippets first)."""
+        line = q.text.count("\n", 0, q.offset)
+        scope = self._region(q, line)
+        previous = self._sticky.get(q.path)
+        kept: list[Snippet] = []
+        reused = False
+        if previous is not None and previous.budget == budget and previous.scope == scope \
+                and abs(previous.line - line) <= STICKY_LINES:
+            kept = [s for s in previous.snippets if self._stamp(s) == previous.stamps.get(s.key)]
+            reused = len(kept) == len(previous.snippets) and bool(kept)
+            if not reused:
+                kept = []
+        if reused:
+            used = sum(count_tokens(s.text) + 2 for s in kept) + sum(
+                count_tokens(p) + 2 for p in {s.path for s in kept})
+            keys = {s.key for s in kept}
+            fresh = [c for c in candidates if c.key not in keys]
+            extra = select([c for c in fresh if not any(_overlap(c, k) for k in kept)],
+                           budget - used, count_tokens)
+            chosen = kept + extra
+        else:
+            chosen = select(candidates, budget, count_tokens)
+            if previous is not None:  # previously shown snippets first, in their old order
+                order = {s.key: i for i, s in enumerate(previous.snippets)}
+                chosen.sort(key=lambda s: order.get(s.key, len(order)))
+                chosen = [s for s in chosen if s.key in order] + _by_ascending_score(
+                    [s for s in chosen if s.key not in order])
+            else:
+                chosen = _by_ascending_score(chosen)
+        if not reused:
+            self._sticky[q.path] = _Sticky(line, scope, budget, chosen,
+                                           {s.key: self._stamp(s) for s in chosen})
+        elif len(chosen) > len(kept):
+            sticky = self._sticky[q.path]
+            sticky.snippets = chosen
+            sticky.stamps.update({s.key: self._stamp(s) for s in chosen[len(kept):]})
+        return chosen, reused
+
+    def _region(self, q: CursorQuery, line: int) -> str:
+        """The outermost definition around ``line`` (the sticky region's identity)."""
+        entry = self.index.entries.get(q.path)
+        if entry is None:
+            return ""
+        for s in entry.symbols:
+            if not s.scope and s.start_line <= line <= s.end_line:
+                return f"{s.name}:{s.start_line}"
+        return ""
+
+    def _layout(self, current: str, chosen: Sequence[Snippet]) -> tuple[ContextFile, ...]:
+        """Blocks in the chosen order: a path's snippets merge into the block where it first
+        appears unless a later snippet would reorder a kept prefix; the current file's
+        snippets come last. Each block's text is redacted."""
+        blocks: list[tuple[str, list[Snippet]]] = []
+        current_block: list[Snippet] = []
+        for snippet in chosen:
+            if snippet.path == current:
+                current_block.append(snippet)
+                continue
+            if blocks and blocks[-1][0] == snippet.path:
+                blocks[-1][1].append(snippet)
+            else:
+                blocks.append((snippet.path, [snippet]))
+        if current_block:
+            blocks.append((current, current_block))
+        files = []
+        for path, snippets in blocks:
+            text = self._join(path, snippets)
+            files.append(ContextFile(path, secrets.redact(text, self._redact_extra)))
+        return tuple(files)
+
+    @staticmethod
+    def _join(path: str, snippets: Sequence[Snippet]) -> str:
+        comment = line_comment(language_for(path))
+        ordered = sorted(snippets, key=lambda s: s.start)
+        parts: list[str] = []
+        last_end = None
+        for s in ordered:
+            if last_end is not None and s.start > last_end:
+                parts.append(f"{comment} ...")
+            parts.append(s.text.rstrip("\n"))
+            last_end = s.end
+        return "\n".join(parts)
+
+
+def _by_ascending_score(snippets: list[Snippet]) -> list[Snippet]:
+    """Least relevant first: the best snippets end up nearest the code being completed."""
+    return sorted(snippets, key=lambda s: (s.score, s.path, s.start))
+
+
+def _overlap(a: Snippet, b: Snippet) -> bool:
+    return a.overlaps(b)
+
+
+def _edit_span(old: bytes, new: bytes) -> tuple[int, int, int]:
+    """``(start, old_end, new_end)`` of the single edit turning ``old`` into ``new``."""
+    n = min(len(old), len(new))
+    lo, hi = 0, n
+    while lo < hi:  # longest common prefix, by bisection on slice equality (fast in C)
+        mid = (lo + hi + 1) // 2
+        if old[:mid] == new[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    start = lo
+    limit = n - start
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if old[len(old) - mid:] == new[len(new) - mid:]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return start, len(old) - lo, len(new) - lo
+
+
+def _point(data: bytes, offset: int) -> tuple[int, int]:
+    row = data.count(b"\n", 0, offset)
+    return row, offset - (data.rfind(b"\n", 0, offset) + 1)
+
+
+def provider_for_root(root: str | Path, config: Config) -> WorkspaceProvider:
+    """The language server's factory: the cached index now, a refresh in the background."""
+    return WorkspaceProvider.open(root, config, refresh="background")
+
+
+__all__ = ["LastContext", "WorkspaceProvider", "provider_for_root"]

@@ -1,0 +1,140 @@
+"""Lexical similarity of code windows (RepoCoder-style Jaccard over identifier sets), pure.
+
+A file is seen as overlapping windows of ``WINDOW`` lines every ``STRIDE`` lines; a window is
+the set of its identifiers (language keywords and one-letter names dropped). The query is the
+few lines before the cursor; the best windows are those with the highest Jaccard similarity.
+:class:`FileWindows` scores only the windows around lines that contain the query's rarest
+identifiers (found with one regex scan of the file), so a request costs little even in files
+of thousands of lines.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+WINDOW = 12
+STRIDE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Lines ``[start, end)`` of a file and their identifier set."""
+
+    start: int
+    end: int
+    tokens: frozenset[str]
+
+
+def tokens(text: str, keywords: frozenset[str] = frozenset()) -> set[str]:
+    """Identifiers of ``text`` (two or more characters, not keywords)."""
+    return {t for t in IDENT.findall(text) if len(t) > 1 and t not in keywords}
+
+
+def windows(lines: Sequence[str], keywords: frozenset[str] = frozenset(),
+            size: int = WINDOW, stride: int = STRIDE) -> list[Window]:
+    """Overlapping windows over ``lines`` (blank-only windows are dropped)."""
+    line_tokens = [tokens(line, keywords) for line in lines]
+    out: list[Window] = []
+    n = len(lines)
+    start = 0
+    while start < n:
+        end = min(n, start + size)
+        toks: set[str] = set()
+        for t in line_tokens[start:end]:
+            toks |= t
+        if toks:
+            out.append(Window(start, end, frozenset(toks)))
+        if end == n:
+            break
+        start += stride
+    return out
+
+
+def jaccard(a: frozenset[str] | set[str], b: frozenset[str] | set[str]) -> float:
+    """|a ∩ b| / |a ∪ b| (0 for two empty sets)."""
+    if not a or not b:
+        return 0.0
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter)
+
+
+def best_windows(query: set[str], candidates: Iterable[Window], k: int,
+                 *, min_score: float = 0.05) -> list[tuple[float, Window]]:
+    """The ``k`` most similar windows, best first, without two overlapping ones."""
+    scored = heapq.nlargest(4 * k + 4, ((jaccard(query, w.tokens), -w.start, w)
+                                        for w in candidates), key=lambda t: (t[0], t[1]))
+    chosen: list[tuple[float, Window]] = []
+    for score, _, window in scored:
+        if score < min_score or len(chosen) >= k:
+            break
+        if any(window.start < w.end and w.start < window.end for _, w in chosen):
+            continue
+        chosen.append((score, window))
+    return chosen
+
+
+class FileWindows:
+    """One file's lines with lazily computed per-line identifier sets."""
+
+    __slots__ = ("_line_tokens", "keywords", "lines", "starts", "text")
+
+    def __init__(self, lines: list[str], keywords: frozenset[str] = frozenset()) -> None:
+        self.lines = lines
+        self.text = "\n".join(lines)
+        self.starts = [0, *itertools.accumulate(len(line) + 1 for line in lines)]
+        self.keywords = keywords
+        self._line_tokens: dict[int, set[str]] = {}
+
+    def line_tokens(self, i: int) -> set[str]:
+        found = self._line_tokens.get(i)
+        if found is None:
+            found = tokens(self.lines[i], self.keywords)
+            self._line_tokens[i] = found
+        return found
+
+    def window(self, start: int, size: int = WINDOW) -> Window:
+        end = min(len(self.lines), start + size)
+        toks: set[str] = set()
+        for i in range(start, end):
+            toks |= self.line_tokens(i)
+        return Window(start, end, frozenset(toks))
+
+    def anchored(self, anchors: Sequence[str], *, size: int = WINDOW, stride: int = STRIDE,
+                 max_lines: int = 12, per_anchor: int = 4) -> list[Window]:
+        """The windows (on the ``stride`` grid) that contain a line mentioning an anchor.
+
+        ``anchors`` are searched rarest first (plain substring search with a word-boundary
+        check, much faster than a regex alternation), at most ``per_anchor`` lines each and
+        ``max_lines`` in all."""
+        if not anchors or not self.lines:
+            return []
+        text = self.text
+        hit_lines: set[int] = set()
+        for anchor in anchors:
+            found = 0
+            pos = text.find(anchor)
+            while pos >= 0 and found < per_anchor:
+                end = pos + len(anchor)
+                if (pos == 0 or not _is_word(text[pos - 1])) and (
+                        end >= len(text) or not _is_word(text[end])):
+                    hit_lines.add(bisect.bisect_right(self.starts, pos) - 1)
+                    found += 1
+                pos = text.find(anchor, end)
+            if len(hit_lines) >= max_lines:
+                break
+        starts: set[int] = set()
+        for line in hit_lines:
+            first = max(0, (line - size + 1 + stride - 1) // stride * stride)
+            starts.update(range(first, line + 1, stride))
+        return [self.window(s, size) for s in sorted(starts) if s < len(self.lines)]
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"

@@ -1,0 +1,162 @@
+"""Rendering definitions and code windows as prompt snippets (pure: lines in, text out).
+
+A small function is shown whole; a large one as its signature, the first lines of its
+docstring and an elision; a class as its header, docstring summary, fields and member
+signatures. Every snippet keeps the file's own indentation so the model reads real code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .tags import Symbol
+
+FULL_MAX_LINES = 12  # definitions up to this long are shown whole
+CLASS_MAX_LINES = 28
+_CLASS_KINDS = frozenset({"class", "interface", "enum", "type", "module"})
+_MEMBER_KINDS = frozenset({"method", "function", "field", "constant"})
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    """A piece of one file for the prompt: lines ``[start, end)`` rendered as ``text``."""
+
+    path: str
+    start: int
+    end: int
+    text: str
+    score: float
+    source: str  # definition | similar | scope
+    key: str = ""  # identity for deduplication and cache-stable ordering
+
+    def overlaps(self, other: Snippet) -> bool:
+        return self.path == other.path and self.start < other.end and other.start < self.end
+
+
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def _docstring_lines(lines: Sequence[str], first: int, last: int, limit: int = 2) -> list[str]:
+    """The first ``limit`` lines of a Python docstring starting at ``first`` (closed again if
+    cut), or nothing when the body does not start with one."""
+    i = first
+    while i <= last and not lines[i].strip():
+        i += 1
+    if i > last:
+        return []
+    head = lines[i].strip().lstrip("rbuRBU")
+    for quote in ('"""', "'''"):
+        if not head.startswith(quote):
+            continue
+        out: list[str] = []
+        for j in range(i, last + 1):
+            if len(out) >= limit:
+                break
+            if j > i and not lines[j].strip():
+                break  # the summary ends at the first blank line
+            out.append(lines[j])
+            body = lines[j].strip()
+            if (body.count(quote) >= 2) if j == i else (quote in body):
+                return out
+        out.append(_indent(lines[i]) + quote)
+        return out
+    return []
+
+
+def _docstring_span(lines: Sequence[str], first: int, last: int) -> range:
+    """Line numbers of the docstring that opens a body (empty range when there is none)."""
+    i = first
+    while i <= last and not lines[i].strip():
+        i += 1
+    if i > last:
+        return range(0)
+    head = lines[i].strip().lstrip("rbuRBU")
+    for quote in ('"""', "\'\'\'"):
+        if head.startswith(quote):
+            if head.count(quote) >= 2:
+                return range(i, i + 1)
+            for j in range(i + 1, last + 1):
+                if quote in lines[j]:
+                    return range(i, j + 1)
+            return range(i, last + 1)
+    return range(0)
+
+
+def _body_placeholder(language: str | None, indent: str) -> str:
+    return f"{indent}..." if language == "python" else f"{indent}// ..."
+
+
+def render_definition(symbol: Symbol, lines: Sequence[str], symbols: Sequence[Symbol],
+                      language: str | None) -> tuple[int, int, str]:
+    """``(start, end, text)`` for a definition; ``end`` is exclusive."""
+    start, end = symbol.start_line, min(symbol.end_line + 1, len(lines))
+    if start >= len(lines):
+        return start, start, ""
+    # Decorators belong to the definition.
+    while start > 0 and lines[start - 1].lstrip().startswith("@"):
+        start -= 1
+    if end - start <= FULL_MAX_LINES:
+        return start, end, "\n".join(lines[start:end])
+    head_lines = symbol.signature.count("\n") + 1
+    sig_end = symbol.start_line + head_lines
+    out = list(lines[start:sig_end])
+    body_indent = _indent(lines[sig_end]) if sig_end < end and lines[sig_end].strip() else (
+        _indent(lines[symbol.start_line]) + "    ")
+    out.extend(_docstring_lines(lines, sig_end, end - 1))
+    if symbol.kind in _CLASS_KINDS:
+        out.extend(_members(symbol, lines, symbols, sig_end, end, language))
+        if len(out) > CLASS_MAX_LINES:
+            out = [*out[:CLASS_MAX_LINES], _body_placeholder(language, body_indent)]
+    else:
+        out.append(_body_placeholder(language, body_indent))
+    if language != "python" and lines[end - 1].strip().startswith("}"):
+        out.append(lines[end - 1])
+    return start, end, "\n".join(out)
+
+
+def _members(symbol: Symbol, lines: Sequence[str], symbols: Sequence[Symbol], body_start: int,
+             end: int, language: str | None) -> list[str]:
+    """Field lines and member signatures of a class body."""
+    out: list[str] = []
+    member_ranges = []
+    for member in symbols:
+        if (body_start <= member.start_line < end and member.kind in _MEMBER_KINDS
+                and member.scope.rsplit(".", 1)[-1] == symbol.name):
+            member_ranges.append(member)
+    first_indent = None
+    covered: set[int] = set()
+    for m in member_ranges:
+        covered.update(range(m.start_line, m.end_line + 1))
+    covered.update(_docstring_span(lines, body_start, end - 1))
+    # Fields: lines at the body's first indentation that are not inside a member.
+    for i in range(body_start, end):
+        line = lines[i]
+        if not line.strip():
+            continue
+        indent = _indent(line)
+        if first_indent is None:
+            first_indent = indent
+        if indent != first_indent or i in covered:
+            continue
+        stripped = line.strip()
+        if stripped.startswith(("@", "#", "//", '"""', "'''", "}", "*", "/*")):
+            continue
+        if ("=" in stripped or ":" in stripped or stripped.endswith(";")) and len(out) < 10:
+            out.append(line)
+    fields = out
+    sigs: list[str] = []
+    for m in member_ranges:
+        sig_lines = m.signature.split("\n")
+        indent = _indent(lines[m.start_line])
+        first = indent + sig_lines[0].lstrip()
+        rest = sig_lines[1:]
+        suffix = " ..." if language == "python" else ""
+        sigs.append("\n".join([first, *rest]) + suffix)
+    return fields + sigs
+
+
+def render_lines(lines: Sequence[str], start: int, end: int) -> str:
+    """Lines ``[start, end)`` joined."""
+    return "\n".join(lines[max(0, start):min(end, len(lines))])

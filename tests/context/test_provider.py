@@ -1,0 +1,208 @@
+"""The context provider through the real engine (scripted backend): what reaches the prompt,
+the budget, the cache-stable layout, incremental buffers and the secret canaries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from codeslm.backends.fake import FakeBackend
+from codeslm.config import Config
+from codeslm.context import WorkspaceProvider, provider_for_root
+from codeslm.context.provider import _edit_span
+from codeslm.context.tags import extract
+from codeslm.documents import read_document
+from codeslm.engine import CompletionEngine, estimate_tokens
+from codeslm.types import Document, Position
+
+from .conftest import CANARIES
+
+
+@pytest.fixture
+def provider(repo: Path, config: Config) -> WorkspaceProvider:
+    p = WorkspaceProvider.open(repo, config)
+    yield p
+    p.close()
+
+
+def _doc(repo: Path, rel: str, text: str | None = None) -> Document:
+    d = read_document(repo / rel)
+    return Document(text if text is not None else d.text, d.path, d.language)
+
+
+def _cursor(text: str, marker: str) -> int:
+    return text.index(marker) + len(marker)
+
+
+def test_definitions_of_names_near_the_cursor_come_from_their_files(
+        repo: Path, provider: WorkspaceProvider) -> None:
+    doc = _doc(repo, "pkg/service.py")
+    ctx = provider.context_for(doc, _cursor(doc.text, "    user = "), budget_tokens=400,
+                               count_tokens=estimate_tokens)
+    assert ctx.repo_name == "repo" and ctx.path == "pkg/service.py"
+    blocks = {f.path: f.text for f in ctx.files}
+    assert "pkg/models.py" in blocks
+    models = blocks["pkg/models.py"]
+    assert "def make_user(name: str, domain: str = \"example.com\") -> User:" in models
+    assert "class User:" in models and "MAX_USERS = 10" in models
+    assert "pkg/storage.py" in blocks and "def save_user" in blocks["pkg/storage.py"]
+
+
+def test_the_budget_is_respected_and_zero_means_nothing(
+        repo: Path, provider: WorkspaceProvider) -> None:
+    doc = _doc(repo, "pkg/service.py")
+    offset = _cursor(doc.text, "    user = ")
+    for budget in (0, 10, 60, 150, 1000):
+        provider.forget_region()
+        ctx = provider.context_for(doc, offset, budget_tokens=budget,
+                                   count_tokens=estimate_tokens)
+        used = sum(estimate_tokens(f.text) + estimate_tokens(f.path) + 4 for f in ctx.files)
+        assert used <= budget
+        if budget == 0:
+            assert ctx.files == ()
+
+
+def test_typing_in_place_keeps_every_block_and_the_prompt_prefix(
+        repo: Path, config: Config, provider: WorkspaceProvider) -> None:
+    async def prompts() -> list[str]:
+        engine = CompletionEngine(FakeBackend("x"), config, context_provider=provider)
+        doc = _doc(repo, "pkg/service.py")
+        offset = _cursor(doc.text, "    user = ")
+        out = []
+        for typed in ("", "m", "ma", "mak", "make_", "make_u"):
+            text = doc.text[:offset] + typed + doc.text[offset:]
+            line = text[:offset].count("\n")
+            col = offset + len(typed) - (text.rfind("\n", 0, offset) + 1)
+            plan = await engine.plan(Document(text, doc.path, doc.language), Position(line, col))
+            out.append(plan.prompt)
+        return out
+
+    import asyncio
+
+    prompts_ = asyncio.run(prompts())
+    head = prompts_[0][: prompts_[0].index("<|fim_prefix|>")]
+    assert "<|repo_name|>repo" in head and "<|file_sep|>pkg/models.py" in head
+    for prompt in prompts_[1:]:
+        shared = _common_prefix(prompts_[0], prompt)
+        # Everything up to the cursor is shared: context blocks and the prefix before it.
+        assert len(shared) >= prompts_[0].index("    user = ") + len("    user = ")
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+def test_moving_elsewhere_recomputes_and_keeps_known_blocks_first(
+        repo: Path, provider: WorkspaceProvider) -> None:
+    doc = _doc(repo, "pkg/service.py")
+    first = provider.context_for(doc, _cursor(doc.text, "    user = "), budget_tokens=400,
+                                 count_tokens=estimate_tokens)
+    assert not provider.last.reused
+    again = provider.context_for(doc, _cursor(doc.text, "    user = m"), budget_tokens=400,
+                                 count_tokens=estimate_tokens)
+    assert provider.last.reused and again.files[: len(first.files)] == first.files
+    other = _doc(repo, "web/app.ts")
+    ctx = provider.context_for(other, _cursor(other.text, "  const g = "), budget_tokens=400,
+                               count_tokens=estimate_tokens)
+    paths = [f.path for f in ctx.files]
+    assert "web/util.js" in paths and "pkg/models.py" not in paths
+
+
+def test_open_buffers_are_indexed_incrementally(repo: Path, provider: WorkspaceProvider) -> None:
+    path = repo / "pkg" / "storage.py"
+    text = path.read_text()
+    edits = [text + "\ndef archive(user):\n    return user\n",
+             text.replace("save_user", "store_user"),
+             "def only(x):\n    return x\n" + text]
+    for new in edits:
+        provider.update_document(path, new)
+        incremental = provider.index.entries["pkg/storage.py"].symbols
+        assert incremental == extract(new.encode(), "python").symbols
+    assert not provider.index.definitions("save_user") or provider.index.definitions(
+        "save_user")[0][0] != "pkg/storage.py" or "save_user" in edits[-1]
+    provider.remove_document(path)  # buffer closed: the disk content again
+    assert "archive" not in {s.name for s in provider.index.entries["pkg/storage.py"].symbols}
+
+
+def test_edit_span() -> None:
+    assert _edit_span(b"abcdef", b"abXYef") == (2, 4, 4)
+    assert _edit_span(b"abc", b"abc!") == (3, 3, 4)
+    assert _edit_span(b"aaaa", b"aa") == (2, 4, 2)
+    assert _edit_span(b"", b"new") == (0, 0, 3)
+
+
+def test_files_changed_on_disk_and_deleted(repo: Path, provider: WorkspaceProvider) -> None:
+    util = repo / "web" / "util.js"
+    util.write_text(util.read_text() + "\nexport function shout(s) { return s; }\n")
+    provider.file_changed(util)
+    assert "shout" in {s.name for s in provider.index.entries["web/util.js"].symbols}
+    util.unlink()
+    provider.file_changed(util)
+    assert "web/util.js" not in provider.index.entries
+
+
+def test_unknown_languages_and_outside_files_never_fail(
+        repo: Path, tmp_path: Path, provider: WorkspaceProvider) -> None:
+    doc = _doc(repo, "notes.xyz")
+    ctx = provider.context_for(doc, len(doc.text), budget_tokens=300,
+                               count_tokens=estimate_tokens)
+    assert all(f.path != "notes.xyz" or "make_user" in f.text for f in ctx.files)
+    outside = tmp_path / "elsewhere.py"
+    outside.write_text("import os\nos.")
+    doc = Document(outside.read_text(), str(outside), "python")
+    assert provider.context_for(doc, len(doc.text), budget_tokens=300,
+                                count_tokens=estimate_tokens).files == ()
+    untitled = Document("x = 1\n", None, "python")
+    assert provider.context_for(untitled, 3, budget_tokens=300,
+                                count_tokens=estimate_tokens).files == ()
+
+
+def test_no_prompt_ever_contains_a_canary_secret(repo: Path, config: Config) -> None:
+    """Canaries in .env, a key file, a .netrc, a key block in a text file and string literals in
+    code: complete everywhere in every indexed file and check every prompt."""
+    import asyncio
+
+    backend = FakeBackend("pass")
+    provider = WorkspaceProvider.open(repo, config)
+    engine = CompletionEngine(backend, config, context_provider=provider)
+
+    async def complete_everywhere() -> list[str]:
+        prompts = []
+        for rel in sorted(provider.index.entries):
+            if rel == "pkg/settings.py":
+                continue  # the user's own open file is shown to the model as it is
+            doc = _doc(repo, rel)
+            lines = doc.text.split("\n")
+            for line in range(0, len(lines), 2):
+                provider.forget_region()
+                plan = await engine.plan(doc, Position(line, len(lines[line])))
+                prompts.append(plan.prompt)
+        # The settings module's names typed in another file, completed for real.
+        doc = _doc(repo, "pkg/service.py")
+        text = doc.text + "\nfrom .settings import STRIPE_KEY, DB_PASSWORD\nkey = STRIPE_KEY\n"
+        provider.forget_region()
+        await engine.complete(Document(text, doc.path, doc.language),
+                              Position(text.count("\n"), 0))
+        return prompts + [r.prompt or "" for r in backend.requests]
+
+    prompts = asyncio.run(complete_everywhere())
+    assert len(prompts) > 20 and backend.requests
+    assert any("STRIPE_KEY = " in p for p in prompts)  # the definition is shown, redacted
+    for canary in CANARIES:
+        assert not any(canary in p for p in prompts), canary
+    provider.close()
+
+
+def test_language_server_factory_refreshes_in_the_background(repo: Path, config: Config) -> None:
+    provider = provider_for_root(str(repo), config)
+    assert provider._refresh_thread is not None
+    provider._refresh_thread.join(timeout=30)
+    doc = _doc(repo, "pkg/service.py")
+    ctx = provider.context_for(doc, _cursor(doc.text, "    user = "), budget_tokens=400,
+                               count_tokens=estimate_tokens)
+    assert any(f.path == "pkg/models.py" for f in ctx.files)
+    provider.close()
