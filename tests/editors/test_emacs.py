@@ -1,0 +1,66 @@
+"""Real Emacs 28 in batch mode with Eglot (Debian's elpa-eglot) and editors/emacs attached to
+``codeslm lsp`` on the real model: a completion is requested, picked and inserted (Eglot applies
+the multi-line textEdit), and a docstring refactor runs through Eglot's code actions."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DRIVER = Path(__file__).with_name("eglot_driver.el")
+SOURCE = "def is_even(n):\n    \n"
+
+
+def _has_eglot() -> bool:
+    if shutil.which("emacs") is None:
+        return False
+    probe = subprocess.run(["emacs", "--batch", "-q", "--eval", "(require 'eglot)"],
+                           capture_output=True, timeout=60)
+    return probe.returncode == 0
+
+
+pytestmark = [
+    pytest.mark.model,
+    pytest.mark.skipif(not _has_eglot(),
+                       reason="emacs with eglot is not installed (emacs-nox, elpa-eglot)"),
+]
+
+
+def test_eglot_inserts_a_model_completion(tmp_path: Path, model_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / ".git").mkdir()
+    target = project / "even.py"
+    target.write_text(SOURCE)
+    out = tmp_path / "out.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
+    env.update(
+        CODESLM_HOME=str(tmp_path / "home"), CODESLM_MODEL=str(model_path),
+        CODESLM_TEST_CMD=json.dumps([sys.executable, "-m", "codeslm", "lsp"]),
+        CODESLM_TEST_FILE=str(target), CODESLM_TEST_OUT=str(out),
+        CODESLM_EDITORS_EMACS=str(REPO / "editors" / "emacs"), HOME=str(tmp_path),
+    )
+    run = subprocess.run(["emacs", "--batch", "-q", "-l", str(DRIVER)], env=env, cwd=project,
+                         timeout=600, capture_output=True, text=True)
+    assert out.exists(), run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert "error" not in result, (result["error"], run.stderr[-3000:])
+    assert result["managed"] is True and result["server_class"] == "codeslm-eglot-server"
+    assert result["ready"] is True and result["status"] in ("ready", "slow")
+    assert result["modeline"].startswith("codeslm:")
+    assert result["candidates"] >= 1
+    completed = result["after_completion"].split("\n")
+    assert completed[0] == "def is_even(n):"
+    assert completed[1].startswith("    ") and completed[1].strip(), completed
+    assert any("docstring" in title for title in result["actions"]), result["actions"]
+    refactored = result["after_refactor"].split("\n")
+    assert refactored[0] == "def is_even(n):"
+    assert refactored[1].strip().startswith(('"""', "'''")), refactored
+    assert refactored[-len(completed) + 1:] == completed[1:]

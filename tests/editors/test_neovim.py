@@ -1,0 +1,63 @@
+"""Real Neovim (Debian's 0.7, headless) with editors/neovim attached to ``codeslm lsp`` on the
+real model: a ghost-text suggestion is requested, shown and accepted into the buffer, and a
+docstring refactor runs through Neovim's own code action flow (workspace/applyEdit)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DRIVER = Path(__file__).with_name("nvim_driver.lua")
+
+SOURCE = "def is_even(n):\n    \n"
+
+pytestmark = [
+    pytest.mark.model,
+    pytest.mark.skipif(shutil.which("nvim") is None,
+                       reason="neovim is not installed (Debian package neovim)"),
+]
+
+
+def test_neovim_inserts_a_model_suggestion(tmp_path: Path, model_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / ".git").mkdir()
+    target = project / "even.py"
+    target.write_text(SOURCE)
+    out = tmp_path / "out.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
+    env.update(
+        CODESLM_HOME=str(tmp_path / "home"), CODESLM_MODEL=str(model_path),
+        CODESLM_TEST_CMD=json.dumps([sys.executable, "-m", "codeslm", "lsp"]),
+        CODESLM_TEST_FILE=str(target), CODESLM_TEST_OUT=str(out),
+        XDG_STATE_HOME=str(tmp_path / "state"), XDG_CACHE_HOME=str(tmp_path / "cache"),
+    )
+    subprocess.run(
+        ["nvim", "--headless", "-u", "NONE", "-i", "NONE", "--cmd",
+         f"set rtp^={REPO / 'editors' / 'neovim'}", "-c", f"luafile {DRIVER}"],
+        env=env, cwd=project, timeout=600, check=True, capture_output=True,
+    )
+    result = json.loads(out.read_text())
+    assert "error" not in result, result.get("error")
+    assert result["filetype"] == "python"
+    assert result["ready"] and result["status"]["state"] in ("ready", "slow"), result["status"]
+    assert result["statusline"].startswith("codeslm: ")
+    assert result["cursor_before"] == [2, 4]
+    assert result["suggested"] and result["ghost_marks"] == 1
+    assert result["accepted"] is True
+    lines = result["after_completion"]
+    assert lines[0] == "def is_even(n):"
+    assert lines[1].startswith("    ") and lines[1].strip(), lines  # model text was inserted
+    assert result["refactored"], result.get("action_titles")
+    assert "docstring" in result["action_title"]
+    after = result["after_refactor"]
+    assert after[0] == "def is_even(n):"
+    assert after[1].strip().startswith(('"""', "'''")), after
+    assert after[-len(lines) + 1:] == lines[1:]  # the suggestion is still there below it
