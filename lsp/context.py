@@ -9,6 +9,7 @@ file events reach them through :meth:`WorkspaceContext.update` and :meth:`remove
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,16 +28,31 @@ def default_factory(root: str, config: Config) -> Any | None:
 
     A provider must offer ``context_for(document, offset, *, budget_tokens, count_tokens)``
     (:class:`codeslm.engine.ContextProvider`) and may offer ``update_document(path, text)``
-    and ``remove_document(path)`` for incremental index updates.
+    (an open buffer's text), ``remove_document(path)`` (the buffer closed: back to the disk),
+    ``file_changed(path)`` (a watched file changed on disk), ``note_opened(path)`` and
+    ``close()``. The built-in one is the tree-sitter context builder (:mod:`codeslm.context`),
+    which loads the root's cached index and refreshes it in the background.
     """
-    try:
-        from codeslm import context as builder  # type: ignore[attr-defined]
-    except ImportError:
+    if not config.context.enabled or _too_broad(root):
         return None
-    make = getattr(builder, "provider_for_root", None)
-    if make is None:
-        return None
-    return make(root, config)
+    from codeslm.context import provider_for_root
+
+    return provider_for_root(root, config)
+
+
+def _too_broad(root: str) -> bool:
+    """Roots that are not projects: the filesystem root and the home directory itself."""
+    path = Path(root).resolve()
+    if path == Path(path.anchor) or path == Path.home().resolve():
+        log.warning("not indexing %s: open a project folder for cross-file context", root)
+        return True
+    return False
+
+
+def _close_later(provider: Any) -> None:
+    close = getattr(provider, "close", None)
+    if callable(close):
+        threading.Thread(target=close, name="codeslm-context-close", daemon=True).start()
 
 
 class WorkspaceContext:
@@ -55,10 +71,7 @@ class WorkspaceContext:
         wanted = [str(Path(r)) for r in roots]
         for root in list(self._providers):
             if root not in wanted:
-                provider = self._providers.pop(root)
-                close = getattr(provider, "close", None)
-                if callable(close):
-                    close()
+                _close_later(self._providers.pop(root))
         for root in wanted:
             if root not in self._providers:
                 try:
@@ -83,23 +96,45 @@ class WorkspaceContext:
         return None if root is None else self._providers.get(root)
 
     def update(self, path: str | None, text: str) -> None:
-        """Tell the provider of ``path`` its new text (an edit, a save, a watched change)."""
-        provider = self._provider(path)
-        update = getattr(provider, "update_document", None)
-        if callable(update):
-            try:
-                update(path, text)
-            except Exception:
-                log.exception("context update failed for %s", path)
+        """Tell the provider of ``path`` the current text of an open document."""
+        self._call(path, "update_document", text)
+
+    def _call(self, path: str | None, method: str, *args: Any) -> bool:
+        """Call ``method`` of the provider of ``path`` if it has one; False if it has not."""
+        function = getattr(self._provider(path), method, None)
+        if not callable(function):
+            return False
+        try:
+            function(path, *args)
+        except Exception:
+            log.exception("context %s failed for %s", method, path)
+        return True
+
+    def opened(self, path: str | None, text: str) -> None:
+        """A document was opened in the editor."""
+        self.update(path, text)
+        self._call(path, "note_opened")
+
+    def closed(self, path: str | None) -> None:
+        """A document was closed: its file on disk is the truth again."""
+        self._call(path, "remove_document")
 
     def remove(self, path: str | None) -> None:
-        provider = self._provider(path)
-        remove = getattr(provider, "remove_document", None)
-        if callable(remove):
-            try:
-                remove(path)
-            except Exception:
-                log.exception("context removal failed for %s", path)
+        """A file was deleted."""
+        if not self._call(path, "file_changed"):
+            self._call(path, "remove_document")
+
+    def changed_on_disk(self, path: str | None, read: Callable[[str], str | None]) -> None:
+        """A watched file changed on disk (not an open document)."""
+        if not self._call(path, "file_changed") and path:
+            text = read(path)
+            if text is not None:
+                self.update(path, text)
+
+    def close(self) -> None:
+        """Release every provider (in the background: closing may wait for a refresh)."""
+        for root in list(self._providers):
+            _close_later(self._providers.pop(root))
 
     def context_for(self, document: Document, offset: int, *, budget_tokens: int,
                     count_tokens: TokenCounter) -> CrossFileContext:

@@ -136,6 +136,7 @@ def register(server: CodeslmServer) -> None:
     async def shutdown(ls: CodeslmServer, params: Any = None) -> None:
         for timer in ls.index_timers.values():
             timer.cancel()
+        ls.services.context.close()
         await ls.services.aclose()
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -170,7 +171,7 @@ def register(server: CodeslmServer) -> None:
     def did_open(ls: CodeslmServer, params: lsp.DidOpenTextDocumentParams) -> None:
         doc = ls.documents.open(params.text_document)
         if doc.refused is None:
-            ls.services.context.update(doc.path, doc.text)
+            ls.services.context.opened(doc.path, doc.text)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CodeslmServer, params: lsp.DidChangeTextDocumentParams) -> None:
@@ -195,11 +196,7 @@ def register(server: CodeslmServer) -> None:
         doc = ls.documents.close(uri)
         if doc is not None and doc.path:
             # The file on disk is the truth again (the buffer may have been closed unsaved).
-            text = ls.read_text_quietly(doc.path)
-            if text is None:
-                ls.services.context.remove(doc.path)
-            else:
-                ls.services.context.update(doc.path, text)
+            ls.services.context.closed(doc.path)
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def did_change_watched(ls: CodeslmServer, params: lsp.DidChangeWatchedFilesParams) -> None:
@@ -209,10 +206,8 @@ def register(server: CodeslmServer) -> None:
                 continue  # open documents are followed through didChange
             if change.type == lsp.FileChangeType.Deleted:
                 ls.services.context.remove(path)
-                continue
-            text = ls.read_text_quietly(path)
-            if text is not None:
-                ls.services.context.update(path, text)
+            else:
+                ls.services.context.changed_on_disk(path, ls.read_text_quietly)
 
     @server.feature(STATS_METHOD)
     def stats(ls: CodeslmServer, params: Any = None) -> dict[str, Any]:

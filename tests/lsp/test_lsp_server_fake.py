@@ -386,3 +386,39 @@ async def test_watchers_folders_and_shutdown(workspace: Path, fake_env: dict[str
             text_document=lsp.TextDocumentIdentifier(uri=uri)))
         closed = await ed.client.text_document_inline_completion_async(inline_params(uri, 1, 4))
         assert closed is not None and not closed.items
+
+
+async def test_cross_file_context_per_workspace_root(tmp_path: Path) -> None:
+    """Each workspace folder gets its own index; a completion sees its own root's code."""
+    roots = {}
+    for name, value in (("alpha", 42), ("beta", 7)):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "helpers.py").write_text(
+            f"def scale_factor():\n    \"\"\"The factor.\"\"\"\n    return {value}\n")
+        (root / "main.py").write_text("from helpers import scale_factor\n\n\n")
+        roots[name] = root
+    script = tmp_path / "ctx.json"
+    script.write_text(json.dumps({"rules": [
+        {"contains": "return 42", "reply": "alpha_context = 1\n"},
+        {"contains": "return 7", "reply": "beta_context = 1\n"},
+    ], "default": "no_context = 1\n"}))
+    env = server_env(tmp_path / "home", CODESLM_BACKEND="fake", CODESLM_FAKE_SCRIPT=str(script))
+    text = "from helpers import scale_factor\n\nx = scale_factor()\n"
+    async with lsp_session(roots["alpha"], env, folders=[roots["alpha"], roots["beta"]]) as ed:
+        seen: dict[str, str] = {}
+        for name, root in roots.items():
+            uri = (root / "main.py").as_uri()
+            ed.texts[uri], ed.versions[uri] = text, 1
+            ed.client.text_document_did_open(lsp.DidOpenTextDocumentParams(
+                text_document=lsp.TextDocumentItem(uri=uri, language_id="python", version=1,
+                                                   text=text)))
+            for _ in range(100):  # the index of each root is built in the background
+                result = await ed.client.text_document_inline_completion_async(
+                    inline_params(uri, 3, 0, invoked=True))
+                assert result is not None
+                seen[name] = result.items[0].insert_text if result.items else ""
+                if "_context" in seen[name] and not seen[name].startswith("no_"):
+                    break
+                await asyncio.sleep(0.1)
+    assert seen == {"alpha": "alpha_context = 1", "beta": "beta_context = 1"}
