@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..config import Config
 from .diff import DiffLine, FileDiff, Hunk, parse_diff
-from .filters import ATTRIBUTES, Withheld, split
+from .filters import ATTRIBUTES, SECRET, TOO_LARGE, Withheld, is_secret_path, split
 from .repo import STAGED, GitRepo
 from .secrets import Scrubber
 
@@ -43,11 +43,17 @@ class ChangeSet:
     def all_files(self) -> list[FileDiff]:
         return self.files + [w.file for w in self.withheld]
 
-    def stat(self) -> str:
-        """One line per changed file (withheld ones say why), e.g. ``M app.py (+3 -1)``."""
+    def stat(self, max_lines: int = 30) -> str:
+        """One line per changed file (withheld ones say why), e.g. ``M app.py (+3 -1)``.
+
+        Past ``max_lines`` files, files are grouped by folder (``tests/data/: 350 files
+        added, 2 modified (+3000 -20)``), largest first, so the list stays short.
+        """
         lines = [f.stat() for f in self.files]
         lines += [f"{w.file.stat()} [{w.reason}, not sent]" for w in self.withheld]
-        return "\n".join(lines)
+        if len(lines) <= max_lines:
+            return "\n".join(lines)
+        return "\n".join(_grouped(self.all_files(), max_lines))
 
     def notes(self) -> list[str]:
         """Human-readable lines about what the model did not see."""
@@ -63,16 +69,53 @@ class ChangeSet:
         return out
 
 
+def _grouped(files: list[FileDiff], max_lines: int) -> list[str]:
+    """Folder summaries for a long file list, largest change first."""
+    groups: dict[str, list[FileDiff]] = {}
+    for file in files:
+        parts = file.path.split("/")
+        key = "/".join(parts[:2]) + "/" if len(parts) > 2 else (
+            parts[0] + "/" if len(parts) == 2 else "(top level)")
+        groups.setdefault(key, []).append(file)
+    ordered = sorted(groups.items(), key=lambda kv: -sum(f.added + f.deleted + 1 for f in kv[1]))
+    lines = []
+    for key, members in ordered[:max_lines]:
+        if len(members) == 1:
+            lines.append(members[0].stat())
+            continue
+        counts: dict[str, int] = {}
+        for f in members:
+            counts[f.status] = counts.get(f.status, 0) + 1
+        kinds = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        added = sum(f.added for f in members)
+        deleted = sum(f.deleted for f in members)
+        lines.append(f"{key}: {len(members)} files ({kinds}) (+{added} -{deleted})")
+    if len(ordered) > max_lines:
+        rest = sum(len(m) for _, m in ordered[max_lines:])
+        lines.append(f"... and {rest} more files in {len(ordered) - max_lines} more folders")
+    return lines
+
+
+HUGE_LINES = 20_000  # a file changing more lines than this is not even read (time, memory)
+
+
 def collect(repo: GitRepo, config: Config, target: str = STAGED) -> ChangeSet:
     """Read the diff of ``target`` from ``repo``, withhold what must not be sent, scrub the rest."""
-    files = parse_diff(repo.diff(target))
+    huge = {path: counts for path, counts in repo.numstat(target).items()
+            if (counts[0] or 0) + (counts[1] or 0) > HUGE_LINES}
+    files = parse_diff(repo.diff(target, exclude=list(huge)))
+    files += [FileDiff(path, counts=(a or 0, d or 0)) for path, (a, d) in huge.items()]
     attributes = repo.attributes([f.path for f in files], ATTRIBUTES)
+    big = [Withheld(f, SECRET if is_secret_path(f.path, config.context.secret_patterns)
+                    else TOO_LARGE) for f in files if f.counts is not None]
+    files = [f for f in files if f.counts is None]
     sent, withheld = split(
         files,
         secret_patterns=config.context.secret_patterns,
         exclude=config.git.exclude,
         attributes=attributes,
     )
+    withheld += big
     scrubbed: list[FileDiff] = []
     secrets: list[SecretHit] = []
     for file in sent:
@@ -80,7 +123,7 @@ def collect(repo: GitRepo, config: Config, target: str = STAGED) -> ChangeSet:
         scrubbed.append(clean)
         secrets.extend(hits)
     for item in withheld:
-        if item.reason == "secret file":
+        if item.reason == SECRET:
             first = min(item.file.added_lines(), default=None)
             secrets.append(SecretHit(item.file.path, first, "secret file", first is not None))
     return ChangeSet(target, scrubbed, withheld, secrets)

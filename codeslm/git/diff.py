@@ -54,13 +54,18 @@ class FileDiff:
     binary: bool = False
     header: list[str] = field(default_factory=list)
     hunks: list[Hunk] = field(default_factory=list)
+    counts: tuple[int, int] | None = None  # (added, deleted) when the patch was not read
 
     @property
     def added(self) -> int:
+        if self.counts is not None:
+            return self.counts[0]
         return sum(1 for h in self.hunks for ln in h.lines if ln.kind == "+")
 
     @property
     def deleted(self) -> int:
+        if self.counts is not None:
+            return self.counts[1]
         return sum(1 for h in self.hunks for ln in h.lines if ln.kind == "-")
 
     def added_lines(self) -> set[int]:

@@ -22,6 +22,7 @@ BINARY = "binary"
 GENERATED = "generated"
 VENDORED = "vendored"
 CONFIGURED = "excluded by config"
+TOO_LARGE = "too large"
 
 LOCKFILES = (
     "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb",
@@ -32,6 +33,7 @@ LOCKFILES = (
 GENERATED_NAMES = (
     "*.min.js", "*.min.css", "*.map", "*_pb2.py", "*_pb2_grpc.py", "*.pb.go", "*.pb.cc",
     "*.pb.h", "*.generated.*", "*.g.dart", "*.designer.cs", "*.snap", "*.ipynb_checkpoints*",
+    "PKG-INFO",
 )
 VENDOR_DIRS = frozenset({
     "vendor", "vendored", "_vendor", "third_party", "third-party", "thirdparty", "node_modules",

@@ -36,7 +36,7 @@ hook_dir=$(dirname "$0")
 {stdin_capture}if [ -x "$hook_dir/{hook}{chained}" ]; then
     {feed}"$hook_dir/{hook}{chained}" "$@" || exit $?
 fi
-python={python}
+{early_exit}python={python}
 if [ -x "$python" ]; then
     {feed}"$python" -m codeslm hook run {hook}{flags} "$@"
 elif command -v codeslm >/dev/null 2>&1; then
@@ -47,6 +47,12 @@ else
 fi
 {tail}
 """
+
+# Cases where codeslm would do nothing, decided in the shell so they cost no Python start-up:
+# git already has a message (-m, -F, merge, squash, amend...) or no editor will open.
+_EARLY_EXIT = {
+    "prepare-commit-msg": '[ -n "$2" ] && exit 0\n[ "$GIT_EDITOR" = ":" ] && exit 0\n',
+}
 
 _PURPOSE = {
     "prepare-commit-msg": "Writes a Conventional Commits message for a plain `git commit`.",
@@ -83,6 +89,7 @@ def script(hook: str, *, strict: bool = False, python: str | None = None) -> str
         stdin_capture='input=$(cat)\n' if needs_stdin else "",
         feed='printf "%s\\n" "$input" | ' if needs_stdin else "",
         tail="exit $?" if strict else "exit 0",
+        early_exit=_EARLY_EXIT.get(hook, ""),
     )
 
 

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 STRATEGIES = ("auto", "full", "truncate", "map-reduce")
 _MARGIN = 48  # tokens kept free for the chat template's own markup
-_STAT_LINES = 60
+_STAT_LINES = 40
+_STAT_LINES_HOOK = 12  # in the hook every prompt token is time the user waits
 _SUMMARY_TOKENS = 32
 _FORCED_TYPES = frozenset({"docs", "test", "ci"})  # the paths alone decide these types
 
@@ -65,13 +66,6 @@ def make_counter(backend: Backend) -> Counter:
     return count
 
 
-def _stat(changes: ChangeSet) -> str:
-    lines = changes.stat().split("\n")
-    if len(lines) > _STAT_LINES:
-        lines = [*lines[:_STAT_LINES], f"... and {len(lines) - _STAT_LINES} more files"]
-    return "\n".join(lines)
-
-
 class MessageWriter:
     """Writes commit messages with one backend and config."""
 
@@ -101,7 +95,7 @@ class MessageWriter:
         paths = [f.path for f in changes.all_files()]
         template = load_template("commit_message")
         style_text = style.instructions(paths)
-        stat = _stat(changes)
+        stat = changes.stat(_STAT_LINES if deadline is None else _STAT_LINES_HOOK)
         overhead = await self._prompt_size(template.render(style=style_text, stat=stat,
                                                            changes=""))
         info = await self.backend.model_info()

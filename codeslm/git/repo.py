@@ -118,9 +118,13 @@ class GitRepo:
             raise InputError(f"unknown revision {rev!r} in {self.root}")
         return out.strip()
 
-    def diff(self, target: str = STAGED) -> str:
-        """The unified diff of ``target``: ``staged``, ``A..B``, ``A...B`` or one commit."""
-        return self.git("diff", *_DIFF_OPTS, *self._range_args(target))
+    def diff(self, target: str = STAGED, *, exclude: list[str] | tuple[str, ...] = ()) -> str:
+        """The unified diff of ``target``: ``staged``, ``A..B``, ``A...B`` or one commit.
+
+        ``exclude`` lists paths left out of the output (read with :meth:`numstat` instead).
+        """
+        specs = ["--", ".", *(f":(exclude,literal){p}" for p in exclude)] if exclude else []
+        return self.git("diff", *_DIFF_OPTS, *self._range_args(target), *specs)
 
     def numstat(self, target: str = STAGED) -> dict[str, tuple[int | None, int | None]]:
         """Path -> (added, deleted) lines; ``None`` counts mean a binary file."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ..backends.base import Backend
 from ..config import Config
-from ..errors import BackendError
+from ..errors import BackendError, ModelError
 from ..templates import load_template
 from ..types import GenerationRequest
 from .budget import Counter
@@ -33,6 +33,7 @@ _ANSWER = re.compile(
     r"(?:\**\s*(?P<severity>high|medium|low)\s*\**\s*[:\-]\s*)?(?P<message>\S.*)$",
     re.IGNORECASE,
 )
+_LIST_NUMBER = re.compile(r"^\s*\d+[.)]\s+(?=\S*\d)")  # "1. 12: high: ..." -> "12: ..."
 _ANSWER_TOKENS = 160
 _MARGIN = 64
 
@@ -73,7 +74,7 @@ def parse_answer(text: str, file: FileDiff) -> tuple[list[Finding], int]:
     for raw in text.splitlines():
         if not raw.strip() or raw.strip().upper().startswith("NONE"):
             continue
-        match = _ANSWER.match(raw)
+        match = _ANSWER.match(_LIST_NUMBER.sub("", raw))
         if not match:
             continue
         line = int(match["line"])
@@ -136,7 +137,7 @@ async def review(
             await _model_review(changes, config, backend, result, deadline)
         except TimeoutError:
             result.notes.append("the model review ran out of time; its findings are partial")
-        except BackendError as exc:
+        except (BackendError, ModelError) as exc:
             result.notes.append(f"no model review: {exc}")
     unique: dict[tuple[str, int, str], Finding] = {}
     for finding in result.findings:

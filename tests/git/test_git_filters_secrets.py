@@ -44,6 +44,21 @@ def test_withheld_files_are_named_with_reasons(repo: Repo) -> None:
     assert CANARY not in changes.stat() + "".join(f.text() for f in changes.files)
 
 
+def test_huge_files_are_not_even_read(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    from codeslm.git import changes as changes_module
+
+    monkeypatch.setattr(changes_module, "HUGE_LINES", 50)
+    repo.write("dump.sql", "".join(f"INSERT {i};\n" for i in range(60)))
+    repo.write(".env.big", "".join(f"K{i}={CANARY}\n" for i in range(60)))
+    repo.write("a.py", "a = 1\n")
+    repo.git("add", "-A")
+    changes = collect(GitRepo(repo.path), Config())
+    assert {(w.file.path, w.reason) for w in changes.withheld} == {
+        ("dump.sql", "too large"), (".env.big", "secret file")}
+    assert "dump.sql (too large, +60 -0)" in changes.notes()[0]
+    assert [f.path for f in changes.files] == ["a.py"] and "INSERT" not in changes.files[0].text()
+
+
 def test_config_exclude(repo: Repo) -> None:
     repo.write("snapshots/big.txt", "x\n")
     repo.write("a.py", "a = 1\n")

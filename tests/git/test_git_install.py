@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,7 @@ from codeslm.errors import InputError
 from codeslm.git import install as installer
 from codeslm.git.repo import GitRepo
 
-from .conftest import Repo
+from .conftest import Repo, editor_that_copies
 
 FOREIGN = "#!/bin/sh\necho foreign-ran >> \"$(git rev-parse --git-dir)/foreign.log\"\nexit {code}\n"
 
@@ -96,11 +97,21 @@ def test_core_hooks_path_and_pre_push(repo: Repo) -> None:
         installer.uninstall(GitRepo(repo.path))
 
 
-def test_hook_without_codeslm_lets_the_commit_go(repo: Repo) -> None:
+def test_hook_without_codeslm_lets_the_commit_go(repo: Repo, tmp_path: Path) -> None:
     installer.install(GitRepo(repo.path), python="/nonexistent/python3")
-    env = dict(repo.env, PATH="/usr/bin:/bin", GIT_EDITOR="true")
+    editor, _ = editor_that_copies(tmp_path)
+    env = dict(repo.env, PATH="/usr/bin:/bin", GIT_EDITOR=editor, EDITOR_TYPES="chore: fine")
+    repo.write("a.txt", "a\n")
+    repo.git("add", "a.txt")
+    proc = repo.git("commit", "-q", env=env)
+    assert "codeslm: not installed" in proc.stderr
+    assert repo.last_message() == "chore: fine"
+
+
+def test_sourced_messages_do_not_even_start_python(repo: Repo) -> None:
+    installer.install(GitRepo(repo.path), python="/nonexistent/python3")
+    env = dict(repo.env, PATH="/usr/bin:/bin")
     repo.write("a.txt", "a\n")
     repo.git("add", "a.txt")
     proc = repo.git("commit", "-q", "-m", "chore: fine", env=env)
-    assert "codeslm: not installed" in proc.stderr
-    assert repo.last_message() == "chore: fine"
+    assert proc.stderr == "" and repo.last_message() == "chore: fine"

@@ -70,8 +70,10 @@ def test_numbered_lines_and_parse(repo: Repo) -> None:
     text = numbered(file.hunks)
     assert "    5 +     breakpoint()" in text and "    4   def load(path):" in text
     assert "      -     return open(path).read()" in text
-    found, dropped = parse_answer("app.py:6: low: try block\n3: high: x\n", file)
-    assert [(f.line, f.severity) for f in found] == [(6, "low")] and dropped == 1
+    found, dropped = parse_answer("app.py:6: low: try block\n3: high: x\n"
+                                  "2. 7: Medium: file never closed\n", file)
+    assert [(f.line, f.severity) for f in found] == [(6, "low"), (7, "medium")]
+    assert dropped == 1
 
 
 async def test_reports(repo: Repo) -> None:
