@@ -79,7 +79,9 @@ run_case() {
   done
   local startup=$((SECONDS - started))
   say "   ready after ${startup} s; replaying $KEYSTROKES keystrokes"
-  timeout "$(( $(left) - 30 ))" "$PYTHON" "$HERE/replay_typing.py" --backend "$CLIENT_BACKEND" \
+  local budget=$(( $(left) - 30 ))
+  (( budget >= 10 )) || budget=10  # `timeout 0` would mean no limit at all
+  timeout "$budget" "$PYTHON" "$HERE/replay_typing.py" --backend "$CLIENT_BACKEND" \
       --url "$URL" \
       --keystrokes "$KEYSTROKES" --max-tokens "$MAX_TOKENS" --label "$name" \
       --json "$OUT/$name.json" | tee "$OUT/$name.txt"
