@@ -41,6 +41,16 @@ def main() -> int:
         providers = {m: WorkspaceProvider(index, config, scope=m, auto_sync=False)
                      for m in ("infile", "repo")}
         stats = {m: {"recall": [], "verbatim": 0, "tokens": [], "ms": []} for m in providers}
+        # Where the hidden line exists verbatim elsewhere (an upper bound for retrieval).
+        line_home: dict[str, set[str]] = {}
+        for rel in index.entries:
+            try:
+                body = (index.root / rel).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            for line in body.split("\n"):
+                line_home.setdefault(line.strip(), set()).add(rel)
+        exists = 0
         for n, hole in enumerate(holes):
             text = (index.root / hole.path).read_text(encoding="utf-8")
             lines = text.split("\n")
@@ -49,6 +59,9 @@ def main() -> int:
             doc = Document(text[:cursor] + text[line_start + len(lines[hole.line]):],
                            str(index.root / hole.path), index.entries[hole.path].language)
             index.set_text(hole.path, text[:line_start], overlay=True)
+            elsewhere = line_home.get(hole.target.strip(), set()) - {hole.path}
+            before = any(x.strip() == hole.target.strip() for x in lines[: hole.line])
+            exists += bool(elsewhere) or before
             for mode, provider in providers.items():
                 provider.forget_region()
                 started = time.perf_counter()
@@ -66,7 +79,9 @@ def main() -> int:
                     for f in ctx.files:
                         print(f"--- {f.path}\n{f.text}")
             index.revert_overlay(hole.path)
-        print(f"{args.repo.name}: {len(holes)} holes, budget {args.budget}")
+        print(f"{args.repo.name}: {len(holes)} holes, budget {args.budget}; the hidden line "
+              f"exists verbatim elsewhere (other files or earlier in its file) for "
+              f"{exists / len(holes):.3f}")
         for mode, s in stats.items():
             print(f"  {mode:6} name-recall {statistics.fmean(s['recall']):.3f}  verbatim "
                   f"{s['verbatim'] / len(holes):.3f}  tokens {statistics.fmean(s['tokens']):.0f}"

@@ -28,12 +28,15 @@ from typing import Protocol
 from . import languages, similarity
 from .graph import FileGraph, personalized_pagerank
 from .index import WorkspaceIndex
-from .snippets import Snippet, render_definition, render_lines
+from .snippets import Snippet, render_definition, render_lines, render_module_summary
 from .tags import Symbol
 
 TokenCounter = Callable[[str], int]
 
+_MEMBER_AT_CURSOR = re.compile(r"\b([A-Za-z_]\w*)\s*\.\s*([A-Za-z_]\w*)?$")
 _ATTR = re.compile(r"(?:\b([A-Za-z_]\w*)\s*)?\.\s*([A-Za-z_]\w*)|\b([A-Za-z_]\w*)")
+
+DUPLICATE_SIMILARITY = 0.6
 
 LANGUAGE_FAMILIES = {"typescript": "js", "tsx": "js", "javascript": "js", "c": "c", "cpp": "c"}
 
@@ -58,7 +61,7 @@ class BuilderOptions:
     window_after: int = 4  # lines after a similar window that are shown with it
     min_definition_score: float = 0.2
     min_similarity: float = 0.2
-    similarity_weight: float = 1.0
+    similarity_weight: float = 2.0
     max_definers: int = 3  # a name defined in more files is too ambiguous to guess
     defs_per_name: int = 2
     ppr_max_pushes: int = 24
@@ -261,6 +264,7 @@ class ContextBuilder:
             for f in modules.get(receiver, []):
                 for path, sym in self._defs_in(f, attr)[: o.defs_per_name]:
                     add(path, sym, weight)
+        summaries = self._member_access(q, c, imported, modules, add)
         for name, weight in plain.items():
             if name in modules:
                 continue
@@ -272,7 +276,7 @@ class ContextBuilder:
             self._resolve_global(q, name, weight, prior, add, methods=False)
         for name, weight in attrs.items():
             self._resolve_global(q, name, 0.6 * weight, prior, add, methods=True)
-        out = []
+        out = list(summaries)
         for score, path, symbol in scored.values():
             if score < o.min_definition_score:
                 continue
@@ -286,6 +290,34 @@ class ContextBuilder:
             if text.strip():
                 out.append(Snippet(path, start, end, text, score, "definition",
                                    key=f"def:{path}:{symbol.start_line}"))
+        return out
+
+    def _member_access(self, q: CursorQuery, c: _Cursor,
+                       imported: Mapping[str, list[tuple[str, str]]],
+                       modules: Mapping[str, list[str]],
+                       add: Callable[[str, Symbol, float], None]) -> list[Snippet]:
+        """``module.`` or ``Name.`` right before the cursor: the module's API (as stubs) or
+        the class, whatever the user is about to pick a member of."""
+        m = _MEMBER_AT_CURSOR.search(c.lines[c.line][: c.column])
+        if m is None:
+            return []
+        receiver, partial = m.group(1), m.group(2) or ""
+        out: list[Snippet] = []
+        for path in modules.get(receiver, []):
+            entry = self.index.entries.get(path)
+            lines = self.source.lines(path)
+            if entry is None or lines is None or (path == q.path and q.scope != "repo"):
+                continue
+            if path != q.path and q.scope != "repo":
+                continue
+            start, end, text = render_module_summary(entry.symbols, lines, entry.language,
+                                                     prefix=partial)
+            if text:
+                out.append(Snippet(path, start, end, text, 1.5, "definition",
+                                   key=f"api:{path}"))
+        for f, remote in imported.get(receiver, []):
+            for path, sym in self._defs_in(f, remote)[:1]:
+                add(path, sym, 1.5)
         return out
 
     def _resolve_global(self, q: CursorQuery, name: str, weight: float,
@@ -425,11 +457,19 @@ def select(candidates: Sequence[Snippet], budget_tokens: int,
     chosen: list[Snippet] = []
     used = 0
     headers: set[str] = set()
+    seen_tokens: list[set[str]] = []  # of the chosen similar windows
     for snippet in sorted(candidates, key=lambda s: (-s.score, s.path, s.start)):
         if budget_tokens - used < 16:
             break
         if any(_mostly_inside(snippet, other) for other in chosen):
             continue
+        toks: set[str] = set()
+        if snippet.source == "similar":
+            # Near-copies of a window already chosen add tokens, not information.
+            toks = similarity.tokens(snippet.text)
+            if any(similarity.jaccard(toks, other) > DUPLICATE_SIMILARITY
+                   for other in seen_tokens):
+                continue
         cost = count_tokens(snippet.text) + 2
         if snippet.path not in headers:
             cost += count_tokens(snippet.path) + 2
@@ -438,6 +478,8 @@ def select(candidates: Sequence[Snippet], budget_tokens: int,
         chosen.append(snippet)
         headers.add(snippet.path)
         used += cost
+        if toks:
+            seen_tokens.append(toks)
     return chosen
 
 

@@ -416,7 +416,7 @@ class WorkspaceProvider:
         parts: list[str] = []
         last_end = None
         for s in ordered:
-            if last_end is not None and s.start > last_end:
+            if last_end is not None and s.start != last_end:
                 parts.append(f"{comment} ...")
             parts.append(s.text.rstrip("\n"))
             last_end = s.end

@@ -157,6 +157,30 @@ def _members(symbol: Symbol, lines: Sequence[str], symbols: Sequence[Symbol], bo
     return fields + sigs
 
 
+def render_module_summary(symbols: Sequence[Symbol], lines: Sequence[str],
+                          language: str | None, *, prefix: str = "",
+                          limit: int = 30) -> tuple[int, int, str]:
+    """The public top-level API of a module as stub lines (``def f(a) -> int: ...``), in file
+    order; names starting with ``prefix`` first when the user began typing one."""
+    chosen = [s for s in symbols if not s.scope and not s.name.startswith("_") and
+              (s.kind not in {"constant", "variable"} or s.name.isupper())]
+    if prefix:
+        chosen.sort(key=lambda s: (not s.name.startswith(prefix), s.start_line))
+    chosen = sorted(chosen[:limit], key=lambda s: s.start_line)
+    if not chosen:
+        return 0, 0, ""
+    out = []
+    for symbol in chosen:
+        head = symbol.signature.split("\n")
+        if symbol.kind in {"constant", "variable"}:
+            out.append(head[0] if len(head[0]) <= 100 else head[0][:97] + "...")
+        elif language == "python":
+            out.append("\n".join(head) + " ...")
+        else:
+            out.append("\n".join(head))
+    return chosen[0].start_line, chosen[-1].end_line + 1, "\n".join(out)
+
+
 def render_lines(lines: Sequence[str], start: int, end: int) -> str:
     """Lines ``[start, end)`` joined."""
     return "\n".join(lines[max(0, start):min(end, len(lines))])

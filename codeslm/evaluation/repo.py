@@ -41,6 +41,7 @@ from ..config import Config
 from ..context import languages, tags
 from ..context.index import WorkspaceIndex
 from ..context.provider import WorkspaceProvider
+from ..context.secrets import strip_strings
 from ..context.similarity import IDENT
 from ..engine import CompletionEngine
 from ..errors import InputError
@@ -266,12 +267,20 @@ def _holes_in(index: WorkspaceIndex, path: str, text: str, language: str | None)
             if node is not None and _inside(node, _STRINGY | _IMPORTS):
                 continue
         names = []
-        for name in dict.fromkeys(IDENT.findall(stripped)):
+        code = strip_strings(stripped)
+        for name in dict.fromkeys(IDENT.findall(code)):
             if len(name) < 3 or name in keywords or name.startswith("__") or \
                     name in local_names or (language == "python" and name in _PY_BUILTINS):
                 continue
-            files = {p for p, _ in index.definitions(name)}
-            if files and path not in files and len(files) <= MAX_DEFINERS:
+            found = index.definitions(name)
+            files = {p for p, _ in found}
+            # An API: a function, class, method or a constant named like one (not a variable
+            # that merely shares its name with something elsewhere), called, accessed as an
+            # attribute or capitalised (a class or a constant) on this line.
+            api = any(s.kind not in {"constant", "variable", "field"} or s.name.isupper()
+                      for _, s in found) and (
+                name[0].isupper() or re.search(rf"(?:\.{name}\b|\b{name}\s*\()", code))
+            if api and files and path not in files and len(files) <= MAX_DEFINERS:
                 names.append(name)
         if names:
             out.append(Hole(f"{path}:{i + 1}", path, i, indent, stripped.rstrip(), tuple(names)))

@@ -1,0 +1,108 @@
+"""``codeslm eval repo`` pieces: metrics, hole choice, and the no-leakage rule."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from codeslm.backends.fake import FakeBackend
+from codeslm.config import Config
+from codeslm.context.index import WorkspaceIndex
+from codeslm.evaluation import repo as ev
+
+from .conftest import write_repo
+
+
+def test_metrics() -> None:
+    assert ev.levenshtein("kitten", "sitting") == 3
+    assert ev.edit_similarity("", "") == 1.0
+    assert ev.edit_similarity("abcd", "abcf") == 0.75
+    assert ev.percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert ev.percentile([], 0.95) == 0.0
+    assert ev.syntax_ok("x = f(1)\n", "x = \n", "python")
+    assert not ev.syntax_ok("x = f(1\n", "x = 1\n", "python")
+    assert ev.syntax_ok("anything (", "", None)
+
+
+def _index(repo: Path, config: Config) -> WorkspaceIndex:
+    index = WorkspaceIndex.open(repo, config.context)
+    index.refresh(workers=1)
+    return index
+
+
+def test_holes_are_deterministic_cross_file_code_lines(repo: Path, config: Config) -> None:
+    index = _index(repo, config)
+    holes = ev.pick_holes(index, count=10, seed=3)
+    assert holes == ev.pick_holes(index, count=10, seed=3)
+    assert holes
+    for hole in holes:
+        line = (repo / hole.path).read_text().split("\n")[hole.line]
+        assert line.strip() == hole.target and hole.indent == len(line) - len(line.lstrip())
+        assert not hole.target.startswith(("import ", "from ", "def ", "class ", "#"))
+        for name in hole.names:
+            assert {p for p, _ in index.definitions(name)} - {hole.path}
+    assert {h.path for h in holes} >= {"pkg/service.py"}
+    index.close()
+
+
+LEAKY = {
+    "lib/api.py": "def helper_api(value, size):\n    return value * size\n",
+    "app/main.py": "from lib.api import helper_api\n\n\ndef first(alpha_token):\n"
+                   "    prepared = prepare(alpha_token)\n"
+                   "    result = helper_api(alpha_token, 17)\n"
+                   "    return result\n\n\n"
+                   + "".join(f"def filler_{i}():\n    return {i}\n\n\n" for i in range(120))
+                   + "def later(alpha_token):\n    prepared = prepare(alpha_token)\n"
+                   "    LEAK_MARKER = helper_api(alpha_token, 99)\n",
+}
+
+
+def test_nothing_after_the_hole_reaches_the_prompt(tmp_path: Path) -> None:
+    """The later copy of the lines before the hole is the perfect similar window for it, and
+    it lies after the hole (beyond the local window): it must not be used."""
+    root = write_repo(tmp_path / "leaky", LEAKY)
+    config = Config()
+    config.completion.latency_budget_ms = 0
+    index = _index(root, config)
+    holes = [h for h in ev.pick_holes(index, count=20, seed=0) if h.path == "app/main.py"
+             and "helper_api(alpha_token, 17)" in h.target]
+    assert holes
+    backend = FakeBackend("result = helper_api(alpha_token, 17)")
+    settings = ev.RepoEvalSettings(str(root), "fake", 1, 0, ("none", "infile", "repo"), 768,
+                                   16, 3000, 1000, True)
+    evaluation = ev.RepoEvaluation(index, config, backend, settings)
+    text = (root / "app/main.py").read_text()
+    results = asyncio.run(evaluation.run_hole(holes[0], text))
+    prompts = [r.prompt or "" for r in backend.requests]
+    assert len(prompts) >= 3
+    assert not any("LEAK_MARKER" in p for p in prompts)
+    assert not any("helper_api(alpha_token, 17)" in p for p in prompts)
+    assert any("def helper_api(value, size):" in p for p in prompts)  # repo context did work
+    assert [r.mode for r in results] == ["none", "infile", "repo"]
+    assert all(r.exact and r.syntax_ok for r in results), results
+    # The index holds the whole file again afterwards.
+    assert "later" in {s.name for s in index.entries["app/main.py"].symbols}
+    index.close()
+
+
+def test_summary_and_resume_rows(tmp_path: Path) -> None:
+    rows = [
+        {"mode": "none", "exact": True, "edit_similarity": 1.0, "syntax_ok": True,
+         "latency_s": 1.0, "prompt_tokens": 100, "cached_prompt_tokens": 0, "context_s": 0.0,
+         "probe_prompt_tokens": 100, "probe_cached_tokens": 90, "probe_latency_s": 0.2},
+        {"mode": "none", "exact": False, "edit_similarity": 0.5, "syntax_ok": False,
+         "latency_s": 3.0, "prompt_tokens": 100, "cached_prompt_tokens": 0, "context_s": 0.0,
+         "probe_prompt_tokens": None, "probe_cached_tokens": None, "probe_latency_s": None},
+    ]
+    (summary,) = ev.summarize(rows, ["none"])
+    assert (summary.holes, summary.exact, summary.syntax_ok) == (2, 0.5, 0.5)
+    assert summary.edit_similarity == 0.75 and summary.p50_s == 2.0
+    assert summary.probe_reuse == 0.9
+    settings = ev.RepoEvalSettings("/r", "m", 2, 0, ("none",), 768, 48, 3000, 1000)
+    out = tmp_path / "r.jsonl"
+    import json
+
+    out.write_text(json.dumps(settings.header()) + "\n" + json.dumps(rows[0]) + "\n")
+    assert ev.load_results(out, settings) == [rows[0]]
+    other = ev.RepoEvalSettings("/r", "m", 2, 1, ("none",), 768, 48, 3000, 1000)
+    assert ev.load_results(out, other) == []
