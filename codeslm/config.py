@@ -100,6 +100,7 @@ class ContextConfig:
         ]
     )
     extra_ignore: list[str] = field(default_factory=list)  # more .gitignore-style patterns
+    max_files: int = 20_000  # a workspace with more files is indexed only up to this many
     redact_patterns: list[str] = field(default_factory=list)  # more regexes of secret values
 
 

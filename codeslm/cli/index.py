@@ -90,6 +90,9 @@ def format_summary(report: IndexReport, root: Path, *, show_skipped: bool = Fals
     skipped = ", ".join(f"{n} {why}" for why, n in reasons.most_common())
     extra = f"{report.ignored} ignored by .gitignore/.codeslmignore"
     lines.append(f"  skipped   {skipped + '; ' if skipped else ''}{extra}")
+    if report.truncated:
+        lines.append("  note      stopped at context.max_files files; raise it or add "
+                     ".codeslmignore patterns")
     if show_skipped:
         for path, why in sorted(report.skipped.items()):
             lines.append(f"    {why:10} {path}")
@@ -101,7 +104,7 @@ def _as_json(report: IndexReport, root: Path, db: Path) -> dict[str, Any]:
         "root": str(root), "database": str(db), "files": report.files, "parsed": report.parsed,
         "unchanged": report.reused, "removed": report.removed, "symbols": report.symbols,
         "languages": report.languages, "seconds": round(report.seconds, 3),
-        "skipped": report.skipped, "ignored": report.ignored,
+        "skipped": report.skipped, "ignored": report.ignored, "truncated": report.truncated,
     }
 
 

@@ -76,6 +76,7 @@ class IndexReport:
     languages: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     ignored: int = 0
+    truncated: bool = False  # the workspace has more than context.max_files files
     seconds: float = 0.0
 
 
@@ -192,9 +193,10 @@ class WorkspaceIndex:
         report = IndexReport()
         walked = walk(self.root, max_bytes=self.config.max_file_bytes,
                       secret_patterns=self.config.secret_patterns,
-                      extra_ignore=self.config.extra_ignore)
+                      extra_ignore=self.config.extra_ignore, max_files=self.config.max_files)
         report.skipped.update(walked.skipped)
         report.ignored = walked.ignored
+        report.truncated = walked.truncated
         with self.lock:
             known_rows = self.store.files()
             known_hashes = self.store.known_hashes()

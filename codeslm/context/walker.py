@@ -70,6 +70,7 @@ class WalkResult:
     files: list[Candidate]
     skipped: dict[str, str]
     ignored: int = 0
+    truncated: bool = False  # stopped at max_files
 
 
 class _Rules:
@@ -101,8 +102,11 @@ class _Rules:
 
 
 def walk(root: Path, *, max_bytes: int, secret_patterns: Sequence[str],
-         extra_ignore: Sequence[str] = ()) -> WalkResult:
-    """Candidate files under ``root`` (sorted by path), and the skipped ones with reasons."""
+         extra_ignore: Sequence[str] = (), max_files: int = 0) -> WalkResult:
+    """Candidate files under ``root`` (sorted by path), and the skipped ones with reasons.
+
+    With ``max_files`` the walk stops after that many candidates (``truncated`` is set), so
+    opening a home directory by mistake costs seconds, not an hour."""
     root = root.resolve()
     base_lines = list(extra_ignore)
     exclude = root / ".git" / "info" / "exclude"
@@ -131,6 +135,11 @@ def walk(root: Path, *, max_bytes: int, secret_patterns: Sequence[str],
             result.skipped[relpath] = "too large"
             continue
         result.files.append(Candidate(relpath, st.st_size, st.st_mtime_ns))
+        if max_files and len(result.files) >= max_files:
+            result.truncated = True
+            log.warning("%s has more than %d files; indexing only the first %d", root,
+                        max_files, max_files)
+            break
     result.files.sort(key=lambda c: c.relpath)
     return result
 

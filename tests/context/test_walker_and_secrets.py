@@ -109,3 +109,10 @@ def test_redact_leaves_ordinary_code_alone(line: str) -> None:
 def test_user_redaction_patterns() -> None:
     extra = secrets.compile_patterns([r"ACME-[0-9]{6}"])
     assert secrets.redact("key = ACME-123456", extra) == "key = <redacted>"
+
+
+def test_max_files_stops_the_walk(tmp_path: Path, config: Config) -> None:
+    for i in range(30):
+        (tmp_path / f"f{i:02}.py").write_text("x = 1\n")
+    result = walk(tmp_path, max_bytes=1000, secret_patterns=[], max_files=10)
+    assert len(result.files) == 10 and result.truncated
