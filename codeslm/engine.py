@@ -380,7 +380,7 @@ class CompletionEngine:
             if self._inflight.get(key) is flight:
                 del self._inflight[key]
         text = postprocess(raw, prefix=plan.prefix, suffix=plan.suffix, mode=plan.mode,
-                           language=plan.language)
+                           language=plan.language, truncated=finish == "length")
         completion = Completion(
             text=text,
             range=Range(position, position),

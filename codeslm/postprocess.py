@@ -29,10 +29,12 @@ def trim_line_suffix_overlap(text: str, line_after: str) -> str:
 
 
 def postprocess(
-    raw: str, *, prefix: str, suffix: str, mode: CompletionMode, language: str | None = None
+    raw: str, *, prefix: str, suffix: str, mode: CompletionMode, language: str | None = None,
+    truncated: bool = False,
 ) -> str:
     """See :func:`codeslm.completion.postprocess`."""
-    return _postprocess(raw, prefix=prefix, suffix=suffix, mode=mode, language=language)
+    return _postprocess(raw, prefix=prefix, suffix=suffix, mode=mode, language=language,
+                        truncated=truncated)
 
 
 __all__ = ["decide_mode", "postprocess", "split_line", "trim_line_suffix_overlap"]

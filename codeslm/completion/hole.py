@@ -5,6 +5,7 @@ Every post-processing rule reads the same :class:`Hole`; building one is cheap (
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import re
@@ -106,16 +107,19 @@ class Hole:
 
     @functools.cached_property
     def indent_unit(self) -> str:
-        """The file's indentation step: a tab, or the smallest step between nearby lines."""
-        lines = [*self.previous_lines[-60:], *self.next_lines[:20]]
+        """The file's indentation step: a tab, or the most common step into a block (after a
+        line that opens one) among nearby lines; four spaces when nothing tells."""
+        lines = [*self.previous_lines[-80:], *self.next_lines[:20]]
         if any(line.startswith("\t") for line in lines):
             return "\t"
-        steps = [
-            width(indentation(b)) - width(indentation(a))
-            for a, b in itertools.pairwise(lines)
-        ]
-        positive = [s for s in steps if s > 0]
-        return " " * (min(positive) if positive else 4)
+        into_block: list[int] = []
+        other: list[int] = []
+        for a, b in itertools.pairwise(lines):
+            step = width(indentation(b)) - width(indentation(a))
+            if step > 0:
+                (into_block if opens_block(a, self.language) else other).append(step)
+        steps = into_block or other
+        return " " * (collections.Counter(steps).most_common(1)[0][0] if steps else 4)
 
     @functools.cached_property
     def uses_crlf(self) -> bool:

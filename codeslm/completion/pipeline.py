@@ -19,6 +19,7 @@ import re
 from ..types import CompletionMode
 from . import indent
 from .hole import Hole, indentation, is_closer_line
+from .reachability import unreachable_cut
 from .repetition import repetition_cut
 from .scope import scope_cut
 from .suffix import anchor_cut, trim_line_overlap
@@ -48,16 +49,22 @@ def postprocess(
     suffix: str,
     mode: CompletionMode,
     language: str | None = None,
+    truncated: bool = False,
 ) -> str:
     """The completion to insert at the cursor between ``prefix`` and ``suffix``.
 
     ``mode`` must be decided (not AUTO); ``language`` (a tree-sitter name) enables the
-    syntax-aware rules. Line ends follow the document's (CRLF when it uses CRLF).
+    syntax-aware rules; ``truncated`` says the generation hit its token limit, so a last line
+    without a newline is unfinished and dropped from a multi-line completion. Line ends
+    follow the document's (CRLF when it uses CRLF).
     """
     if mode is CompletionMode.AUTO:
         raise ValueError("postprocess needs a decided mode, not AUTO")
     hole = Hole(prefix, suffix, language, mode)
-    text = indent.normalise(clean(raw, hole), hole)
+    text = clean(raw, hole)
+    if truncated and mode is CompletionMode.MULTI_LINE and "\n" in text.strip():
+        text = text[: text.rstrip().rfind("\n")]
+    text = indent.normalise(text, hole)
     if mode is CompletionMode.SINGLE_LINE:
         text = _single_line(text, hole).rstrip()
     else:
@@ -75,6 +82,8 @@ def _single_line(text: str, hole: Hole) -> str:
         (hole.before + line).rstrip() == hole.next_lines[0].rstrip() and len(line.strip()) >= 6
     ):
         return ""  # the model skipped the hole and wrote the next line again
+    if hole.at_line_start and not unreachable_cut([line], hole):
+        return ""  # a return here would make the code below dead
     judge = SyntaxJudge(hole)
     trimmed = trim_line_overlap(line, hole.after)
     if trimmed != line and judge.available and judge.errors(line) < judge.errors(trimmed):
@@ -99,6 +108,7 @@ def _multi_line(text: str, hole: Hole) -> str:
     lines = text.split("\n")
     lines = lines[: repetition_cut(lines)]
     lines = lines[: scope_cut(lines, hole)]
+    lines = lines[: unreachable_cut(lines, hole)]
     judge = SyntaxJudge(hole)
     found = anchor_cut(lines, hole)
     if found is not None:

@@ -65,13 +65,38 @@ def enclosing_header(hole: Hole, inner: int) -> int | None:
     return None
 
 
+def is_definition(hole: Hole, line: str) -> bool:
+    """``line`` starts a definition in the hole's language."""
+    return bool(_COMPILED.get(hole.language or "", _GENERIC).match(line.strip()))
+
+
+def scope_floor(hole: Hole, inner: int) -> int | None:
+    """Indentation at or below which a completion written at ``inner`` has left its unit.
+
+    Normally the header of the definition around the cursor. When the code right after the
+    cursor is a plain statement outside that definition but inside an outer one (the cursor
+    ends a nested function whose parent goes on), the outer definition's header.
+    """
+    header = enclosing_header(hole, inner + (0 if inner else 1))
+    if header is None:
+        return None
+    following = next((ln for ln in hole.next_lines if not is_closer_line(ln)), None)
+    if following is not None and not is_definition(hole, following):
+        level = width(indentation(following))
+        if 0 < level <= header:
+            outer = enclosing_header(hole, level)
+            if outer is not None:
+                return outer
+    return header
+
+
 def scope_end(lines: list[str], hole: Hole) -> int | None:
     """Where the completion leaves the cursor's code unit: keep ``lines[:index]``; None while
     it has not left it (the last line may still be growing, so callers pass whole lines)."""
     if not lines:
         return None
     inner = start_indent(hole, lines[0])
-    header = enclosing_header(hole, inner + (0 if inner else 1))
+    header = scope_floor(hole, inner)
     if header is None:
         if inner == 0 and hole.at_line_start:
             # Top level: one paragraph (up to the first blank line after some code).

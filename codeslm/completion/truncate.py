@@ -1,5 +1,5 @@
-"""Syntax-validated truncation: keep the longest cut of the completion that adds no syntax
-errors to the file.
+"""Syntax-validated truncation: keep the longest cut of the completion that leaves the fewest
+syntax errors in the file.
 
 ``prefix + cut + suffix`` is parsed with tree-sitter for each candidate cut and compared with
 ``prefix + suffix`` (the file with the hole left empty, which may itself have errors: the
@@ -86,17 +86,18 @@ def with_closers(candidate: str, judge: SyntaxJudge) -> str:
 
 
 def best_cut(candidates: Iterable[str], judge: SyntaxJudge) -> str | None:
-    """The longest candidate adding no errors (after closing its brackets when that helps);
-    failing that the one adding fewest errors (longest on ties). None without candidates.
+    """The candidate that leaves the fewest syntax errors in the file (after closing the
+    brackets it opened, when that helps), the longest among equals; None without candidates.
 
+    With a file that has no errors of its own, that is the longest cut adding no errors.
     ``candidates`` must be ordered longest first.
     """
     best: tuple[int, str] | None = None
     for candidate in candidates:
         fixed = with_closers(candidate, judge)
-        added = judge.added(fixed)
-        if added == 0:
-            return fixed
-        if best is None or added < best[0]:
-            best = (added, fixed)
+        errors = judge.errors(fixed)
+        if best is None or errors < best[0]:
+            best = (errors, fixed)
+            if errors == 0:
+                break
     return None if best is None else best[1]

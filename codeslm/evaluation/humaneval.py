@@ -187,7 +187,8 @@ async def rescore(rows: list[dict[str, Any]], tasks: dict[str, InfillTask],
         document, cursor = _document(task, settings.layout)
         prefix, suffix = window(document.text, cursor, prefix_chars, suffix_chars)
         text = postprocess(row["raw"], prefix=prefix, suffix=suffix,
-                           mode=CompletionMode(settings.mode), language="python")
+                           mode=CompletionMode(settings.mode), language="python",
+                           truncated=row["finish_reason"] == "length")
         passed, parses, status = await _check(
             task, _program_middle(text, settings.layout), timeout_s)
         out.append({**row, "completion": text, "passed": passed, "syntax_ok": parses,

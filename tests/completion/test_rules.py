@@ -150,3 +150,31 @@ def test_compatibility_module_keeps_its_names() -> None:
     assert legacy.decide_mode("def f():\n", "\n", "python") is MULTI
     assert legacy.trim_line_suffix_overlap("x)", ")") == "x"
     assert legacy.postprocess("1\n2", prefix="x = ", suffix="\n", mode=SINGLE) == "1"
+
+
+def test_a_truncated_generation_loses_its_unfinished_last_line() -> None:
+    prefix, suffix = "def f(xs):\n", "\n"
+    raw = "    total = sum(xs)\n    return tot"
+    kept = postprocess(raw, prefix=prefix, suffix=suffix, mode=MULTI, language="python",
+                       truncated=True)
+    assert kept == "    total = sum(xs)"
+    whole = postprocess(raw, prefix=prefix, suffix=suffix, mode=MULTI, language="python")
+    assert whole == raw  # ended by the model: ``tot`` may be a real name
+
+
+def test_unreachable_cut_keeps_returns_before_branches_and_closers() -> None:
+    from codeslm.completion.reachability import unreachable_cut
+
+    body = Hole("def f(x):\n", "\n    y = x + 1\n    return y\n", "python")
+    assert unreachable_cut(["    if x:", "        return 0", "    return 1"], body) == 2
+    branch = Hole("def f(x):\n    if x:\n", "\n    else:\n        return 1\n", "python")
+    assert unreachable_cut(["        return 0"], branch) == 1
+    js = Hole("function f(x) {\n", "\n}\n", "javascript")
+    assert unreachable_cut(["  return x;"], js) == 1
+
+
+def test_indent_unit_comes_from_block_openers() -> None:
+    hole = Hole('def f():\n    """Doc\n      odd\n     lines"""\n    if x:\n        y = 1\n', "\n",
+                "python")
+    assert hole.indent_unit == "    "
+    assert Hole("if (x) {\n\ty();\n", "\n", "c").indent_unit == "\t"
