@@ -63,7 +63,7 @@ class _Sticky:
     line: int
     scope: str
     budget: int
-    snippets: list[Snippet]
+    segments: list[list[Snippet]]
     stamps: dict[str, str]  # snippet key -> hash of the source it was rendered from
 
 
@@ -323,9 +323,10 @@ class WorkspaceProvider:
             recent = {p: 0.5 ** ((now - t) / RECENCY_HALF_LIFE_S)
                       for p, t in self._recent.items()}
             candidates = self.builder.candidates(query, recent)
-            chosen, reused = self._stick(query, candidates, budget_tokens, count_tokens)
-            files = self._layout(rel, chosen)
-            self.last = LastContext(chosen, reused, time.perf_counter() - started)
+            segments, reused = self._stick(query, candidates, budget_tokens, count_tokens)
+            files = self._layout(segments)
+            shown = [x for seg in segments for x in seg]
+            self.last = LastContext(shown, reused, time.perf_counter() - started)
             return CrossFileContext(files=files, repo_name=self.index.root.name, path=rel)
 
     def _stamp(self, snippet: Snippet) -> str:
@@ -337,76 +338,66 @@ class WorkspaceProvider:
         return _digest("\n".join(lines[snippet.start:snippet.end]))
 
     def _stick(self, q: CursorQuery, candidates: Sequence[Snippet], budget: int,
-               count_tokens: TokenCounter) -> tuple[list[Snippet], bool]:
-        """Keep the previous snippets while the cursor stays in the region, appending new
-        ones if they fit; otherwise choose afresh (previously shown snippets first)."""
+               count_tokens: TokenCounter) -> tuple[list[list[Snippet]], bool]:
+        """The snippets to show, as segments rendered one after the other.
+
+        While the cursor stays in the region of the previous request (same outermost
+        definition, within ``STICKY_LINES``) and the sources of the previous snippets are
+        unchanged, the previous segments are kept as they were and new snippets that fit go
+        into one more segment at the end, so the prompt's beginning stays byte-identical.
+        Otherwise the snippets are chosen afresh (those shown before first, in their order).
+        """
         line = q.text.count("\n", 0, q.offset)
         scope = self._region(q, line)
         previous = self._sticky.get(q.path)
-        kept: list[Snippet] = []
-        reused = False
         if previous is not None and previous.budget == budget and previous.scope == scope \
                 and abs(previous.line - line) <= STICKY_LINES:
-            kept = [s for s in previous.snippets if self._stamp(s) == previous.stamps.get(s.key)]
-            reused = len(kept) == len(previous.snippets) and bool(kept)
-            if not reused:
-                kept = []
-        if reused:
-            used = sum(count_tokens(s.text) + 2 for s in kept) + sum(
-                count_tokens(p) + 2 for p in {s.path for s in kept})
-            keys = {s.key for s in kept}
-            fresh = [c for c in candidates if c.key not in keys]
-            extra = select([c for c in fresh if not any(_overlap(c, k) for k in kept)],
-                           budget - used, count_tokens)
-            chosen = kept + extra
-        else:
-            chosen = select(candidates, budget, count_tokens)
-            if previous is not None:  # previously shown snippets first, in their old order
-                order = {s.key: i for i, s in enumerate(previous.snippets)}
-                chosen.sort(key=lambda s: order.get(s.key, len(order)))
-                chosen = [s for s in chosen if s.key in order] + _by_ascending_score(
-                    [s for s in chosen if s.key not in order])
-            else:
-                chosen = _by_ascending_score(chosen)
-        if not reused:
-            self._sticky[q.path] = _Sticky(line, scope, budget, chosen,
-                                           {s.key: self._stamp(s) for s in chosen})
-        elif len(chosen) > len(kept):
-            sticky = self._sticky[q.path]
-            sticky.snippets = chosen
-            sticky.stamps.update({s.key: self._stamp(s) for s in chosen[len(kept):]})
-        return chosen, reused
+            kept = [x for seg in previous.segments for x in seg]
+            if kept and all(self._stamp(x) == previous.stamps.get(x.key) for x in kept):
+                used = sum(count_tokens(x.text) + 2 for x in kept) + sum(
+                    count_tokens(p) + 2 for p in {x.path for x in kept})
+                keys = {x.key for x in kept}
+                fresh = [c for c in candidates
+                         if c.key not in keys and not any(c.overlaps(k) for k in kept)]
+                extra = select(fresh, budget - used, count_tokens)
+                if extra:
+                    previous.segments.append(_ordered(extra, q.path))
+                    previous.stamps.update({x.key: self._stamp(x) for x in extra})
+                return previous.segments, True
+        chosen = select(candidates, budget, count_tokens)
+        segment = _ordered(chosen, q.path)
+        if previous is not None:  # snippets shown before go first, in their old order
+            order = {x.key: i for i, x in enumerate(y for seg in previous.segments for y in seg)}
+            known = sorted((x for x in segment if x.key in order), key=lambda x: order[x.key])
+            segment = known + [x for x in segment if x.key not in order]
+        self._sticky[q.path] = _Sticky(line, scope, budget, [segment] if segment else [],
+                                       {x.key: self._stamp(x) for x in segment})
+        return self._sticky[q.path].segments, False
 
     def _region(self, q: CursorQuery, line: int) -> str:
         """The outermost definition around ``line`` (the sticky region's identity)."""
         entry = self.index.entries.get(q.path)
         if entry is None:
             return ""
-        for s in entry.symbols:
-            if not s.scope and s.start_line <= line <= s.end_line:
-                return f"{s.name}:{s.start_line}"
+        for sym in entry.symbols:
+            if not sym.scope and sym.start_line <= line <= sym.end_line:
+                return f"{sym.name}:{sym.start_line}"
         return ""
 
-    def _layout(self, current: str, chosen: Sequence[Snippet]) -> tuple[ContextFile, ...]:
-        """Blocks in the chosen order: a path's snippets merge into the block where it first
-        appears unless a later snippet would reorder a kept prefix; the current file's
-        snippets come last. Each block's text is redacted."""
-        blocks: list[tuple[str, list[Snippet]]] = []
-        current_block: list[Snippet] = []
-        for snippet in chosen:
-            if snippet.path == current:
-                current_block.append(snippet)
-                continue
-            if blocks and blocks[-1][0] == snippet.path:
-                blocks[-1][1].append(snippet)
-            else:
-                blocks.append((snippet.path, [snippet]))
-        if current_block:
-            blocks.append((current, current_block))
+    def _layout(self, segments: Sequence[Sequence[Snippet]]) -> tuple[ContextFile, ...]:
+        """One block per run of snippets from the same file, segment after segment (a file
+        may appear again in a later segment). Each block's text is redacted."""
         files = []
-        for path, snippets in blocks:
-            text = self._join(path, snippets)
-            files.append(ContextFile(path, secrets.redact(text, self._redact_extra)))
+        for segment in segments:
+            blocks: list[tuple[str, list[Snippet]]] = []
+            for snippet in segment:
+                if blocks and blocks[-1][0] == snippet.path:
+                    blocks[-1][1].append(snippet)
+                else:
+                    blocks.append((snippet.path, [snippet]))
+            for path, snippets in blocks:
+                text = self._join(path, snippets)
+                files.append(ContextFile(path, secrets.redact(text, self._redact_extra)))
         return tuple(files)
 
     @staticmethod
@@ -423,13 +414,13 @@ class WorkspaceProvider:
         return "\n".join(parts)
 
 
-def _by_ascending_score(snippets: list[Snippet]) -> list[Snippet]:
-    """Least relevant first: the best snippets end up nearest the code being completed."""
-    return sorted(snippets, key=lambda s: (s.score, s.path, s.start))
-
-
-def _overlap(a: Snippet, b: Snippet) -> bool:
-    return a.overlaps(b)
+def _ordered(snippets: Sequence[Snippet], current: str) -> list[Snippet]:
+    """Grouped by file, files from least to most relevant (the best nearest the code being
+    completed), the current file's snippets last; within a file, in line order."""
+    best: dict[str, float] = {}
+    for x in snippets:
+        best[x.path] = max(best.get(x.path, 0.0), x.score)
+    return sorted(snippets, key=lambda x: (x.path == current, best[x.path], x.path, x.start))
 
 
 def _edit_span(old: bytes, new: bytes) -> tuple[int, int, int]:

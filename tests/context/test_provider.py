@@ -206,3 +206,22 @@ def test_language_server_factory_refreshes_in_the_background(repo: Path, config:
                                count_tokens=estimate_tokens)
     assert any(f.path == "pkg/models.py" for f in ctx.files)
     provider.close()
+
+
+def test_new_snippets_while_typing_are_appended_after_the_kept_blocks(
+        repo: Path, provider: WorkspaceProvider) -> None:
+    extra = repo / "pkg" / "audit.py"
+    extra.write_text("def audit_trail(user, action: str) -> None:\n    print(user, action)\n")
+    provider.file_changed(extra)
+    doc = _doc(repo, "pkg/service.py")
+    at = doc.text.index("    return user\n")
+    first = provider.context_for(doc, at, budget_tokens=1000, count_tokens=estimate_tokens)
+    assert "audit_trail" not in "".join(f.text for f in first.files)
+    typed = doc.text[:at] + "    audit_trail(" + doc.text[at:]
+    second = provider.context_for(Document(typed, doc.path, doc.language),
+                                  at + len("    audit_trail("), budget_tokens=1000,
+                                  count_tokens=estimate_tokens)
+    assert provider.last.reused
+    assert second.files[: len(first.files)] == first.files
+    assert second.files[-1].path == "pkg/audit.py"
+    assert "def audit_trail(user, action: str) -> None:" in second.files[-1].text
