@@ -10,6 +10,7 @@ import pytest
 from codeslm.backends.fake import FakeBackend
 from codeslm.config import Config
 from codeslm.context import WorkspaceProvider, provider_for_root
+from codeslm.context.index import build_record
 from codeslm.context.provider import _edit_span
 from codeslm.context.tags import extract
 from codeslm.documents import read_document
@@ -120,8 +121,12 @@ def test_open_buffers_are_indexed_incrementally(repo: Path, provider: WorkspaceP
              "def only(x):\n    return x\n" + text]
     for new in edits:
         provider.update_document(path, new)
-        incremental = provider.index.entries["pkg/storage.py"].symbols
-        assert incremental == extract(new.encode(), "python").symbols
+        entry = provider.index.entries["pkg/storage.py"]
+        assert entry.symbols == extract(new.encode(), "python").symbols
+        full = build_record(new.encode(), "python")
+        assert list(entry.tokens) == full["tokens"]
+        assert sorted([i.module, [list(p) for p in i.names], i.alias] for i in entry.imports) \
+            == sorted(full["imports"])
     assert not provider.index.definitions("save_user") or provider.index.definitions(
         "save_user")[0][0] != "pkg/storage.py" or "save_user" in edits[-1]
     provider.remove_document(path)  # buffer closed: the disk content again
