@@ -26,6 +26,7 @@ and mode); a run with the same settings resumes where the last one stopped.
 from __future__ import annotations
 
 import builtins
+import io
 import json
 import random
 import re
@@ -63,6 +64,11 @@ _IMPORTS = frozenset({"import_statement", "import_from_statement", "future_impor
                      "import_declaration", "use_declaration", "preproc_include",
                      "import_spec_list"})
 _PY_BUILTINS = frozenset(dir(builtins))
+# Members of built-in types and files: ``.join`` or ``.read`` on a line says nothing about
+# the repository's own API even when the repository happens to define a ``join``.
+_PY_BUILTIN_MEMBERS = frozenset(
+    name for kind in (str, bytes, list, dict, set, tuple, int, float, object, io.TextIOWrapper,
+                      io.BufferedReader) for name in dir(kind))
 
 
 def _inside(node: Any, types: frozenset[str]) -> bool:
@@ -270,7 +276,8 @@ def _holes_in(index: WorkspaceIndex, path: str, text: str, language: str | None)
         code = strip_strings(stripped)
         for name in dict.fromkeys(IDENT.findall(code)):
             if len(name) < 3 or name in keywords or name.startswith("__") or \
-                    name in local_names or (language == "python" and name in _PY_BUILTINS):
+                    name in local_names or (language == "python" and (
+                        name in _PY_BUILTINS or name in _PY_BUILTIN_MEMBERS)):
                 continue
             found = index.definitions(name)
             files = {p for p, _ in found}
