@@ -380,7 +380,8 @@ class ContextBuilder:
             fw = self.file_windows(path)
             if fw is None:
                 continue
-            windows = fw.anchored(anchors)
+            # Only the anchors this file contains (the postings know) are searched for.
+            windows = fw.anchored([a for a in anchors if path in self.index.files_with(a)])
             if path == q.path:
                 windows = [w for w in windows if w.end <= c.win_first or w.start > c.win_last]
             for score, w in similarity.best_windows(query, windows, o.windows_per_file,

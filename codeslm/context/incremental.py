@@ -59,15 +59,27 @@ class IncrementalAnalyzer:
         refs: Counter[str] = Counter()
         token_set: set[str] = set()
         found_imports: list[Import] = []
-        for child in tree.root_node.children:
-            chunk = source[child.start_byte:child.end_byte]
-            key = hashlib.blake2b(chunk, digest_size=16).digest()
+        children = tree.root_node.children
+        keys = [hashlib.blake2b(source[c.start_byte:c.end_byte], digest_size=16).digest()
+                for c in children]
+        missing = [i for i, key in enumerate(keys) if key not in self._memo]
+        if len(missing) > 8:
+            # Many new top-level nodes (a buffer just opened): one query over the whole tree
+            # is cheaper than one per node.
+            spans = [(children[i].start_byte, children[i].end_byte) for i in missing]
+            fresh = dict(zip(missing, tags.extract_spans(spec, query, tree, source, spans),
+                             strict=True))
+        else:
+            fresh = {i: tags.extract_range(spec, query, tree, source,
+                                           (children[i].start_byte, children[i].end_byte))
+                     for i in missing}
+        for i, child in enumerate(children):
+            key = keys[i]
             found = memo.get(key) or self._memo.get(key)
             row = child.start_point[0]
             if found is None:
-                got, counts = tags.extract_range(spec, query, tree, source,
-                                                 (child.start_byte, child.end_byte))
-                text = chunk.decode("utf-8", "replace")
+                got, counts = fresh[i]
+                text = source[child.start_byte:child.end_byte].decode("utf-8", "replace")
                 found = _Chunk(tuple(tags.shift(sym, -row) for sym in got), counts,
                                frozenset(file_tokens(text, spec.keywords)),
                                tuple(extract_imports(text, self.language)))

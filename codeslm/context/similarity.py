@@ -10,7 +10,6 @@ of thousands of lines.
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import itertools
 import re
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 WINDOW = 12
-STRIDE = 4
+STRIDE = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +82,12 @@ def best_windows(query: set[str], candidates: Iterable[Window], k: int,
 class FileWindows:
     """One file's lines with lazily computed per-line identifier sets."""
 
-    __slots__ = ("_line_tokens", "keywords", "lines", "starts", "text")
+    __slots__ = ("_line_tokens", "keywords", "lines", "text")
 
-    def __init__(self, lines: list[str], keywords: frozenset[str] = frozenset()) -> None:
+    def __init__(self, lines: list[str], keywords: frozenset[str] = frozenset(),
+                 text: str | None = None) -> None:
         self.lines = lines
-        self.text = "\n".join(lines)
-        self.starts = [0, *itertools.accumulate(len(line) + 1 for line in lines)]
+        self.text = "\n".join(lines) if text is None else text
         self.keywords = keywords
         self._line_tokens: dict[int, set[str]] = {}
 
@@ -107,26 +106,28 @@ class FileWindows:
         return Window(start, end, frozenset(toks))
 
     def anchored(self, anchors: Sequence[str], *, size: int = WINDOW, stride: int = STRIDE,
-                 max_lines: int = 12, per_anchor: int = 4) -> list[Window]:
+                 max_lines: int = 10, per_anchor: int = 4) -> list[Window]:
         """The windows (on the ``stride`` grid) that contain a line mentioning an anchor.
 
-        ``anchors`` are searched rarest first (plain substring search with a word-boundary
-        check, much faster than a regex alternation), at most ``per_anchor`` lines each and
+        ``anchors`` are searched rarest first, at most ``per_anchor`` lines each and
         ``max_lines`` in all."""
         if not anchors or not self.lines:
             return []
         text = self.text
         hit_lines: set[int] = set()
         for anchor in anchors:
+            # A literal first lets the regex engine scan fast; the left word boundary is
+            # checked by hand, and at most 64 occurrences are looked at per anchor.
+            pattern = re.compile(re.escape(anchor) + r"\b")
             found = 0
-            pos = text.find(anchor)
-            while pos >= 0 and found < per_anchor:
-                end = pos + len(anchor)
-                if (pos == 0 or not _is_word(text[pos - 1])) and (
-                        end >= len(text) or not _is_word(text[end])):
-                    hit_lines.add(bisect.bisect_right(self.starts, pos) - 1)
-                    found += 1
-                pos = text.find(anchor, end)
+            for m in itertools.islice(pattern.finditer(text), 64):
+                at = m.start()
+                if at and (text[at - 1].isalnum() or text[at - 1] == "_"):
+                    continue
+                hit_lines.add(text.count("\n", 0, at))
+                found += 1
+                if found >= per_anchor:
+                    break
             if len(hit_lines) >= max_lines:
                 break
         starts: set[int] = set()
@@ -134,7 +135,3 @@ class FileWindows:
             first = max(0, (line - size + 1 + stride - 1) // stride * stride)
             starts.update(range(first, line + 1, stride))
         return [self.window(s, size) for s in sorted(starts) if s < len(self.lines)]
-
-
-def _is_word(char: str) -> bool:
-    return char.isalnum() or char == "_"

@@ -8,6 +8,7 @@ unknown language yields empty tags, never an error.
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -80,46 +81,72 @@ def extract(source: bytes, language: str | None, *, tree: Any = None) -> FileTag
 
 
 def extract_range(spec: languages.LanguageSpec, query: Any, tree: Any, source: bytes,
-                   byte_range: tuple[int, int] | None) -> tuple[list[Symbol], Counter[str]]:
+                  byte_range: tuple[int, int] | None) -> tuple[list[Symbol], Counter[str]]:
     """Symbols (sorted) and reference counts of the whole tree or of one byte range."""
+    if byte_range is None:
+        return extract_spans(spec, query, tree, source, [(0, len(source) + 1)])[0]
+    return extract_spans(spec, query, tree, source, [byte_range], narrow=True)[0]
+
+
+class _Span:
+    __slots__ = ("def_starts", "refs", "seen", "symbols")
+
+    def __init__(self) -> None:
+        self.symbols: list[Symbol] = []
+        self.seen: dict[tuple[str, int], int] = {}  # (name, line) -> index in symbols
+        self.def_starts: set[int] = set()
+        self.refs: list[Any] = []
+
+
+def extract_spans(spec: languages.LanguageSpec, query: Any, tree: Any, source: bytes,
+                  spans: list[tuple[int, int]], *, narrow: bool = False,
+                  ) -> list[tuple[list[Symbol], Counter[str]]]:
+    """Symbols and reference counts per byte span (sorted, non-overlapping), from one query
+    run: a match belongs to the span holding its name. ``narrow`` restricts the query to the
+    spans' extent (worth it for one small span)."""
     import tree_sitter
 
     cursor = tree_sitter.QueryCursor(query)
-    if byte_range is not None:
-        cursor.set_byte_range(*byte_range)
-    symbols: list[Symbol] = []
-    seen: dict[tuple[str, int], int] = {}  # (name, line) -> index in symbols
-    def_name_starts: set[int] = set()
-    ref_nodes: list[Any] = []
+    if narrow and spans:
+        cursor.set_byte_range(spans[0][0], spans[-1][1])
+    starts = [a for a, _ in spans]
+    buckets = [_Span() for _ in spans]
     for _, captures in cursor.matches(tree.root_node):
         names = captures.get("name")
         if not names:
             continue
         name_node = names[0]
-        if byte_range is not None and not byte_range[0] <= name_node.start_byte < byte_range[1]:
+        at = name_node.start_byte
+        i = bisect.bisect_right(starts, at) - 1
+        if i < 0 or at >= spans[i][1]:
             continue
+        bucket = buckets[i]
         for capture, nodes in captures.items():
             if capture.startswith("definition."):
-                def_name_starts.add(name_node.start_byte)
+                bucket.def_starts.add(at)
                 symbol = _symbol(spec, capture[len("definition."):], nodes[0], name_node, source)
                 if symbol is None:
                     break
                 key = (symbol.name, symbol.start_line)
-                if key not in seen:
-                    seen[key] = len(symbols)
-                    symbols.append(symbol)
-                elif symbols[seen[key]].kind in _WEAK_KINDS and symbol.kind not in _WEAK_KINDS:
-                    symbols[seen[key]] = symbol  # `const f = () => ...` is a function
+                if key not in bucket.seen:
+                    bucket.seen[key] = len(bucket.symbols)
+                    bucket.symbols.append(symbol)
+                elif bucket.symbols[bucket.seen[key]].kind in _WEAK_KINDS and \
+                        symbol.kind not in _WEAK_KINDS:
+                    bucket.symbols[bucket.seen[key]] = symbol  # `const f = () => ...`
                 break
             if capture.startswith("reference."):
-                ref_nodes.append(name_node)
+                bucket.refs.append(name_node)
                 break
-    refs: Counter[str] = Counter()
-    for node in ref_nodes:
-        if node.start_byte not in def_name_starts:
-            refs[node.text.decode("utf-8", "replace")] += 1
-    symbols.sort(key=lambda s: (s.start_line, s.end_line))
-    return symbols, refs
+    out = []
+    for bucket in buckets:
+        refs: Counter[str] = Counter()
+        for node in bucket.refs:
+            if node.start_byte not in bucket.def_starts:
+                refs[node.text.decode("utf-8", "replace")] += 1
+        bucket.symbols.sort(key=lambda sym: (sym.start_line, sym.end_line))
+        out.append((bucket.symbols, refs))
+    return out
 
 
 def shift(symbol: Symbol, rows: int) -> Symbol:
