@@ -31,6 +31,8 @@ _MARGIN = 48  # tokens kept free for the chat template's own markup
 _STAT_LINES = 40
 _STAT_LINES_HOOK = 12  # in the hook every prompt token is time the user waits
 _SUMMARY_TOKENS = 32
+# A small model sometimes goes on to repeat the diff after the message.
+_MESSAGE_STOPS = ("\ndiff --git", "\n--- a/", "\n@@ ", "\nDiff:", "\ndiff:", "\nFiles changed:")
 _FORCED_TYPES = frozenset({"docs", "test", "ci"})  # the paths alone decide these types
 
 
@@ -96,9 +98,10 @@ class MessageWriter:
         template = load_template("commit_message")
         style_text = style.instructions(paths)
         stat = changes.stat(_STAT_LINES if deadline is None else _STAT_LINES_HOOK)
+        # First: a local model loads here, in a worker thread, so a deadline can interrupt it.
+        info = await self.backend.model_info()
         overhead = await self._prompt_size(template.render(style=style_text, stat=stat,
                                                            changes=""))
-        info = await self.backend.model_info()
         room = info.context_length - overhead - self.config.git.message_max_tokens - _MARGIN
         budget = min(budget or self.config.git.max_diff_tokens, room)
         if budget <= 0:
@@ -122,7 +125,8 @@ class MessageWriter:
                          f" shortened: {', '.join(shortened[:6])}"
                          + (f" and {len(shortened) - 6} more" if len(shortened) > 6 else ""))
         messages = template.render(style=style_text, stat=stat, changes=body)
-        raw = await self._generate(messages, self.config.git.message_max_tokens, deadline)
+        raw = await self._generate(messages, self.config.git.message_max_tokens, deadline,
+                                   stop=_MESSAGE_STOPS)
         path_type = type_for_paths(paths)
         message = normalise(
             raw,

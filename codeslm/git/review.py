@@ -155,8 +155,8 @@ async def review(
 async def _model_review(changes: ChangeSet, config: Config, backend: Backend,
                         result: ReviewResult, deadline: float | None) -> None:
     template = load_template("review")
+    info = await backend.model_info()  # loads a local model in a worker thread
     count = make_counter(backend)
-    info = await backend.model_info()
     result.model = info.name
     overhead = sum([await count(m.content) for m in template.render(path="x", numbered="")])
     budget = min(config.git.max_diff_tokens,

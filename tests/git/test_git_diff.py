@@ -79,3 +79,22 @@ def test_unquote() -> None:
     assert unquote_path('"a\\tb"') == "a\tb"
     assert unquote_path('"caf\\303\\251"') == "café"
     assert unquote_path("plain") == "plain"
+
+
+def test_pushed_ranges(repo: Repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from codeslm.git.repo import pushed_ranges
+
+    repo.write("a.txt", "1\n")
+    root = repo.commit("one")
+    repo.write("a.txt", "2\n")
+    second = repo.commit("two")
+    git = GitRepo(repo.path)
+    zero = "0" * 40
+    # A new branch whose commits are all unknown to the remote: from the empty tree.
+    ranges = pushed_ranges(git, f"refs/heads/main {second} refs/heads/main {zero}\n", "origin")
+    assert ranges == [f"{git.empty_tree()}..{second}"]
+    assert parse_diff(git.diff(ranges[0]))[0].added_lines() == {1}
+    # An update: what the remote has not seen; a deletion: nothing.
+    assert pushed_ranges(git, f"refs/heads/main {second} refs/heads/main {root}\n", "origin") == [
+        f"{root}..{second}"]
+    assert pushed_ranges(git, f"(delete) {zero} refs/heads/old {root}\n", "origin") == []
