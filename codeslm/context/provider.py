@@ -7,10 +7,11 @@
 - open buffers (``update_document``): re-parsed incrementally with tree-sitter and indexed in
   memory only, so unsaved edits count without touching the cache;
 - recency of edits and opens, a ranking signal;
-- per-document *sticky* context: while the cursor stays in one region of a document, the same
-  cross-file blocks are returned in the same order, so consecutive prompts share everything
-  but their tail and the backend's prefix (KV) cache stays hot. New snippets are appended
-  after the kept ones (never inserted before them) while the budget allows.
+- per-document *sticky* context: while the cursor stays in one region of a document, exactly
+  the same cross-file blocks are returned, so consecutive prompts share everything but their
+  tail and the backend's prefix (KV) cache stays hot. The blocks come before the current
+  file, so any change to them (even one block appended) would cost the whole prefix again;
+  they are chosen afresh only when the cursor leaves the region or a source changes.
 
 Every snippet text passes the secret redaction gate before it leaves this module.
 
@@ -343,9 +344,9 @@ class WorkspaceProvider:
 
         While the cursor stays in the region of the previous request (same outermost
         definition, within ``STICKY_LINES``) and the sources of the previous snippets are
-        unchanged, the previous segments are kept as they were and new snippets that fit go
-        into one more segment at the end, so the prompt's beginning stays byte-identical.
-        Otherwise the snippets are chosen afresh (those shown before first, in their order).
+        unchanged, the previous blocks are returned unchanged, so everything before the
+        cursor stays byte-identical and the backend recomputes only the tail. Otherwise the
+        snippets are chosen afresh (those shown before first, in their order).
         """
         line = q.text.count("\n", 0, q.offset)
         scope = self._region(q, line)
@@ -353,16 +354,9 @@ class WorkspaceProvider:
         if previous is not None and previous.budget == budget and previous.scope == scope \
                 and abs(previous.line - line) <= STICKY_LINES:
             kept = [x for seg in previous.segments for x in seg]
-            if kept and all(self._stamp(x) == previous.stamps.get(x.key) for x in kept):
-                used = sum(count_tokens(x.text) + 2 for x in kept) + sum(
-                    count_tokens(p) + 2 for p in {x.path for x in kept})
-                keys = {x.key for x in kept}
-                fresh = [c for c in candidates
-                         if c.key not in keys and not any(c.overlaps(k) for k in kept)]
-                extra = select(fresh, budget - used, count_tokens)
-                if extra:
-                    previous.segments.append(_ordered(extra, q.path))
-                    previous.stamps.update({x.key: self._stamp(x) for x in extra})
+            if all(self._stamp(x) == previous.stamps.get(x.key) for x in kept):
+                # Exactly the same blocks: even a block appended at the end would change the
+                # prompt before the current file's prefix and cost its whole prefill again.
                 return previous.segments, True
         chosen = select(candidates, budget, count_tokens)
         segment = _ordered(chosen, q.path)

@@ -213,7 +213,7 @@ def test_language_server_factory_refreshes_in_the_background(repo: Path, config:
     provider.close()
 
 
-def test_new_snippets_while_typing_are_appended_after_the_kept_blocks(
+def test_typing_a_new_name_keeps_the_blocks_until_the_cursor_leaves_the_region(
         repo: Path, provider: WorkspaceProvider) -> None:
     extra = repo / "pkg" / "audit.py"
     extra.write_text("def audit_trail(user, action: str) -> None:\n    print(user, action)\n")
@@ -223,10 +223,11 @@ def test_new_snippets_while_typing_are_appended_after_the_kept_blocks(
     first = provider.context_for(doc, at, budget_tokens=1000, count_tokens=estimate_tokens)
     assert "audit_trail" not in "".join(f.text for f in first.files)
     typed = doc.text[:at] + "    audit_trail(" + doc.text[at:]
-    second = provider.context_for(Document(typed, doc.path, doc.language),
-                                  at + len("    audit_trail("), budget_tokens=1000,
+    typed_doc = Document(typed, doc.path, doc.language)
+    second = provider.context_for(typed_doc, at + len("    audit_trail("), budget_tokens=1000,
                                   count_tokens=estimate_tokens)
-    assert provider.last.reused
-    assert second.files[: len(first.files)] == first.files
-    assert second.files[-1].path == "pkg/audit.py"
-    assert "def audit_trail(user, action: str) -> None:" in second.files[-1].text
+    assert provider.last.reused and second.files == first.files
+    provider.forget_region(doc.path)  # what leaving the region does
+    third = provider.context_for(typed_doc, at + len("    audit_trail("), budget_tokens=1000,
+                                 count_tokens=estimate_tokens)
+    assert "def audit_trail(user, action: str) -> None:" in "".join(f.text for f in third.files)
