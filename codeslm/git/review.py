@@ -34,7 +34,7 @@ _ANSWER = re.compile(
     re.IGNORECASE,
 )
 _LIST_NUMBER = re.compile(r"^\s*\d+[.)]\s+(?=\S*\d)")  # "1. 12: high: ..." -> "12: ..."
-_ANSWER_TOKENS = 160
+_ANSWER_TOKENS = 96
 _MARGIN = 64
 
 
@@ -66,10 +66,16 @@ def numbered(hunks: list[Hunk]) -> str:
     return "\n".join(out)
 
 
-def parse_answer(text: str, file: FileDiff) -> tuple[list[Finding], int]:
-    """Model findings for ``file`` on its added lines, and how many answers were dropped."""
+def parse_answer(text: str, file: FileDiff, *, limit: int = 3) -> tuple[list[Finding], int]:
+    """Model findings for ``file`` on its added lines, and how many answers were dropped.
+
+    A small model that starts repeating itself ("13: the variable is not used", "14: the
+    variable is not used"...) has stopped reviewing: a repeated message is dropped, and at most
+    ``limit`` findings are kept per answer.
+    """
     allowed = file.added_lines()
     findings: list[Finding] = []
+    seen: set[str] = set()
     dropped = 0
     for raw in text.splitlines():
         if not raw.strip() or raw.strip().upper().startswith("NONE"):
@@ -85,6 +91,11 @@ def parse_answer(text: str, file: FileDiff) -> tuple[list[Finding], int]:
         message = match["message"].strip().strip("*").strip()
         if not message or message.upper().startswith("NONE"):
             continue
+        key = re.sub(r"\W+", " ", message.lower()).strip()
+        if key in seen or len(findings) >= limit:
+            dropped += 1
+            continue
+        seen.add(key)
         findings.append(Finding(file.path, line, severity, message[:240], "model", "model"))
     return findings, dropped
 

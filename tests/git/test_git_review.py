@@ -92,3 +92,10 @@ async def test_reports(repo: Repo) -> None:
         region = res["locations"][0]["physicalLocation"]["region"]
         assert region["startLine"] >= 1
     json.dumps(sarif)
+
+
+def test_repetitive_answers_are_cut(repo: Repo) -> None:
+    file = next(f for f in parse_diff(_staged(repo).diff()) if f.path == "app.py")
+    answer = "".join(f"{n}: medium: the variable is not used\n" for n in range(5, 12))
+    found, dropped = parse_answer("6: high: real problem\n" + answer, file)
+    assert [f.line for f in found] == [6, 5] and dropped == 6
