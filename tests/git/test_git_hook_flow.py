@@ -162,3 +162,20 @@ def test_pre_push_review_is_advisory(repo: Repo, tmp_path: Path) -> None:
     assert "a.py:2: medium: leftover breakpoint() [debug-code]" in proc.stderr
     assert repo.git("ls-remote", "origin", "main").stdout.split()[0] == repo.git(
         "rev-parse", "HEAD").stdout.strip()
+
+
+def test_commit_all_and_verbose_use_what_git_will_commit(repo: Repo, tmp_path: Path) -> None:
+    """`commit -a` stages into a temporary index (GIT_INDEX_FILE); `-v` adds a diff below a
+    scissors line. The hook must describe the real change and keep the scissors part."""
+    script = tmp_path / "rules.json"
+    script.write_text(json.dumps({"rules": [{"contains": "+    return 'hello'",
+                                             "reply": "fix: say hello"}],
+                                  "default": "chore: the change was not in the prompt"}))
+    env, copy = _setup(repo, tmp_path, CODESLM_FAKE_SCRIPT=str(script))
+    repo.write("greet.py", "def hello():\n    return 'hi'\n")
+    repo.commit("feat: greet")
+    repo.write("greet.py", "def hello():\n    return 'hello'\n")  # not staged
+    repo.git("commit", "-q", "-a", "-v", env=env)
+    assert repo.last_message() == "fix: say hello"
+    shown = copy.read_text()
+    assert ">8" in shown and "+    return 'hello'" in shown.split(">8", 1)[1]
