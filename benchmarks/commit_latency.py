@@ -62,9 +62,13 @@ def machine() -> str:
 
 
 def codeslm_commit() -> str:
+    """HEAD of this repository, with ``+dirty`` when tracked files under codeslm/ changed."""
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
                          capture_output=True, check=False).stdout.strip()
-    return out or "unknown"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                            "codeslm", "prompts"], cwd=REPO, text=True, capture_output=True,
+                           check=False).stdout.strip()
+    return (out or "unknown") + ("+dirty" if dirty else "")
 
 
 def sdist_path(directory: Path, package: str, version: str) -> Path:
