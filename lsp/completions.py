@@ -85,7 +85,7 @@ async def complete(ls: CodeslmServer, key: str, document: Document, position: Po
     debounce = config.lsp.debounce_ms / 1000.0 if automatic else 0.0
     started = time.perf_counter()
 
-    async def work() -> list[Completion]:
+    async def work() -> list[Completion] | None:
         return await ls.services.complete(document, position, n=n, mode=CompletionMode.AUTO)
 
     try:

@@ -146,10 +146,13 @@ class Services:
         *,
         n: int = 1,
         mode: CompletionMode = CompletionMode.AUTO,
-    ) -> list[Completion]:
-        """Up to ``n`` completions at ``position`` (one engine call when ``n`` is 1)."""
+    ) -> list[Completion] | None:
+        """Up to ``n`` completions at ``position`` (one engine call when ``n`` is 1); None when
+        the engine reports the request superseded by a newer one for the same document."""
         if n <= 1:
             completion = await self.engine.complete(document, position, mode=mode)
+            if completion.finish_reason == "superseded":
+                return None
             return [completion] if completion.text.strip() else []
         if self._candidates is None or self._candidates.engine is not self.engine:
             self._candidates = CandidateGenerator(self.engine)

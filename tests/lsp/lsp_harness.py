@@ -72,7 +72,9 @@ class Editor:
         return (self.root / name).as_uri()
 
     def open(self, name: str, text: str, language_id: str = "python") -> str:
-        uri = self.uri(name)
+        return self.open_uri(self.uri(name), text, language_id)
+
+    def open_uri(self, uri: str, text: str, language_id: str = "python") -> str:
         self.texts[uri], self.versions[uri] = text, 1
         self.client.text_document_did_open(lsp.DidOpenTextDocumentParams(
             text_document=lsp.TextDocumentItem(uri=uri, language_id=language_id, version=1,

@@ -401,6 +401,7 @@ async def test_cross_file_context_per_workspace_root(tmp_path: Path) -> None:
     script = tmp_path / "ctx.json"
     script.write_text(json.dumps({"rules": [
         {"contains": "return 42", "reply": "alpha_context = 1\n"},
+        {"contains": "return 99", "reply": "edited_context = 1\n"},
         {"contains": "return 7", "reply": "beta_context = 1\n"},
     ], "default": "no_context = 1\n"}))
     env = server_env(tmp_path / "home", CODESLM_BACKEND="fake", CODESLM_FAKE_SCRIPT=str(script))
@@ -421,4 +422,43 @@ async def test_cross_file_context_per_workspace_root(tmp_path: Path) -> None:
                 if "_context" in seen[name] and not seen[name].startswith("no_"):
                     break
                 await asyncio.sleep(0.1)
+        # An edit in an open buffer of another file reaches the index (didChange).
+        helpers = (roots["alpha"] / "helpers.py").as_uri()
+        ed.open_uri(helpers, (roots["alpha"] / "helpers.py").read_text())
+        ed.replace(helpers, ed.texts[helpers].replace("return 42", "return 99"))
+        main = (roots["alpha"] / "main.py").as_uri()
+        # The user pauses, goes back to main.py and types there (the index takes the edit
+        # after a 0.3 s quiet period; a completion asked before that may be cached as is).
+        await asyncio.sleep(1.0)
+        ed.replace(main, text.replace("x = ", "y = "))
+        for _ in range(100):
+            result = await ed.client.text_document_inline_completion_async(
+                inline_params(main, 3, 0, invoked=True))
+            edited = result.items[0].insert_text if result and result.items else ""
+            if edited == "edited_context = 1":
+                break
+            await asyncio.sleep(0.1)
     assert seen == {"alpha": "alpha_context = 1", "beta": "beta_context = 1"}
+    assert edited == "edited_context = 1"
+
+
+async def test_selected_completion_info_is_extended(workspace: Path, tmp_path: Path) -> None:
+    """With an item selected in the editor's menu, the suggestion extends it in its range."""
+    script = tmp_path / "sel.json"
+    script.write_text(json.dumps({"rules": [{"contains": "os.path", "reply": ".join(a, b)\n"}],
+                                  "default": "nothing\n"}))
+    env = server_env(tmp_path / "home", CODESLM_BACKEND="fake", CODESLM_FAKE_SCRIPT=str(script))
+    async with lsp_session(workspace, env) as ed:
+        uri = ed.open("paths.py", "import os\nos.pa\n")
+        selected = lsp.SelectedCompletionInfo(
+            range=lsp.Range(start=pos(1, 3), end=pos(1, 5)), text="path")
+        result = await ed.client.text_document_inline_completion_async(
+            lsp.InlineCompletionParams(
+                text_document=lsp.TextDocumentIdentifier(uri=uri), position=pos(1, 5),
+                context=lsp.InlineCompletionContext(
+                    trigger_kind=lsp.InlineCompletionTriggerKind.Automatic,
+                    selected_completion_info=selected)))
+        assert result is not None and result.items
+        item = result.items[0]
+        assert item.range == selected.range
+        assert item.insert_text == "path.join(a, b)"
