@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from . import languages, similarity
+from .budget import select
 from .graph import FileGraph, personalized_pagerank
 from .index import WorkspaceIndex
 from .snippets import Snippet, render_definition, render_lines, render_module_summary
@@ -35,8 +36,6 @@ TokenCounter = Callable[[str], int]
 
 _MEMBER_AT_CURSOR = re.compile(r"\b([A-Za-z_]\w*)\s*\.\s*([A-Za-z_]\w*)?$")
 _ATTR = re.compile(r"(?:\b([A-Za-z_]\w*)\s*)?\.\s*([A-Za-z_]\w*)|\b([A-Za-z_]\w*)")
-
-DUPLICATE_SIMILARITY = 0.6
 
 LANGUAGE_FAMILIES = {"typescript": "js", "tsx": "js", "javascript": "js", "c": "c", "cpp": "c"}
 
@@ -449,43 +448,3 @@ def _stem(path: str) -> str:
         parent = path.rsplit("/", 2)
         return parent[-2] if len(parent) >= 2 else name
     return name.split(".", 1)[0]
-
-
-def select(candidates: Sequence[Snippet], budget_tokens: int,
-           count_tokens: TokenCounter) -> list[Snippet]:
-    """Greedy best-first fill of ``budget_tokens``; a snippet mostly inside an already chosen
-    one (same file) is skipped. Returns the chosen snippets, best first."""
-    chosen: list[Snippet] = []
-    used = 0
-    headers: set[str] = set()
-    seen_tokens: list[set[str]] = []  # of the chosen similar windows
-    for snippet in sorted(candidates, key=lambda s: (-s.score, s.path, s.start)):
-        if budget_tokens - used < 16:
-            break
-        if any(_mostly_inside(snippet, other) for other in chosen):
-            continue
-        toks: set[str] = set()
-        if snippet.source == "similar":
-            # Near-copies of a window already chosen add tokens, not information.
-            toks = similarity.tokens(snippet.text)
-            if any(similarity.jaccard(toks, other) > DUPLICATE_SIMILARITY
-                   for other in seen_tokens):
-                continue
-        cost = count_tokens(snippet.text) + 2
-        if snippet.path not in headers:
-            cost += count_tokens(snippet.path) + 2
-        if used + cost > budget_tokens:
-            continue
-        chosen.append(snippet)
-        headers.add(snippet.path)
-        used += cost
-        if toks:
-            seen_tokens.append(toks)
-    return chosen
-
-
-def _mostly_inside(a: Snippet, b: Snippet) -> bool:
-    if a.path != b.path:
-        return False
-    overlap = min(a.end, b.end) - max(a.start, b.start)
-    return overlap > 0 and overlap >= 0.5 * max(1, a.end - a.start)

@@ -1,4 +1,5 @@
-"""Incremental analysis of an open buffer: tags, identifiers and imports per top-level node.
+"""Incremental analysis of an open buffer: tags, identifiers and imports per top-level node,
+and the single-edit description tree-sitter needs to reparse incrementally.
 
 Each top-level node's results are memoised by the hash of its text, so after an edit only the
 top-level definitions the edit touched are queried again; everything else is reused and
@@ -92,3 +93,31 @@ class IncrementalAnalyzer:
         symbols.sort(key=lambda sym: (sym.start_line, sym.end_line))
         return BufferAnalysis(FileTags(self.language, tuple(symbols), dict(refs), parsed=True),
                               frozenset(token_set), tuple(found_imports))
+
+
+def edit_span(old: bytes, new: bytes) -> tuple[int, int, int]:
+    """``(start, old_end, new_end)`` of the single edit turning ``old`` into ``new``."""
+    n = min(len(old), len(new))
+    lo, hi = 0, n
+    while lo < hi:  # longest common prefix, by bisection on slice equality (fast in C)
+        mid = (lo + hi + 1) // 2
+        if old[:mid] == new[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    start = lo
+    limit = n - start
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if old[len(old) - mid:] == new[len(new) - mid:]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return start, len(old) - lo, len(new) - lo
+
+
+def point_of(data: bytes, offset: int) -> tuple[int, int]:
+    """The tree-sitter point (row, byte column) of a byte offset."""
+    row = data.count(b"\n", 0, offset)
+    return row, offset - (data.rfind(b"\n", 0, offset) + 1)

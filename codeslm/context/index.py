@@ -31,10 +31,10 @@ from typing import Any
 from ..config import ContextConfig
 from ..documents import language_for
 from . import imports as imports_mod
-from . import languages, tags
-from .imports import Import, PathLookup
-from .incremental import BufferAnalysis, file_tokens
-from .secrets import redact_if_needed
+from . import records
+from .imports import PathLookup
+from .incremental import BufferAnalysis
+from .records import FileEntry, Job, Outcome, analyse_file, build_record, make_entry
 from .store import FileRow, IndexStore, content_hash, database_path
 from .tags import Symbol
 from .walker import classify_content, walk
@@ -45,23 +45,6 @@ ProgressFn = Callable[[int, int], None]
 
 # Below this many files to parse, worker processes cost more than they save.
 PARALLEL_THRESHOLD = 48
-
-
-@dataclass(slots=True)
-class FileEntry:
-    """One indexed file (``path`` is relative to the root, ``/``-separated)."""
-
-    path: str
-    language: str | None
-    hash: str
-    size: int
-    mtime_ns: int
-    symbols: tuple[Symbol, ...]
-    references: dict[str, int]
-    imports: tuple[Import, ...]
-    tokens: tuple[str, ...]
-    lines: int
-    overlay: bool = False  # content from an open buffer, not the file on disk
 
 
 @dataclass(slots=True)
@@ -78,66 +61,6 @@ class IndexReport:
     ignored: int = 0
     truncated: bool = False  # the workspace has more than context.max_files files
     seconds: float = 0.0
-
-
-def build_record(data: bytes, language: str | None, *, tree: Any = None,
-                 extracted: tags.FileTags | None = None) -> dict[str, Any]:
-    """The stored record of one file's content (pure; runs in worker processes)."""
-    text = data.decode("utf-8", "replace")
-    if extracted is None:
-        extracted = tags.extract(data, language, tree=tree)
-    spec = languages.spec_for(language)
-    keywords = spec.keywords if spec else frozenset()
-    return {
-        "symbols": [[s.name, s.kind, s.start_line, s.end_line, redact_if_needed(s.signature),
-                     s.scope] for s in extracted.symbols],
-        "refs": extracted.references,
-        "imports": [[i.module, [list(p) for p in i.names], i.alias]
-                    for i in imports_mod.extract_imports(text, language)],
-        "tokens": sorted(file_tokens(text, keywords)),
-        "lines": text.count("\n") + 1,
-    }
-
-
-_Job = tuple[str, str, "str | None", int]  # absolute path, relpath, language, mtime_ns
-_Outcome = tuple[str, str, "FileRow | None", "str | None"]  # relpath, parsed|reused|reason, ...
-_KNOWN: set[tuple[str, str]] = set()  # hashes already stored, inherited by forked workers
-
-
-def _analyse(job: _Job, known: set[tuple[str, str]] | None = None) -> _Outcome:
-    """Read, vet, hash and (unless the content is known) parse one file."""
-    abspath, relpath, language, mtime_ns = job
-    try:
-        data = Path(abspath).read_bytes()
-    except OSError:
-        return relpath, "unreadable", None, None
-    reason = classify_content(data)
-    if reason is not None:
-        return relpath, reason, None, None
-    row = FileRow(relpath, content_hash(data), len(data), mtime_ns, language)
-    if (row.hash, language or "") in (_KNOWN if known is None else known):
-        return relpath, "reused", row, None
-    record = build_record(data, language)
-    return relpath, "parsed", row, json.dumps(record, separators=(",", ":"))
-
-
-def _entry(row: FileRow, record: dict[str, Any], *, overlay: bool = False) -> FileEntry:
-    intern = sys.intern
-    return FileEntry(
-        path=row.path,
-        language=row.language,
-        hash=row.hash,
-        size=row.size,
-        mtime_ns=row.mtime_ns,
-        symbols=tuple(Symbol(intern(s[0]), s[1], s[2], s[3], s[4], s[5])
-                      for s in record["symbols"]),
-        references=dict(zip(map(intern, record["refs"]), record["refs"].values(), strict=True)),
-        imports=tuple(Import(m, tuple((a, b) for a, b in names), alias)
-                      for m, names, alias in record["imports"]),
-        tokens=tuple(map(intern, record["tokens"])),
-        lines=record["lines"],
-        overlay=overlay,
-    )
 
 
 class WorkspaceIndex:
@@ -176,7 +99,7 @@ class WorkspaceIndex:
         self.postings.clear()
         self.lookup = PathLookup(())
         for row, record in self.store.records():
-            self._add(_entry(row, record))
+            self._add(make_entry(row, record))
             self._disk_rows[row.path] = row
         self.version += 1
         self.defs_version += 1
@@ -200,7 +123,7 @@ class WorkspaceIndex:
         with self.lock:
             known_rows = self.store.files()
             known_hashes = self.store.known_hashes()
-        jobs: list[_Job] = []
+        jobs: list[Job] = []
         done = 0
         walked_paths = set()
         for cand in walked.files:
@@ -215,7 +138,7 @@ class WorkspaceIndex:
         total = len(walked.files)
         if progress:
             progress(done, total)
-        outcomes: list[_Outcome] = []
+        outcomes: list[Outcome] = []
         for outcome in self._run_jobs(jobs, workers, known_hashes):
             if outcome[2] is None:
                 report.skipped[outcome[0]] = outcome[1]
@@ -238,7 +161,7 @@ class WorkspaceIndex:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _apply(self, outcomes: list[_Outcome], removed: list[str]) -> None:
+    def _apply(self, outcomes: list[Outcome], removed: list[str]) -> None:
         """Write a refresh's results to the database and the in-memory maps."""
         full = not self.entries
         with self.store.transaction() as db:
@@ -266,12 +189,12 @@ class WorkspaceIndex:
             if current is not None and current.overlay:
                 continue  # an open buffer wins over the disk
             self._remove(relpath)
-            self._add(_entry(row, record))
+            self._add(make_entry(row, record))
         self.version += 1
         self.defs_version += 1
 
-    def _run_jobs(self, jobs: list[_Job], workers: int | None, known: set[tuple[str, str]],
-                  ) -> Iterator[_Outcome]:
+    def _run_jobs(self, jobs: list[Job], workers: int | None, known: set[tuple[str, str]],
+                  ) -> Iterator[Outcome]:
         if workers is None:
             try:
                 workers = len(os.sched_getaffinity(0))
@@ -283,20 +206,19 @@ class WorkspaceIndex:
                     and sys.platform.startswith("linux") and threading.active_count() == 1)
         finished: set[str] = set()
         if parallel:
-            global _KNOWN
-            _KNOWN = known
+            records.KNOWN = known
             try:
                 with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-                    for outcome in pool.map(_analyse, jobs, chunksize=4):
+                    for outcome in pool.map(analyse_file, jobs, chunksize=4):
                         finished.add(outcome[0])
                         yield outcome
             except BrokenProcessPool as exc:
                 log.warning("index workers failed (%s); parsing in this process", exc)
             finally:
-                _KNOWN = set()
+                records.KNOWN = set()
         for job in jobs:
             if job[1] not in finished:
-                yield _analyse(job, known)
+                yield analyse_file(job, known)
 
     # -- incremental updates ------------------------------------------------------------------
 
@@ -333,7 +255,7 @@ class WorkspaceIndex:
             if record is None:
                 record = build_record(data, language, tree=tree,
                                       extracted=analysis.tags if analysis else None)
-            entry = _entry(row, record, overlay=overlay)
+            entry = make_entry(row, record, overlay=overlay)
         self._remove(relpath)
         self._add(entry)
         if overlay:
@@ -378,7 +300,7 @@ class WorkspaceIndex:
         row = self._disk_rows.get(relpath)
         record = self.store.record(row.hash, row.language) if row is not None else None
         if row is not None and record is not None:
-            self._add(_entry(row, record))
+            self._add(make_entry(row, record))
         self.version += 1
         self.defs_version += 1
 

@@ -37,8 +37,9 @@ from ..errors import ConfigError
 from ..fim import ContextFile
 from ..types import Document
 from . import secrets, tags
-from .builder import BuilderOptions, ContextBuilder, CursorQuery, select
-from .incremental import IncrementalAnalyzer
+from .budget import select
+from .builder import BuilderOptions, ContextBuilder, CursorQuery
+from .incremental import IncrementalAnalyzer, edit_span, point_of
 from .index import IndexReport, ProgressFn, WorkspaceIndex
 from .snippets import Snippet
 
@@ -258,11 +259,11 @@ class WorkspaceProvider:
         try:
             if old is None or old.tree is None:
                 return tags.parse(data, language)
-            start, old_end, new_end = _edit_span(old.data, data)
+            start, old_end, new_end = edit_span(old.data, data)
             old.tree.edit(
                 start_byte=start, old_end_byte=old_end, new_end_byte=new_end,
-                start_point=_point(old.data, start), old_end_point=_point(old.data, old_end),
-                new_end_point=_point(data, new_end),
+                start_point=point_of(old.data, start), old_end_point=point_of(old.data, old_end),
+                new_end_point=point_of(data, new_end),
             )
             return tags.parse(data, language, old.tree)
         except (ValueError, TypeError) as exc:  # a grammar problem must not break editing
@@ -415,33 +416,6 @@ def _ordered(snippets: Sequence[Snippet], current: str) -> list[Snippet]:
     for x in snippets:
         best[x.path] = max(best.get(x.path, 0.0), x.score)
     return sorted(snippets, key=lambda x: (x.path == current, best[x.path], x.path, x.start))
-
-
-def _edit_span(old: bytes, new: bytes) -> tuple[int, int, int]:
-    """``(start, old_end, new_end)`` of the single edit turning ``old`` into ``new``."""
-    n = min(len(old), len(new))
-    lo, hi = 0, n
-    while lo < hi:  # longest common prefix, by bisection on slice equality (fast in C)
-        mid = (lo + hi + 1) // 2
-        if old[:mid] == new[:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    start = lo
-    limit = n - start
-    lo, hi = 0, limit
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if old[len(old) - mid:] == new[len(new) - mid:]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return start, len(old) - lo, len(new) - lo
-
-
-def _point(data: bytes, offset: int) -> tuple[int, int]:
-    row = data.count(b"\n", 0, offset)
-    return row, offset - (data.rfind(b"\n", 0, offset) + 1)
 
 
 def provider_for_root(root: str | Path, config: Config) -> WorkspaceProvider:

@@ -10,8 +10,8 @@ import pytest
 from codeslm.backends.fake import FakeBackend
 from codeslm.config import Config
 from codeslm.context import WorkspaceProvider, provider_for_root
-from codeslm.context.index import build_record
-from codeslm.context.provider import _edit_span
+from codeslm.context.incremental import edit_span
+from codeslm.context.records import build_record
 from codeslm.context.tags import extract
 from codeslm.documents import read_document
 from codeslm.engine import CompletionEngine, estimate_tokens
@@ -133,11 +133,11 @@ def test_open_buffers_are_indexed_incrementally(repo: Path, provider: WorkspaceP
     assert "archive" not in {s.name for s in provider.index.entries["pkg/storage.py"].symbols}
 
 
-def test_edit_span() -> None:
-    assert _edit_span(b"abcdef", b"abXYef") == (2, 4, 4)
-    assert _edit_span(b"abc", b"abc!") == (3, 3, 4)
-    assert _edit_span(b"aaaa", b"aa") == (2, 4, 2)
-    assert _edit_span(b"", b"new") == (0, 0, 3)
+def testedit_span() -> None:
+    assert edit_span(b"abcdef", b"abXYef") == (2, 4, 4)
+    assert edit_span(b"abc", b"abc!") == (3, 3, 4)
+    assert edit_span(b"aaaa", b"aa") == (2, 4, 2)
+    assert edit_span(b"", b"new") == (0, 0, 3)
 
 
 def test_files_changed_on_disk_and_deleted(repo: Path, provider: WorkspaceProvider) -> None:

@@ -1,0 +1,97 @@
+"""Index records: what is stored per file content, built in worker processes, and the
+in-memory entry made from it (pure apart from reading the file in :func:`analyse_file`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import imports as imports_mod
+from . import languages, tags
+from .imports import Import
+from .incremental import file_tokens
+from .secrets import redact_if_needed
+from .store import FileRow, content_hash
+from .tags import Symbol
+from .walker import classify_content
+
+
+@dataclass(slots=True)
+class FileEntry:
+    """One indexed file (``path`` is relative to the root, ``/``-separated)."""
+
+    path: str
+    language: str | None
+    hash: str
+    size: int
+    mtime_ns: int
+    symbols: tuple[Symbol, ...]
+    references: dict[str, int]
+    imports: tuple[Import, ...]
+    tokens: tuple[str, ...]
+    lines: int
+    overlay: bool = False  # content from an open buffer, not the file on disk
+
+
+def build_record(data: bytes, language: str | None, *, tree: Any = None,
+                 extracted: tags.FileTags | None = None) -> dict[str, Any]:
+    """The stored record of one file's content (pure; runs in worker processes)."""
+    text = data.decode("utf-8", "replace")
+    if extracted is None:
+        extracted = tags.extract(data, language, tree=tree)
+    spec = languages.spec_for(language)
+    keywords = spec.keywords if spec else frozenset()
+    return {
+        "symbols": [[s.name, s.kind, s.start_line, s.end_line, redact_if_needed(s.signature),
+                     s.scope] for s in extracted.symbols],
+        "refs": extracted.references,
+        "imports": [[i.module, [list(p) for p in i.names], i.alias]
+                    for i in imports_mod.extract_imports(text, language)],
+        "tokens": sorted(file_tokens(text, keywords)),
+        "lines": text.count("\n") + 1,
+    }
+
+
+Job = tuple[str, str, "str | None", int]  # absolute path, relpath, language, mtime_ns
+Outcome = tuple[str, str, "FileRow | None", "str | None"]  # relpath, parsed|reused|reason, ...
+KNOWN: set[tuple[str, str]] = set()  # hashes already stored, inherited by forked workers
+
+
+def analyse_file(job: Job, known: set[tuple[str, str]] | None = None) -> Outcome:
+    """Read, vet, hash and (unless the content is known) parse one file."""
+    abspath, relpath, language, mtime_ns = job
+    try:
+        data = Path(abspath).read_bytes()
+    except OSError:
+        return relpath, "unreadable", None, None
+    reason = classify_content(data)
+    if reason is not None:
+        return relpath, reason, None, None
+    row = FileRow(relpath, content_hash(data), len(data), mtime_ns, language)
+    if (row.hash, language or "") in (KNOWN if known is None else known):
+        return relpath, "reused", row, None
+    record = build_record(data, language)
+    return relpath, "parsed", row, json.dumps(record, separators=(",", ":"))
+
+
+def make_entry(row: FileRow, record: dict[str, Any], *, overlay: bool = False) -> FileEntry:
+    """The in-memory entry of a stored record (names interned: they repeat across files)."""
+    intern = sys.intern
+    return FileEntry(
+        path=row.path,
+        language=row.language,
+        hash=row.hash,
+        size=row.size,
+        mtime_ns=row.mtime_ns,
+        symbols=tuple(Symbol(intern(s[0]), s[1], s[2], s[3], s[4], s[5])
+                      for s in record["symbols"]),
+        references=dict(zip(map(intern, record["refs"]), record["refs"].values(), strict=True)),
+        imports=tuple(Import(m, tuple((a, b) for a, b in names), alias)
+                      for m, names, alias in record["imports"]),
+        tokens=tuple(map(intern, record["tokens"])),
+        lines=record["lines"],
+        overlay=overlay,
+    )
