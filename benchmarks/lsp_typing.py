@@ -177,7 +177,12 @@ async def replay(session: dict[str, Any], args: argparse.Namespace) -> dict[str,
     path = workdir / Path(session["source"]).name
     path.write_text(session["initial_text"])
     uri = path.as_uri()
-    settings = {"lsp": {"debounce_ms": args.debounce_ms}} if args.debounce_ms is not None else {}
+    lsp_settings: dict[str, int] = {}
+    if args.debounce_ms is not None:
+        lsp_settings["debounce_ms"] = args.debounce_ms
+    if args.debounce_max_ms is not None:
+        lsp_settings["debounce_max_ms"] = args.debounce_max_ms
+    settings = {"lsp": lsp_settings} if lsp_settings else {}
     await client.initialize_async(lsp.InitializeParams(
         capabilities=lsp.ClientCapabilities(text_document=lsp.TextDocumentClientCapabilities(
             inline_completion=lsp.InlineCompletionClientCapabilities())),
@@ -328,6 +333,7 @@ def _report(session: dict[str, Any], events: list[dict[str, Any]], result: Repla
         "commit": git_commit(),
         "machine": machine(),
         "model": args.model or "default (qwen2.5-coder-0.5b)",
+        "settings": {"debounce_ms": args.debounce_ms, "debounce_max_ms": args.debounce_max_ms},
         "session": {"source": session["source"], "keystrokes": len(events),
                     "duration_s": round(events[-1]["t"] - events[0]["t"], 1)},
         "requests_sent": len(result.outcomes),
@@ -348,7 +354,8 @@ def _report(session: dict[str, Any], events: list[dict[str, Any]], result: Repla
 def _print(report: dict[str, Any]) -> None:
     s = report["server"]
     lat = report["shown_latency_ms"]
-    print(f"commit {report['commit']}  model {report['model']}")
+    print(f"commit {report['commit']}  model {report['model']}  lsp settings "
+          f"{report['settings']}")
     print(f"machine {report['machine']}")
     print(f"session {report['session']['source']}: {report['session']['keystrokes']} keystrokes "
           f"over {report['session']['duration_s']} s")
@@ -378,6 +385,8 @@ def main() -> None:
     rep.add_argument("--session", default=str(SESSION))
     rep.add_argument("--model", help="model name or .gguf path (default: the config's)")
     rep.add_argument("--debounce-ms", type=int, help="override lsp.debounce_ms")
+    rep.add_argument("--debounce-max-ms", type=int,
+                     help="override lsp.debounce_max_ms (0: a fixed debounce)")
     rep.add_argument("--limit", type=int, help="replay only the first N keystrokes")
     rep.add_argument("--home", help="CODESLM_HOME for the server (default: the user's)")
     rep.add_argument("--workdir", default="/tmp/codeslm-lsp-typing")

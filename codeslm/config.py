@@ -109,6 +109,9 @@ class LspConfig:
     """Language server behaviour (also settable from the editor)."""
 
     debounce_ms: int = 150
+    # Upper bound of the adaptive debounce (it follows the user's typing rhythm between
+    # debounce_ms and this); 0 = always wait exactly debounce_ms.
+    debounce_max_ms: int = 400
     disabled_languages: list[str] = field(default_factory=list)
     max_document_bytes: int = 2_000_000
     candidates_invoked: int = 3  # completions offered when the user asks explicitly

@@ -82,7 +82,10 @@ async def complete(ls: CodeslmServer, key: str, document: Document, position: Po
     else:
         stats.invoked += 1
     config = ls.services.config
-    debounce = config.lsp.debounce_ms / 1000.0 if automatic else 0.0
+    debounce = 0.0
+    if automatic:
+        debounce = ls.scheduler.rhythm.debounce(
+            key, config.lsp.debounce_ms / 1000.0, config.lsp.debounce_max_ms / 1000.0)
     started = time.perf_counter()
 
     async def work() -> list[Completion] | None:

@@ -181,6 +181,7 @@ def register(server: CodeslmServer) -> None:
             log.warning("didChange for a document that is not open: %s",
                         params.text_document.uri)
             return
+        ls.scheduler.rhythm.edit(params.text_document.uri)
         _schedule_index(ls, params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE, lsp.SaveOptions(include_text=False))

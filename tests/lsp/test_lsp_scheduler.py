@@ -96,3 +96,20 @@ def test_cpu_ledger_splits_time_between_active_calls() -> None:
     now[0] = 4.5
     ledger.start(3)
     assert ledger.unattributed == pytest.approx(0.5)
+
+
+def test_adaptive_debounce_follows_the_typing_rhythm() -> None:
+    from codeslm.lsp.scheduler import TypingRhythm
+
+    now = [0.0]
+    rhythm = TypingRhythm(clock=lambda: now[0])
+    assert rhythm.debounce("doc", 0.15, 0.4) == 0.15  # no history yet
+    for gap in (0.16, 0.18, 0.2, 0.17, 0.22, 3.0, 0.19):  # 3.0 s is a pause, not rhythm
+        now[0] += gap
+        rhythm.edit("doc")
+    assert rhythm.debounce("doc", 0.15, 0.4) == pytest.approx(1.2 * 0.2)
+    assert rhythm.debounce("doc", 0.15, 0.2) == 0.2  # capped
+    assert rhythm.debounce("doc", 0.15, 0.0) == 0.15  # adaptive off
+    assert rhythm.debounce("other", 0.15, 0.4) == 0.15
+    rhythm.forget("doc")
+    assert rhythm.debounce("doc", 0.15, 0.4) == 0.15
