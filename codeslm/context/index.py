@@ -256,8 +256,13 @@ class WorkspaceIndex:
                 record = build_record(data, language, tree=tree,
                                       extracted=analysis.tags if analysis else None)
             entry = make_entry(row, record, overlay=overlay)
-        self._remove(relpath)
-        self._add(entry)
+        if current is not None:
+            # An edit changes few identifiers: touch only their postings.
+            old_tokens, new_tokens = set(current.tokens), set(entry.tokens)
+            self._remove(relpath, tokens=old_tokens - new_tokens)
+            self._add(entry, tokens=new_tokens - old_tokens)
+        else:
+            self._add(entry)
         if overlay:
             self.overlays[relpath] = text
         if current is None or {s.name for s in current.symbols} != {s.name for s in entry.symbols}:
@@ -306,7 +311,8 @@ class WorkspaceIndex:
 
     # -- in-memory maps -----------------------------------------------------------------------
 
-    def _add(self, entry: FileEntry) -> None:
+    def _add(self, entry: FileEntry, *, tokens: Iterable[str] | None = None) -> None:
+        """Add ``entry`` to the maps (``tokens``: only these need new postings)."""
         self.entries[entry.path] = entry
         self.lookup.add(entry.path)
         for symbol in entry.symbols:
@@ -317,7 +323,7 @@ class WorkspaceIndex:
                 by_path.setdefault(entry.path, []).append(symbol)
         postings = self.postings
         path = entry.path
-        for token in entry.tokens:
+        for token in entry.tokens if tokens is None else tokens:
             # A token in one file maps to the path itself; a set only from the second file on
             # (most identifiers occur in a single file, and a set per token costs ~200 bytes).
             bucket = postings.get(token)
@@ -329,7 +335,8 @@ class WorkspaceIndex:
             else:
                 bucket.add(path)
 
-    def _remove(self, relpath: str) -> bool:
+    def _remove(self, relpath: str, *, tokens: Iterable[str] | None = None) -> bool:
+        """Remove a file from the maps (``tokens``: only these lose their posting)."""
         self.overlays.pop(relpath, None)
         entry = self.entries.pop(relpath, None)
         if entry is None:
@@ -342,7 +349,7 @@ class WorkspaceIndex:
                 if not by_path:
                     del self.defs[name]
         postings = self.postings
-        for token in entry.tokens:
+        for token in entry.tokens if tokens is None else tokens:
             bucket = postings.get(token)
             if bucket is None:
                 continue

@@ -114,3 +114,26 @@ def test_a_stale_schema_is_rebuilt(repo: Path, config: Config) -> None:
     assert len(again) == 0
     assert again.refresh(workers=1).parsed > 0
     again.close()
+
+
+def test_incremental_maps_equal_a_fresh_build(repo: Path, config: Config, tmp_path: Path) -> None:
+    index = WorkspaceIndex.open(repo, config.context)
+    index.refresh(workers=1)
+    storage = (repo / "pkg" / "storage.py").read_text()
+    for text in (storage + "\ndef extra_thing(x):\n    return other_call(x)\n",
+                 storage.replace("json", "yaml"), "", storage):
+        index.set_text("pkg/storage.py", text, overlay=True)
+    index.set_text("pkg/models.py", "class Renamed:\n    pass\n", overlay=True)
+    index.remove("web/util.js")
+    fresh = WorkspaceIndex(repo, config.context, db_path=tmp_path / "fresh.sqlite")
+    for entry in index.entries.values():
+        fresh._add(entry)
+
+    def norm(postings: dict) -> dict:
+        return {k: {v} if isinstance(v, str) else set(v) for k, v in postings.items()}
+
+    assert norm(index.postings) == norm(fresh.postings)
+    assert {k: {p: list(v) for p, v in d.items()} for k, d in index.defs.items()} == {
+        k: {p: list(v) for p, v in d.items()} for k, d in fresh.defs.items()}
+    index.close()
+    fresh.close()
