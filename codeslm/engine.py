@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -500,3 +501,17 @@ def position_after(document: Document, position: Position, typed: str) -> Positi
     typed-ahead cache)."""
     offset = offset_of(document.text, position)
     return position_at(document.text[:offset] + typed, offset + len(typed))
+
+
+def config_for_use(config: Config, *, automatic: bool) -> Config:
+    """The config whose ``model`` should serve a completion request.
+
+    Automatic completions (while typing) use ``completion.fast_model`` when it is set, so a
+    small fast model can answer keystrokes while the top-level ``model`` (a stronger one)
+    answers completions the user asks for, generation and refactors. The returned config is
+    ``config`` itself when nothing changes.
+    """
+    fast = config.completion.fast_model.strip()
+    if not automatic or not fast or fast == config.model:
+        return config
+    return dataclasses.replace(config, model=fast)

@@ -178,3 +178,14 @@ async def test_an_explicit_cancel_by_path() -> None:
     assert engine.cancel("geo.py")
     assert (await task).finish_reason == "superseded"
     assert not engine.cancel("geo.py")
+
+
+def test_fast_model_serves_automatic_completions_only() -> None:
+    from codeslm.engine import config_for_use
+
+    config = Config(model="qwen2.5-coder-1.5b")
+    assert config_for_use(config, automatic=True) is config  # no fast model configured
+    config.completion.fast_model = "qwen2.5-coder-0.5b"
+    assert config_for_use(config, automatic=True).model == "qwen2.5-coder-0.5b"
+    assert config_for_use(config, automatic=False).model == "qwen2.5-coder-1.5b"
+    assert config.model == "qwen2.5-coder-1.5b"  # the original is untouched
