@@ -61,6 +61,7 @@ def apply_settings(ls: CodeslmServer, raw: Any, *, roots: list[str] | None = Non
     ls.documents.max_bytes = ls.services.config.lsp.max_document_bytes
     if changed:
         log.info("settings changed: %s", ", ".join(changed))
+    _announce_switch(ls)
     if announce and any(k in changed for k in ("model", "backend", "url")):
         start_warm_up(ls)
 
@@ -77,6 +78,15 @@ async def warm_up(ls: CodeslmServer) -> None:
                             cancellable=False) as progress:
         progress.report("loading", force=True)
         await ls.services.warm_up()
+    _announce_switch(ls)
+
+
+def _announce_switch(ls: CodeslmServer) -> None:
+    """Status ``disabled`` while the settings turn completions off for every language."""
+    if "*" in ls.services.config.lsp.disabled_languages:
+        ls.status.disabled("turned off in the settings (lsp.disabled_languages)")
+    elif ls.status.state == "disabled":
+        ls.status.ready()
 
 
 def _schedule_index(ls: CodeslmServer, uri: str) -> None:

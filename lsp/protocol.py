@@ -7,7 +7,9 @@ client then waits forever) and ignores bodies that are not JSON or not a JSON-RP
 - valid JSON that is not a JSON-RPC 2.0 message -> ``-32600`` (invalid request), with the id
   when there is one;
 - a request whose params do not fit the method -> ``-32602`` (invalid params) with its id;
-- an unknown method -> ``-32601`` (pygls already does this).
+- an unknown method -> ``-32601`` (pygls already does this);
+- a request before ``initialize`` -> ``-32002`` (server not initialized), after ``shutdown`` ->
+  ``-32600``; notifications in those states are dropped (``exit`` always works).
 
 Nothing here stops the server: each bad message is answered, logged and forgotten.
 """
@@ -27,6 +29,7 @@ PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 INVALID_PARAMS = -32602
 METHOD_NOT_FOUND = -32601
+SERVER_NOT_INITIALIZED = -32002
 
 
 class _Malformed:
@@ -41,11 +44,20 @@ class _Malformed:
 class CodeslmProtocol(LanguageServerProtocol):
     """LanguageServerProtocol that answers malformed messages instead of dropping them."""
 
+    _initialize_seen = False
+
     def structure_message(self, data: dict[str, Any]) -> Any:
         try:
             return super().structure_message(data)
         except (JsonRpcInvalidParams, JsonRpcInternalError) as exc:
             method = data.get("method")
+            if "id" in data and method not in (None, "initialize", "exit"):
+                if not self._initialize_seen:
+                    return _Malformed(data.get("id"), SERVER_NOT_INITIALIZED,
+                                      "the server is not initialized (send initialize first)")
+                if self._shutdown:
+                    return _Malformed(data.get("id"), INVALID_REQUEST,
+                                      "the server is shutting down")
             known = method in self.fm.features or method in self.fm.builtin_features
             if "id" in data and method is not None and not known:
                 return _Malformed(data.get("id"), METHOD_NOT_FOUND, f"unknown method {method}")
@@ -70,10 +82,22 @@ class CodeslmProtocol(LanguageServerProtocol):
             self.send_error(msg_id if isinstance(msg_id, int | str) else None, INVALID_REQUEST,
                             "not a JSON-RPC 2.0 message")
             return
+        method = getattr(message, "method", None)
+        msg_id = getattr(message, "id", None)
         if message.jsonrpc != self.VERSION:
-            msg_id = getattr(message, "id", None)
-            if msg_id is not None and getattr(message, "method", None) is not None:
+            if msg_id is not None and method is not None:
                 self.send_error(msg_id, INVALID_REQUEST, f"unsupported jsonrpc {message.jsonrpc!r}")
+                return
+        if method == "initialize":
+            self._initialize_seen = True
+        elif method is not None and method != "exit":
+            if not self._initialize_seen:
+                if msg_id is not None:
+                    self.send_error(msg_id, SERVER_NOT_INITIALIZED,
+                                    "the server is not initialized (send initialize first)")
+                return
+            if self._shutdown and msg_id is not None:
+                self.send_error(msg_id, INVALID_REQUEST, "the server is shutting down")
                 return
         super().handle_message(message)
 

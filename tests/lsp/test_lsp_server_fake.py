@@ -179,6 +179,10 @@ async def test_settings_push_pull_and_errors(workspace: Path, fake_env: dict[str
             await asyncio.sleep(0.05)
         assert any("debounce_ms" in m.message for m in ed.client.messages)
         assert await items() == 1  # a bad value changed nothing else
+        ed.client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(
+            settings={"codeslm": {"lsp": {"disabled_languages": ["*"]}}}))
+        assert (await ed.wait_status("disabled", timeout=10))["state"] == "disabled"
+        assert await items() == 0
 
 
 async def _actions(ed: Editor, uri: str, start: tuple[int, int], end: tuple[int, int],

@@ -101,6 +101,9 @@ def _send(proc: Any, data: bytes) -> None:
 
 
 def test_malformed_messages_are_answered_and_the_server_keeps_going(server: Any) -> None:
+    _send(server, _message({"jsonrpc": "2.0", "id": 0, "method": "textDocument/completion",
+                            "params": {}}))
+    assert server.reader.response(0)["error"]["code"] == -32002  # not initialized yet
     _send(server, _message(INIT))
     init = server.reader.response(1)
     assert "inlineCompletionProvider" in init["result"]["capabilities"]
@@ -143,6 +146,8 @@ def test_malformed_messages_are_answered_and_the_server_keeps_going(server: Any)
 
     _send(server, _message({"jsonrpc": "2.0", "id": 12, "method": "shutdown"}))
     assert server.reader.response(12)["result"] is None
+    _send(server, _message({"jsonrpc": "2.0", "id": 13, "method": "codeslm/stats"}))
+    assert server.reader.response(13)["error"]["code"] == -32600  # shutting down
     _send(server, _message({"jsonrpc": "2.0", "method": "exit"}))
     assert server.wait(timeout=20) == 0
     assert "codeslm lsp starting" in server.log.read_text()
