@@ -84,10 +84,9 @@ class CodeslmProtocol(LanguageServerProtocol):
             return
         method = getattr(message, "method", None)
         msg_id = getattr(message, "id", None)
-        if message.jsonrpc != self.VERSION:
-            if msg_id is not None and method is not None:
-                self.send_error(msg_id, INVALID_REQUEST, f"unsupported jsonrpc {message.jsonrpc!r}")
-                return
+        if message.jsonrpc != self.VERSION and msg_id is not None and method is not None:
+            self.send_error(msg_id, INVALID_REQUEST, f"unsupported jsonrpc {message.jsonrpc!r}")
+            return
         if method == "initialize":
             self._initialize_seen = True
         elif method is not None and method != "exit":
