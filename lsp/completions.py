@@ -117,6 +117,19 @@ async def complete(ls: CodeslmServer, key: str, document: Document, position: Po
     return result
 
 
+def _replaced_end(target: Target, completion: Completion, default: lsp.Position
+                  ) -> lsp.Position:
+    """Where the item's range ends: the cursor, or further on the same line when the core
+    completion replaces text after the cursor (ranges must stay on one line)."""
+    end = completion.range.end
+    if end == target.position or end.line != target.position.line:
+        return default
+    try:
+        return target.index.from_core(end)
+    except Exception:  # an end outside the text: keep the insertion
+        return default
+
+
 def _with_selected(target: Target, selected: lsp.SelectedCompletionInfo
                    ) -> tuple[Document, Position, int, int] | None:
     """The document as if the editor's selected menu item were inserted, the cursor after it,
@@ -169,8 +182,9 @@ def register(server: CodeslmServer) -> None:
             rng = lsp.Range(start=target.index.position(line_start), end=params.position)
             lead = text[line_start:target.offset]
         for completion in completions:
-            items.append(lsp.InlineCompletionItem(insert_text=lead + completion.text,
-                                                  range=rng))
+            items.append(lsp.InlineCompletionItem(
+                insert_text=lead + completion.text,
+                range=lsp.Range(start=rng.start, end=_replaced_end(target, completion, rng.end))))
         return lsp.InlineCompletionList(items=items)
 
     @server.feature(
@@ -199,7 +213,9 @@ def register(server: CodeslmServer) -> None:
         match = _WORD_END.search(text, line_start, target.offset)
         word_start = match.start() if match else target.offset
         word = text[word_start:target.offset]
-        rng = lsp.Range(start=target.index.position(word_start), end=params.position)
+        rng = lsp.Range(start=target.index.position(word_start),
+                        end=_replaced_end(target, completions[0], params.position)
+                        if completions else params.position)
         items: list[lsp.CompletionItem] = []
         texts: list[str] = []
         for c in completions:

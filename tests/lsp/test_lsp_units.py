@@ -122,3 +122,24 @@ def test_settings_rebuild_the_backend_only_when_needed() -> None:
     services.reconfigure(editor={"model": "qwen2.5-coder-1.5b"})
     _ = services.engine
     assert len(built) == 2 and built[-1].model == "qwen2.5-coder-1.5b"
+
+
+def test_item_range_follows_a_core_replacement_on_the_cursor_line() -> None:
+    from codeslm.lsp.completions import Target, _replaced_end
+    from codeslm.lsp.convert import LineIndex
+    from codeslm.lsp.documents import OpenDocument
+
+    from codeslm.types import Completion, CompletionMode, Range
+
+    text = "x = f(😀)\n"
+    doc = OpenDocument("file:///a.py", 1, "python", text, "/a.py", "python")
+    index = LineIndex(text)
+    target = Target(doc, index, doc.core(), Position(0, 7), 7)  # after the emoji
+    cursor = lsp.Position(line=0, character=8)  # the same place in UTF-16 units
+    insert = Completion("x", Range(Position(0, 7), Position(0, 7)), CompletionMode.SINGLE_LINE)
+    assert _replaced_end(target, insert, cursor) == cursor
+    # Replacing the ")" after the cursor: the item's range ends after it.
+    replace = Completion("x)", Range(Position(0, 7), Position(0, 8)), CompletionMode.SINGLE_LINE)
+    assert _replaced_end(target, replace, cursor) == lsp.Position(line=0, character=9)
+    other_line = Completion("x", Range(Position(0, 7), Position(1, 0)), CompletionMode.MULTI_LINE)
+    assert _replaced_end(target, other_line, cursor) == cursor
