@@ -305,8 +305,9 @@ async def _apply(ls: CodeslmServer, title: str, uri: str, doc_path: str | None, 
         same = change.path == (doc_path or "") or (not change.path)
         target_uri = uri if same else from_fs_path(change.path) or change.path
         open_doc = ls.documents.get(target_uri)
-        if same or open_doc is not None:
-            assert open_doc is not None
+        if same and open_doc is None:
+            return _refused(ls, "the document was closed while generating; nothing was applied")
+        if open_doc is not None:
             if open_doc.text != change.base_text:
                 return _refused(ls, f"{Path(change.path).name} changed while generating; "
                                     "nothing was applied")
