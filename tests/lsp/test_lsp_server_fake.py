@@ -406,6 +406,7 @@ async def test_cross_file_context_per_workspace_root(tmp_path: Path) -> None:
     script.write_text(json.dumps({"rules": [
         {"contains": "return 42", "reply": "alpha_context = 1\n"},
         {"contains": "return 99", "reply": "edited_context = 1\n"},
+        {"contains": "return 5", "reply": "watched_context = 1\n"},
         {"contains": "return 7", "reply": "beta_context = 1\n"},
     ], "default": "no_context = 1\n"}))
     env = server_env(tmp_path / "home", CODESLM_BACKEND="fake", CODESLM_FAKE_SCRIPT=str(script))
@@ -442,8 +443,25 @@ async def test_cross_file_context_per_workspace_root(tmp_path: Path) -> None:
             if edited == "edited_context = 1":
                 break
             await asyncio.sleep(0.1)
+        # A file changed on disk (not open in the editor): the watcher event re-indexes it.
+        (roots["beta"] / "helpers.py").write_text(
+            "def scale_factor():\n    \"\"\"The factor.\"\"\"\n    return 5\n")
+        ed.client.workspace_did_change_watched_files(lsp.DidChangeWatchedFilesParams(changes=[
+            lsp.FileEvent(uri=(roots["beta"] / "helpers.py").as_uri(),
+                          type=lsp.FileChangeType.Changed)]))
+        await asyncio.sleep(0.5)
+        beta_main = (roots["beta"] / "main.py").as_uri()
+        ed.replace(beta_main, text.replace("x = ", "z = "))
+        for _ in range(100):
+            result = await ed.client.text_document_inline_completion_async(
+                inline_params(beta_main, 3, 0, invoked=True))
+            watched = result.items[0].insert_text if result and result.items else ""
+            if watched == "watched_context = 1":
+                break
+            await asyncio.sleep(0.1)
     assert seen == {"alpha": "alpha_context = 1", "beta": "beta_context = 1"}
     assert edited == "edited_context = 1"
+    assert watched == "watched_context = 1"
 
 
 async def test_selected_completion_info_is_extended(workspace: Path, tmp_path: Path) -> None:
