@@ -136,6 +136,9 @@ function M.attach(bufnr)
 end
 
 local function client_for(bufnr)
+  if vim.lsp.get_clients then -- 0.10+ (buf_get_clients is deprecated there)
+    return vim.lsp.get_clients({ bufnr = bufnr, name = 'codeslm' })[1]
+  end
   for _, client in pairs(vim.lsp.buf_get_clients(bufnr)) do
     if client.name == 'codeslm' then
       return client
