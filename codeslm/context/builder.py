@@ -285,7 +285,8 @@ class ContextBuilder:
             entry = self.index.entries.get(path)
             symbols = entry.symbols if entry else ()
             start, end, text = render_definition(symbol, lines, symbols,
-                                                 entry.language if entry else None)
+                                                 entry.language if entry else None,
+                                                 prefer=attrs)
             if text.strip():
                 out.append(Snippet(path, start, end, text, score, "definition",
                                    key=f"def:{path}:{symbol.start_line}"))

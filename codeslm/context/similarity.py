@@ -19,7 +19,7 @@ from dataclasses import dataclass
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 WINDOW = 12
-STRIDE = 6
+STRIDE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +106,7 @@ class FileWindows:
         return Window(start, end, frozenset(toks))
 
     def anchored(self, anchors: Sequence[str], *, size: int = WINDOW, stride: int = STRIDE,
-                 max_lines: int = 10, per_anchor: int = 4) -> list[Window]:
+                 max_lines: int = 16, per_anchor: int = 6) -> list[Window]:
         """The windows (on the ``stride`` grid) that contain a line mentioning an anchor.
 
         ``anchors`` are searched rarest first, at most ``per_anchor`` lines each and

@@ -7,13 +7,14 @@ signatures. Every snippet keeps the file's own indentation so the model reads re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from .tags import Symbol
 
 FULL_MAX_LINES = 12  # definitions up to this long are shown whole
 CLASS_MAX_LINES = 28
+MAX_MEMBERS = 12  # member signatures shown for a class
 _CLASS_KINDS = frozenset({"class", "interface", "enum", "type", "module"})
 _MEMBER_KINDS = frozenset({"method", "function", "field", "constant"})
 
@@ -89,8 +90,11 @@ def _body_placeholder(language: str | None, indent: str) -> str:
 
 
 def render_definition(symbol: Symbol, lines: Sequence[str], symbols: Sequence[Symbol],
-                      language: str | None) -> tuple[int, int, str]:
-    """``(start, end, text)`` for a definition; ``end`` is exclusive."""
+                      language: str | None, *,
+                      prefer: Collection[str] = ()) -> tuple[int, int, str]:
+    """``(start, end, text)`` for a definition; ``end`` is exclusive. A class shows its
+    constructor and at most ``MAX_MEMBERS`` members, those named in ``prefer`` (the names
+    used near the cursor) first."""
     start, end = symbol.start_line, min(symbol.end_line + 1, len(lines))
     if start >= len(lines):
         return start, start, ""
@@ -106,7 +110,7 @@ def render_definition(symbol: Symbol, lines: Sequence[str], symbols: Sequence[Sy
         _indent(lines[symbol.start_line]) + "    ")
     out.extend(_docstring_lines(lines, sig_end, end - 1))
     if symbol.kind in _CLASS_KINDS:
-        out.extend(_members(symbol, lines, symbols, sig_end, end, language))
+        out.extend(_members(symbol, lines, symbols, sig_end, end, language, prefer))
         if len(out) > CLASS_MAX_LINES:
             out = [*out[:CLASS_MAX_LINES], _body_placeholder(language, body_indent)]
     else:
@@ -117,14 +121,24 @@ def render_definition(symbol: Symbol, lines: Sequence[str], symbols: Sequence[Sy
 
 
 def _members(symbol: Symbol, lines: Sequence[str], symbols: Sequence[Symbol], body_start: int,
-             end: int, language: str | None) -> list[str]:
-    """Field lines and member signatures of a class body."""
+             end: int, language: str | None, prefer: Collection[str] = ()) -> list[str]:
+    """Field lines and member signatures of a class body (a few, the relevant ones)."""
     out: list[str] = []
     member_ranges = []
     for member in symbols:
         if (body_start <= member.start_line < end and member.kind in _MEMBER_KINDS
                 and member.scope.rsplit(".", 1)[-1] == symbol.name):
             member_ranges.append(member)
+    constructors = {"__init__", "constructor", "new", symbol.name}
+
+    def rank(m: Symbol) -> tuple[int, int]:
+        if m.name in constructors:
+            return 0, m.start_line
+        if m.name in prefer:
+            return 1, m.start_line
+        return (3 if m.name.startswith("_") else 2), m.start_line
+
+    shown = sorted(sorted(member_ranges, key=rank)[:MAX_MEMBERS], key=lambda m: m.start_line)
     first_indent = None
     covered: set[int] = set()
     for m in member_ranges:
@@ -143,11 +157,11 @@ def _members(symbol: Symbol, lines: Sequence[str], symbols: Sequence[Symbol], bo
         stripped = line.strip()
         if stripped.startswith(("@", "#", "//", '"""', "'''", "}", "*", "/*")):
             continue
-        if ("=" in stripped or ":" in stripped or stripped.endswith(";")) and len(out) < 10:
+        if ("=" in stripped or ":" in stripped or stripped.endswith(";")) and len(out) < 6:
             out.append(line)
     fields = out
     sigs: list[str] = []
-    for m in member_ranges:
+    for m in shown:
         sig_lines = m.signature.split("\n")
         indent = _indent(lines[m.start_line])
         first = indent + sig_lines[0].lstrip()
