@@ -42,6 +42,7 @@ class CompletionConfig:
     speculative: str = "none"  # none | ngram (prompt-lookup decoding on llama.cpp)
     # Model for automatic completions while typing; empty = the top-level model.
     fast_model: str = ""
+    retries: int = 2  # seeded samples tried when post-processing rejects the greedy completion
 
 
 @dataclass(slots=True)

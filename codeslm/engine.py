@@ -19,7 +19,9 @@ Latency machinery for the language server (all in :class:`CompletionEngine`):
   measured speed of this backend, and a stream that runs past the budget is ended at the last
   complete line;
 - **early first line**: ``on_partial`` is called once with the post-processed first line of a
-  multi-line completion as soon as it is complete, while generation goes on.
+  multi-line completion as soon as it is complete, while generation goes on;
+- **retries**: when post-processing rejects all the model wrote (a repeat of the next line, a
+  ``return`` that makes the code below dead), a few seeded samples are tried within the budget.
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ def window(text: str, offset: int, prefix_chars: int, suffix_chars: int) -> tupl
 UNTITLED = "<untitled>"
 MIN_TOKENS_SINGLE_LINE = 8  # the deadline never asks for fewer tokens than these
 MIN_TOKENS_MULTI_LINE = 16
+RETRY_TEMPERATURE = 0.7  # sampling temperature of retries after a rejected completion
 
 
 @dataclass
@@ -146,6 +149,8 @@ class EngineStats:
     typed_ahead_hits: int = 0
     prompt_cache_hits: int = 0
     superseded: int = 0
+    retries: int = 0
+    retry_successes: int = 0
     stopped_early: int = 0
     deadline_stops: int = 0
     latencies_s: list[float] = field(default_factory=list)
@@ -153,7 +158,7 @@ class EngineStats:
 
 @dataclass
 class _Flight:
-    task: asyncio.Task[tuple[str, str | None, Usage]]
+    task: asyncio.Task[tuple[str, str, str | None, Usage]]
     superseded: bool = False
 
 
@@ -360,12 +365,12 @@ class CompletionEngine:
             self._remember(document, plan, completion)
             return completion
 
-        flight = _Flight(asyncio.ensure_future(
-            self._generate(plan, position, early_stop=early_stop, on_partial=on_partial)))
+        flight = _Flight(asyncio.ensure_future(self._produce(
+            plan, position, started, early_stop=early_stop, on_partial=on_partial)))
         if supersede:
             self._inflight[key] = flight
         try:
-            raw, finish, usage = await asyncio.shield(flight.task)
+            text, raw, finish, usage = await asyncio.shield(flight.task)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if flight.superseded and not (current is not None and current.cancelling()):
@@ -380,8 +385,6 @@ class CompletionEngine:
         finally:
             if self._inflight.get(key) is flight:
                 del self._inflight[key]
-        text = postprocess(raw, prefix=plan.prefix, suffix=plan.suffix, mode=plan.mode,
-                           language=plan.language, truncated=finish == "length")
         completion = Completion(
             text=text,
             range=Range(position, position),
@@ -399,6 +402,49 @@ class CompletionEngine:
             self.prompt_cache.put(cache_key, CachedResult(text, raw, finish))
             self._remember(document, plan, completion)
         return completion
+
+    async def _produce(
+        self,
+        plan: PromptPlan,
+        position: Position,
+        started: float,
+        *,
+        early_stop: bool,
+        on_partial: PartialCallback | None,
+    ) -> tuple[str, str, str | None, Usage]:
+        """Generate and post-process: (text, raw, finish reason, usage).
+
+        When post-processing rejects everything the model wrote (it repeated the next line,
+        or ended the function early, making the code after the cursor dead), up to
+        ``completion.retries`` more completions are sampled (fixed seeds, so the result is
+        reproducible) while the latency budget allows; the first acceptable one is kept.
+        """
+        cfg = self.config.completion
+        raw, finish, usage = await self._generate(plan, position, early_stop=early_stop,
+                                                  on_partial=on_partial)
+        text = self._postprocess(plan, raw, finish)
+        budget_s = cfg.latency_budget_ms / 1000
+        for attempt in range(1, max(0, cfg.retries) + 1):
+            if text.strip() or not raw.strip():
+                break
+            if budget_s > 0 and time.perf_counter() - started > budget_s:
+                break
+            self.stats.retries += 1
+            request = dataclasses.replace(
+                plan.request, temperature=max(cfg.temperature, RETRY_TEMPERATURE), seed=attempt)
+            again = dataclasses.replace(plan, request=request)
+            raw2, finish2, usage2 = await self._generate(again, position, early_stop=early_stop,
+                                                         on_partial=None)
+            text2 = self._postprocess(plan, raw2, finish2)
+            if text2.strip():
+                self.stats.retry_successes += 1
+                return text2, raw2, finish2, usage2
+        return text, raw, finish, usage
+
+    @staticmethod
+    def _postprocess(plan: PromptPlan, raw: str, finish: str | None) -> str:
+        return postprocess(raw, prefix=plan.prefix, suffix=plan.suffix, mode=plan.mode,
+                           language=plan.language, truncated=finish == "length")
 
     def _remember(self, document: Document, plan: PromptPlan, completion: Completion) -> None:
         self.typed_ahead.remember(document.path or UNTITLED, document.text, plan.offset,

@@ -82,8 +82,6 @@ def _single_line(text: str, hole: Hole) -> str:
         (hole.before + line).rstrip() == hole.next_lines[0].rstrip() and len(line.strip()) >= 6
     ):
         return ""  # the model skipped the hole and wrote the next line again
-    if hole.at_line_start and not unreachable_cut([line], hole):
-        return ""  # a return here would make the code below dead
     judge = SyntaxJudge(hole)
     trimmed = trim_line_overlap(line, hole.after)
     if trimmed != line and judge.available and judge.errors(line) < judge.errors(trimmed):
@@ -99,6 +97,8 @@ def _single_line(text: str, hole: Hole) -> str:
             moved = [c for c in indent.reindent_candidates(line, hole)
                      if not judge.added(c) and judge.errors(c) < judge.errors(line)]
             line = min(moved, key=judge.errors, default=line)
+    if hole.at_line_start and not unreachable_cut([line], hole):
+        return ""  # a return here would make the code below dead
     return line
 
 
@@ -108,7 +108,6 @@ def _multi_line(text: str, hole: Hole) -> str:
     lines = text.split("\n")
     lines = lines[: repetition_cut(lines)]
     lines = lines[: scope_cut(lines, hole)]
-    lines = lines[: unreachable_cut(lines, hole)]
     judge = SyntaxJudge(hole)
     found = anchor_cut(lines, hole)
     if found is not None:
@@ -141,7 +140,20 @@ def _multi_line(text: str, hole: Hole) -> str:
                 if moved_cut is not None and not judge.added(moved_cut):
                     options.append(moved_cut)
             text = min(options, key=lambda c: (judge.errors(c), -c.count("\n")))
-    return text.rstrip()
+    return _keep_reachable(text.rstrip(), hole, judge)
+
+
+def _keep_reachable(text: str, hole: Hole, judge: SyntaxJudge) -> str:
+    """Cut before a line that would make the code after the cursor dead (after the
+    indentation is settled), then re-check the syntax of what is left."""
+    lines = text.split("\n")
+    keep = unreachable_cut(lines, hole)
+    if keep == len(lines):
+        return text
+    text = "\n".join(lines[:keep]).rstrip()
+    if text.strip() and judge.available:
+        text = best_cut(line_candidates(text), judge) or text
+    return text if text.strip() else ""
 
 
 def _block_then_rest(text: str, hole: Hole, judge: SyntaxJudge) -> str:

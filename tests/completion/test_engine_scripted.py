@@ -189,3 +189,23 @@ def test_fast_model_serves_automatic_completions_only() -> None:
     assert config_for_use(config, automatic=True).model == "qwen2.5-coder-0.5b"
     assert config_for_use(config, automatic=False).model == "qwen2.5-coder-1.5b"
     assert config.model == "qwen2.5-coder-1.5b"  # the original is untouched
+
+
+async def test_a_rejected_completion_is_retried_with_seeded_samples() -> None:
+    text = "def area(r):\n\n    return result\n"
+
+    def script(request):  # type: ignore[no-untyped-def]
+        if request.temperature <= 0:
+            return "    return result\n"  # repeats the next line: rejected
+        return "    result = 3.14159 * r * r\n" if request.seed == 2 else "    return result\n"
+
+    engine = _engine(script)
+    completion = await engine.complete(_doc(text), Position(1, 0), mode=CompletionMode.SINGLE_LINE)
+    assert completion.text == "    result = 3.14159 * r * r"
+    assert engine.stats.retries == 2 and engine.stats.retry_successes == 1
+    seeds = [r.seed for r in engine.backend.requests]  # type: ignore[attr-defined]
+    assert seeds == [None, 1, 2]
+
+    engine = _engine(script, retries=0)
+    completion = await engine.complete(_doc(text), Position(1, 0), mode=CompletionMode.SINGLE_LINE)
+    assert completion.text == "" and engine.stats.retries == 0
