@@ -45,6 +45,8 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--rescore", action="store_true",
                    help="no model calls: post-process the recorded raw outputs again and "
                    "re-run the tests (after changing post-processing)")
+    p.add_argument("--refresh-empty", action="store_true",
+                   help="evaluate again the tasks whose completion was rejected (empty)")
     p.add_argument("--output", type=Path, help="results JSONL (default under the data dir)")
     p.add_argument("--restart", action="store_true", help="discard earlier results in --output")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -91,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
             engine = CompletionEngine(backend, config)
             with _progress(len(tasks)) as update:
                 return await humaneval.run(engine, tasks, settings, output,
-                                           restart=args.restart, progress=update)
+                                           restart=args.restart,
+                                           refresh_empty=args.refresh_empty, progress=update)
         finally:
             await backend.aclose()
 
@@ -118,12 +121,7 @@ async def _rescore(settings: humaneval.EvalSettings, tasks: list[Any], output: P
     rows = await humaneval.rescore(
         rows, {t.task_id: t for t in tasks}, settings,
         prefix_chars=config.completion.prefix_chars, suffix_chars=config.completion.suffix_chars)
-    tmp = output.with_suffix(".rescore.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(json.dumps(settings.header()) + "\n")
-        for row in rows:
-            fh.write(json.dumps(row) + "\n")
-    tmp.replace(output)
+    humaneval.rewrite(output, settings, rows)
     return [r for r in rows if r["task_id"] in {t.task_id for t in tasks}]
 
 

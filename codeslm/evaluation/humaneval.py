@@ -235,6 +235,7 @@ async def run(
     output: Path,
     *,
     restart: bool = False,
+    refresh_empty: bool = False,
     progress: Callable[[int, int, TaskResult | None], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate ``tasks`` not yet in ``output``, appending one JSON line per task; returns
@@ -242,6 +243,12 @@ async def run(
     if restart and output.exists():
         output.unlink()
     rows = read_results(output, settings)
+    if refresh_empty and rows:
+        # Post-processing rejected everything the model wrote for these: evaluate them again
+        # (an engine change that only acts on rejected completions, such as retries, leaves
+        # every other row as it would be on a full re-run).
+        rows = [row for row in rows if row["completion"].strip()]
+        rewrite(output, settings, rows)
     done = {row["task_id"] for row in rows}
     wanted = {task.task_id for task in tasks}
     todo = [task for task in tasks if task.task_id not in done]
@@ -266,6 +273,16 @@ async def run(
             if progress:
                 progress(finished, len(tasks), result)
     return [row for row in rows if row["task_id"] in wanted]
+
+
+def rewrite(output: Path, settings: EvalSettings, rows: list[dict[str, Any]]) -> None:
+    """Replace ``output`` with the header and ``rows`` (atomically)."""
+    tmp = output.with_name(output.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps(settings.header()) + "\n")
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
+    tmp.replace(output)
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def test_sandbox_blocks_the_network_and_times_out() -> None:
     assert slow.status == "timeout"
 
 
-def _canonical_script(tasks: dict[str, str]):  # type: ignore[no-untyped-def]
+def _canonical_script(tasks: dict[str, str], default: str = "    pass\n"):  # type: ignore[no-untyped-def]
     """Replies with the canonical middle of whichever task the prompt is for, plus noise."""
 
     def reply(request: GenerationRequest) -> str:
@@ -63,7 +63,7 @@ def _canonical_script(tasks: dict[str, str]):  # type: ignore[no-untyped-def]
         for prefix, middle in tasks.items():
             if prompt.split("<|fim_suffix|>")[0].endswith(prefix[-300:]):
                 return middle.rstrip("\n") + "\n\n\n# Check the function\ndef check():\n    pass\n"
-        return "    pass\n"
+        return default
 
     return reply
 
@@ -117,3 +117,23 @@ def test_a_truncated_last_line_is_redone(tmp_path: Path) -> None:
     out.write_text(json.dumps(settings.header()) + "\nnot json\n{}\n")
     with pytest.raises(InputError):
         humaneval.read_results(out, settings)
+
+
+async def test_refresh_empty_redoes_only_rejected_completions(tmp_path: Path) -> None:
+    tasks = sample(build_tasks("single-line"), 3, 2)
+    config = Config(backend="fake")
+    config.completion.latency_budget_ms = 0
+    config.completion.retries = 0
+    settings = humaneval.EvalSettings(kind="single-line", model="fake", limit=3, seed=2,
+                                      mode="single-line", max_tokens=48)
+    out = tmp_path / "r.jsonl"
+    first_middle = {tasks[0].prompt: tasks[0].canonical_solution}
+    engine = CompletionEngine(FakeBackend(_canonical_script(first_middle, "")), config)
+    rows = await humaneval.run(engine, tasks, settings, out)
+    assert [bool(r["completion"]) for r in rows] == [True, False, False]
+    fixed = CompletionEngine(FakeBackend(_canonical_script(
+        {t.prompt: t.canonical_solution for t in tasks})), config)
+    rows = await humaneval.run(fixed, tasks, settings, out, refresh_empty=True)
+    assert len(rows) == 3 and all(r["passed"] for r in rows)
+    assert len(fixed.backend.requests) == 2  # type: ignore[attr-defined]
+    assert len(out.read_text().splitlines()) == 4
