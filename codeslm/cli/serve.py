@@ -97,7 +97,7 @@ def _plan(
 
 
 class _Terminated(Exception):
-    """SIGTERM arrived."""
+    """SIGTERM or SIGHUP arrived."""
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -143,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
     for line in plan.notes:
         common.note(line)
     server = serving.ManagedServer(plan)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    # SIGHUP too: a closed terminal must not leave the model server running on its own.
+    previous = {sig: signal.signal(sig, _on_sigterm) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         return _serve(server, plan, config, self_check=not args.no_self_test)
     except (KeyboardInterrupt, _Terminated):
@@ -153,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
         common.note(f"stopped {plan.kind} ({how})")
         return 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if server.running():
             server.stop()
 
