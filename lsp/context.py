@@ -80,6 +80,23 @@ class WorkspaceContext:
                     log.exception("cannot build the context for %s", root)
                     self._providers[root] = None
 
+    def ensure_root(self, path: str | None, config: Config) -> None:
+        """Give a document outside every workspace folder the context of its repository.
+
+        Editors opened on a single file send no folder; the nearest directory with a ``.git``
+        above the file then becomes a root (never the filesystem root or the home directory).
+        """
+        if not path or self.root_for(path) is not None:
+            return
+        directory = Path(path).parent
+        for candidate in (directory, *directory.parents):
+            if (candidate / ".git").exists():
+                if str(candidate) not in self._providers and not _too_broad(str(candidate)):
+                    log.info("%s is in no workspace folder; using its repository %s",
+                             path, candidate)
+                    self.set_roots([*self._providers, str(candidate)], config)
+                return
+
     def root_for(self, path: str | None) -> str | None:
         """The innermost root that contains ``path``."""
         if not path:

@@ -181,6 +181,7 @@ def register(server: CodeslmServer) -> None:
     def did_open(ls: CodeslmServer, params: lsp.DidOpenTextDocumentParams) -> None:
         doc = ls.documents.open(params.text_document)
         if doc.refused is None:
+            ls.services.context.ensure_root(doc.path, ls.services.config)
             ls.services.context.opened(doc.path, doc.text)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)

@@ -218,7 +218,7 @@ async def lsp_session(
     folders = folders if folders is not None else [root]
     editor.init = await client.initialize_session(lsp.InitializeParams(
         capabilities=caps or capabilities(),
-        root_uri=root.as_uri(),
+        root_uri=root.as_uri() if folders else None,
         workspace_folders=[lsp.WorkspaceFolder(uri=f.as_uri(), name=f.name) for f in folders],
         initialization_options=init_options,
     ))

@@ -484,3 +484,27 @@ async def test_selected_completion_info_is_extended(workspace: Path, tmp_path: P
         item = result.items[0]
         assert item.range == selected.range
         assert item.insert_text == "path.join(a, b)"
+
+
+async def test_single_file_mode_uses_the_files_repository(tmp_path: Path) -> None:
+    """No workspace folder (an editor opened on one file): the file's git repository is the
+    context root."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "helpers.py").write_text("def scale_factor():\n    return 42\n")
+    script = tmp_path / "single.json"
+    script.write_text(json.dumps({"rules": [{"contains": "return 42", "reply": "found = 1\n"}],
+                                  "default": "missing = 1\n"}))
+    env = server_env(tmp_path / "home", CODESLM_BACKEND="fake", CODESLM_FAKE_SCRIPT=str(script))
+    async with lsp_session(repo, env, folders=[]) as ed:
+        uri = ed.open("main.py", "from helpers import scale_factor\n\nx = scale_factor()\n")
+        answer = ""
+        for _ in range(100):
+            result = await ed.client.text_document_inline_completion_async(
+                inline_params(uri, 3, 0, invoked=True))
+            answer = result.items[0].insert_text if result and result.items else ""
+            if answer == "found = 1":
+                break
+            ed.replace(uri, ed.texts[uri] + "\n")  # type on (an unchanged file may be cached)
+            await asyncio.sleep(0.1)
+        assert answer == "found = 1"
