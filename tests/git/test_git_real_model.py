@@ -212,8 +212,11 @@ async def test_canaries_never_reach_the_model(repo: Repo, real_backend: LlamaCpp
     prompts = "\n".join(m.content for r in recording.requests for m in r.messages)
     assert len(recording.requests) >= 2 and "client.py" in prompts
     assert "CANARY" not in prompts and "ghp_" not in prompts
-    for name in CANARIES:  # named, never shown
-        assert name in prompts.split("Diff:")[0] or name in result.notes[0]
+    listed = {line.split(" (")[0][2:]: line for line in prompts.splitlines()
+              if line[:2] in {"A ", "M "}}
+    assert "[secret file, not sent]" in listed[".env"]  # secret files: named, never shown
+    assert "[secret file, not sent]" in listed["deploy/id_rsa"]
+    assert "config/settings.yaml" in listed and "password: [REDACTED]" in prompts
     secrets = {(f.path, f.line) for f in found.findings if f.rule == "secret"}
     assert {(".env", 1), ("deploy/id_rsa", 1), ("config/settings.yaml", 2),
             ("client.py", 3)} <= secrets
