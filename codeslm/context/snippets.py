@@ -1,8 +1,10 @@
 """Rendering definitions and code windows as prompt snippets (pure: lines in, text out).
 
 A small function is shown whole; a large one as its signature, the first lines of its
-docstring and an elision; a class as its header, docstring summary, fields and member
-signatures. Every snippet keeps the file's own indentation so the model reads real code.
+docstring and body and an elision comment; a class as its header, docstring summary, fields
+and member signatures (an outline). Never a stub body like ``...``: a small model copies it
+into the code it completes. Every snippet keeps the file's own indentation so the model
+reads real code.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from .tags import Symbol
 FULL_MAX_LINES = 12  # definitions up to this long are shown whole
 CLASS_MAX_LINES = 28
 MAX_MEMBERS = 12  # member signatures shown for a class
+BODY_LINES = 4  # body lines shown after the signature of a long function
 _CLASS_KINDS = frozenset({"class", "interface", "enum", "type", "module"})
 _MEMBER_KINDS = frozenset({"method", "function", "field", "constant"})
 
@@ -85,8 +88,10 @@ def _docstring_span(lines: Sequence[str], first: int, last: int) -> range:
     return range(0)
 
 
-def _body_placeholder(language: str | None, indent: str) -> str:
-    return f"{indent}..." if language == "python" else f"{indent}// ..."
+def _elision(language: str | None, indent: str) -> str:
+    """A comment saying that lines were left out."""
+    comment = "#" if language in {"python", "ruby", "bash"} else "//"
+    return f"{indent}{comment} ..."
 
 
 def render_definition(symbol: Symbol, lines: Sequence[str], symbols: Sequence[Symbol],
@@ -108,13 +113,20 @@ def render_definition(symbol: Symbol, lines: Sequence[str], symbols: Sequence[Sy
     out = list(lines[start:sig_end])
     body_indent = _indent(lines[sig_end]) if sig_end < end and lines[sig_end].strip() else (
         _indent(lines[symbol.start_line]) + "    ")
-    out.extend(_docstring_lines(lines, sig_end, end - 1))
+    doc = _docstring_lines(lines, sig_end, end - 1)
+    out.extend(doc)
     if symbol.kind in _CLASS_KINDS:
         out.extend(_members(symbol, lines, symbols, sig_end, end, language, prefer))
         if len(out) > CLASS_MAX_LINES:
-            out = [*out[:CLASS_MAX_LINES], _body_placeholder(language, body_indent)]
+            out = [*out[:CLASS_MAX_LINES], _elision(language, body_indent)]
     else:
-        out.append(_body_placeholder(language, body_indent))
+        # The first lines of the body, then an elision comment: real code, never a stub
+        # body (a small model copies a `...` body into the code it completes).
+        body_from = max(sig_end, _docstring_span(lines, sig_end, end - 1).stop)
+        shown = [line for line in lines[body_from:end] if line.strip()][:BODY_LINES]
+        out.extend(shown)
+        if body_from + len(shown) < end:
+            out.append(_elision(language, body_indent))
     if language != "python" and lines[end - 1].strip().startswith("}"):
         out.append(lines[end - 1])
     return start, end, "\n".join(out)
@@ -162,12 +174,11 @@ def _members(symbol: Symbol, lines: Sequence[str], symbols: Sequence[Symbol], bo
     fields = out
     sigs: list[str] = []
     for m in shown:
+        # Signatures alone, as an outline (no stub bodies to imitate).
         sig_lines = m.signature.split("\n")
         indent = _indent(lines[m.start_line])
-        first = indent + sig_lines[0].lstrip()
-        rest = sig_lines[1:]
-        suffix = " ..." if language == "python" else ""
-        sigs.append("\n".join([first, *rest]) + suffix)
+        sigs.append("\n".join([indent + sig_lines[0].lstrip(), *sig_lines[1:]]))
+    del language
     return fields + sigs
 
 
@@ -188,8 +199,6 @@ def render_module_summary(symbols: Sequence[Symbol], lines: Sequence[str],
         head = symbol.signature.split("\n")
         if symbol.kind in {"constant", "variable"}:
             out.append(head[0] if len(head[0]) <= 100 else head[0][:97] + "...")
-        elif language == "python":
-            out.append("\n".join(head) + " ...")
         else:
             out.append("\n".join(head))
     return chosen[0].start_line, chosen[-1].end_line + 1, "\n".join(out)
