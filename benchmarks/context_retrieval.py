@@ -11,6 +11,7 @@ context size in (estimated) tokens. Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 from codeslm.config import Config
+from codeslm.context.builder import BuilderOptions
 from codeslm.context.index import WorkspaceIndex
 from codeslm.context.provider import WorkspaceProvider
 from codeslm.engine import estimate_tokens
@@ -32,14 +34,16 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--budget", type=int, default=768)
     ap.add_argument("--show", type=int, default=0, help="print the context of the first N holes")
+    ap.add_argument("--options", default="{}", help="BuilderOptions fields as JSON")
     args = ap.parse_args()
     config = Config()
     with tempfile.TemporaryDirectory() as tmp:
         index = WorkspaceIndex.open(args.repo, config.context, db_path=Path(tmp) / "i.sqlite")
         index.refresh()
         holes = pick_holes(index, count=args.holes, seed=args.seed)
-        providers = {m: WorkspaceProvider(index, config, scope=m, auto_sync=False)
-                     for m in ("infile", "repo")}
+        options = BuilderOptions(**json.loads(args.options))
+        providers = {m: WorkspaceProvider(index, config, scope=m, auto_sync=False,
+                                          options=options) for m in ("infile", "repo")}
         stats = {m: {"recall": [], "verbatim": 0, "tokens": [], "ms": []} for m in providers}
         # Where the hidden line exists verbatim elsewhere (an upper bound for retrieval).
         line_home: dict[str, set[str]] = {}
