@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -11,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codeslm.backends.base import Backend
+from codeslm.types import GenerationRequest
 from tests.conftest import REPO, codeslm_command
 
 READY = re.compile(r"^ready: (http://\S+) \((\S+), model (.+), pid (\d+),")
@@ -90,3 +93,51 @@ def start_served(env: dict[str, str], *extra: str, timeout: float = 240) -> Serv
             return served
     proc.kill()
     raise AssertionError(f"codeslm serve not ready after {timeout} s: {''.join(stderr)}")
+
+
+LONG_PROMPT = "# A long tutorial about Python lists, with many examples\n"
+
+
+async def assert_closing_stops_generation(
+    served: Served, backend: Backend, max_tokens: int = 400
+) -> None:
+    """Server-side proof that closing a stream stops the generation.
+
+    While the client reads, the server burns CPU (the control rate). After ``aclose()`` the
+    server may finish the token in progress (seconds on two contended cores), then its CPU use
+    must drop and stay down, well before the rest of the requested tokens could have been
+    generated at the observed speed.
+    """
+    stream = backend.stream(GenerationRequest(prompt=LONG_PROMPT, max_tokens=max_tokens))
+    received = 0
+    async for chunk in stream:
+        received += bool(chunk.text)
+        if received == 3:
+            break
+    cpu0, t0 = served.cpu_seconds(), time.monotonic()
+    in_window = 0
+    async for chunk in stream:
+        in_window += bool(chunk.text)
+        if time.monotonic() - t0 >= 1.5:
+            break
+    elapsed = time.monotonic() - t0
+    busy = (served.cpu_seconds() - cpu0) / elapsed
+    remaining_s = (max_tokens - received - in_window) / max(in_window / elapsed, 0.05)
+    await stream.aclose()
+    closed = time.monotonic()
+    assert busy > 0.2, f"the control window saw no work ({busy:.2f} CPU s/s)"
+    quiet_after: float | None = None
+    while time.monotonic() - closed < min(60.0, remaining_s / 2):
+        before = served.cpu_seconds()
+        await asyncio.sleep(0.5)
+        if (served.cpu_seconds() - before) / 0.5 < busy / 4:
+            quiet_after = time.monotonic() - closed
+            break
+    assert quiet_after is not None, (
+        f"the server kept computing after the client left (busy {busy:.2f} CPU s/s, "
+        f"{remaining_s:.0f} s of generation were left)"
+    )
+    before = served.cpu_seconds()
+    await asyncio.sleep(2.0)
+    stays = (served.cpu_seconds() - before) / 2.0
+    assert stays < busy / 4, (busy, stays)
