@@ -10,10 +10,12 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import cast
 
 from codeslm.backends.base import Backend
-from codeslm.types import GenerationRequest
+from codeslm.types import Chunk, GenerationRequest
 from tests.conftest import REPO, codeslm_command
 
 READY = re.compile(r"^ready: (http://\S+) \((\S+), model (.+), pid (\d+),")
@@ -108,7 +110,10 @@ async def assert_closing_stops_generation(
     must drop and stay down, well before the rest of the requested tokens could have been
     generated at the observed speed.
     """
-    stream = backend.stream(GenerationRequest(prompt=LONG_PROMPT, max_tokens=max_tokens))
+    stream = cast(
+        AsyncGenerator[Chunk, None],
+        backend.stream(GenerationRequest(prompt=LONG_PROMPT, max_tokens=max_tokens)),
+    )
     received = 0
     async for chunk in stream:
         received += bool(chunk.text)
