@@ -9,8 +9,8 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
