@@ -2,14 +2,21 @@
 
 Order of the rules (each one only ever shortens or re-indents the text):
 
-1. clean: CRLF to LF, leftover FIM sentinels, leading blank lines when the cursor starts a line;
-2. indentation made consistent with the surrounding code;
-3. single line: the first line, minus what repeats the rest of the cursor's line, cut at the
-   longest token boundary that adds no syntax error (closing the brackets it opened when that
-   parses);
-4. multi-line: repetition loops dropped, kept inside the cursor's code unit, cut where it
-   starts repeating the lines after the cursor, then the longest cut at a line end that adds
-   no syntax error.
+1. clean: CRLF to LF, anything after a leftover FIM sentinel, leading blank lines when the
+   cursor starts a line, and (after a token-limit stop) an unfinished last line;
+2. indentation made consistent with the surrounding code (double indentation, tabs/spaces);
+3. single line: the first line; nothing if it repeats the next line; minus what repeats the
+   rest of the cursor's line; cut at the token boundary that leaves the fewest syntax errors,
+   closing brackets it opened when that parses; moved to another indentation when only that
+   makes the file parse;
+4. multi-line: repetition loops dropped; kept inside the cursor's code unit (function,
+   method); cut where it starts repeating the lines after the cursor; cut at the line end that
+   leaves the fewest syntax errors (trying other indentations of the block);
+5. both: cut before a ``return``/``raise``/``break`` that would make the code after the
+   cursor unreachable.
+
+"Syntax errors" are tree-sitter ERROR/MISSING nodes of ``prefix + completion + suffix``, plus,
+for Python, CPython's own parser (tree-sitter tolerates bad indentation).
 """
 
 from __future__ import annotations
