@@ -131,6 +131,7 @@ class GitConfig:
     message_max_tokens: int = 72  # tokens the model may write for a commit message
     map_max_calls: int = 8  # per-file summaries for a diff over the budget (map-reduce)
     review_timeout_s: float = 120.0  # model time for a review; rule findings are always kept
+    review_model: str = ""  # model for reviews (e.g. qwen2.5-coder-1.5b); empty = the model
     exclude: list[str] = field(default_factory=list)  # more paths never sent (glob patterns)
 
 

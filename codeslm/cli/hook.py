@@ -160,6 +160,8 @@ def run_pre_push(args: argparse.Namespace) -> int:
         config = common.load(args).config
         if not config.git.hook:
             return 0
+        if config.git.review_model:
+            config.model = config.git.review_model
         repo = GitRepo.discover()
         ranges = pushed_ranges(repo, refs, args.remote)
         found = 0

@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
 def review_target(args: argparse.Namespace, target: str) -> ReviewResult | None:
     """The review of ``target``; ``None`` (after a note) when it has no changes."""
     config = common.load(args).config
+    if config.git.review_model and not args.model:
+        config.model = config.git.review_model
     repo = GitRepo.discover()
     changes = collect(repo, config, target)
     if changes.empty:
