@@ -83,7 +83,7 @@ async def complete(ls: CodeslmServer, key: str, document: Document, position: Po
         stats.invoked += 1
     config = ls.services.config
     debounce = 0.0
-    if automatic:
+    if automatic and not ls.services.typed_ahead(document, position):
         debounce = ls.scheduler.rhythm.debounce(
             key, config.lsp.debounce_ms / 1000.0, config.lsp.debounce_max_ms / 1000.0)
     started = time.perf_counter()

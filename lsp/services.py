@@ -139,6 +139,18 @@ class Services:
         self.status.error(health.detail or health.status.value)
         return False
 
+    def typed_ahead(self, document: Document, position: Position) -> bool:
+        """True when the engine can answer at once: the user is typing through a suggestion
+        it showed (its typed-ahead cache), so there is nothing to debounce."""
+        cached = getattr(self.engine, "cached", None)
+        if not callable(cached):
+            return False
+        try:
+            return cached(document, position) is not None
+        except Exception:  # a cache probe must never fail a completion
+            log.debug("typed-ahead probe failed", exc_info=True)
+            return False
+
     async def complete(
         self,
         document: Document,

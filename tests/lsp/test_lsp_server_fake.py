@@ -508,3 +508,25 @@ async def test_single_file_mode_uses_the_files_repository(tmp_path: Path) -> Non
             ed.replace(uri, ed.texts[uri] + "\n")  # type on (an unchanged file may be cached)
             await asyncio.sleep(0.1)
         assert answer == "found = 1"
+
+
+@pytest.mark.skipif(not hasattr(__import__("codeslm.engine").engine.CompletionEngine, "cached"),
+                    reason="the engine's typed-ahead cache (issue 7) is not in this tree")
+async def test_typing_through_a_suggestion_is_served_at_once(
+        workspace: Path, fake_env: dict[str, str]) -> None:
+    """Keystrokes that follow a shown suggestion skip the debounce and the model."""
+    slow_debounce = {"lsp": {"debounce_ms": 3000, "debounce_max_ms": 0}}
+    async with lsp_session(workspace, fake_env, init_options=slow_debounce) as ed:
+        uri = ed.open("calc.py", CALC)
+        shown = await ed.client.text_document_inline_completion_async(
+            inline_params(uri, 1, 4, invoked=True))
+        assert shown is not None and shown.items[0].insert_text == "    return a + b"
+        before = await ed.stats()
+        ed.type_at(uri, 1, 4, "ret")  # what the suggestion says
+        started = asyncio.get_running_loop().time()
+        rest = await ed.client.text_document_inline_completion_async(inline_params(uri, 1, 7))
+        elapsed = asyncio.get_running_loop().time() - started
+        assert rest is not None and rest.items[0].insert_text == "    return a + b"
+        assert elapsed < 1.5  # not the 3 s debounce
+        after = await ed.stats()
+        assert after["cache_hits"] == before["cache_hits"] + 1
