@@ -78,7 +78,10 @@ class Services:
         old_flat, new_flat = as_flat_dict(self.config), as_flat_dict(loaded.config)
         changed = [k for k in new_flat if old_flat.get(k) != new_flat.get(k)]
         rebuild_backend = needs_new_backend(old_flat, new_flat)
+        roots_changed = new_roots != self._roots
         self._editor, self._roots, self.loaded = new_editor, new_roots, loaded
+        if not changed and not roots_changed and roots is None:
+            return []  # the same settings again: keep the engine and its caches
         if rebuild_backend and self._backend is not None:
             self._retire_backend()
         self._engine = self._candidates = None  # the engine holds the config: renew it

@@ -143,3 +143,12 @@ def test_item_range_follows_a_core_replacement_on_the_cursor_line() -> None:
     assert _replaced_end(target, replace, cursor) == lsp.Position(line=0, character=9)
     other_line = Completion("x", Range(Position(0, 7), Position(1, 0)), CompletionMode.MULTI_LINE)
     assert _replaced_end(target, other_line, cursor) == cursor
+
+
+def test_the_same_settings_again_keep_the_engine_and_its_caches() -> None:
+    server = create_server({}, backend_factory=lambda config: FakeBackend("x"))
+    services = server.services
+    services.reconfigure(editor={"lsp.debounce_ms": 10})
+    engine = services.engine
+    assert services.reconfigure(editor={"lsp.debounce_ms": 10}) == []
+    assert services.engine is engine
