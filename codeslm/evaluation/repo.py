@@ -134,6 +134,7 @@ class HoleResult:
     probe_prompt_tokens: int | None = None
     probe_cached_tokens: int | None = None
     probe_latency_s: float | None = None
+    api_match: bool | None = None  # every cross-file name of the hole is in the prediction
 
 
 @dataclass(slots=True)
@@ -145,6 +146,7 @@ class ModeSummary:
     exact: float = 0.0
     edit_similarity: float = 0.0
     syntax_ok: float = 0.0
+    api_match: float = 0.0
     p50_s: float = 0.0
     p95_s: float = 0.0
     prompt_tokens: float = 0.0
@@ -371,6 +373,7 @@ class RepoEvaluation:
             predicted=predicted,
             exact=predicted.strip() == hole.target.strip(),
             edit_similarity=round(edit_similarity(predicted.strip(), hole.target.strip()), 4),
+            api_match=api_match(predicted, hole.names),
             syntax_ok=syntax_ok(completed, text, language),
             latency_s=round(completion.latency_s, 4),
             context_s=round(provider.last.seconds if provider else 0.0, 5),
@@ -397,8 +400,18 @@ async def _flush_backend(backend: Backend) -> None:
     await backend.generate(GenerationRequest(prompt="\n", max_tokens=1))
 
 
-def summarize(results: Sequence[dict[str, Any]], modes: Sequence[str]) -> list[ModeSummary]:
-    """Per-mode aggregates of result rows (as stored in the JSONL file)."""
+def api_match(predicted: str, names: Sequence[str]) -> bool:
+    """Whether every cross-file name of a hole appears (as an identifier) in the prediction:
+    the part of a line that context from other files can supply (CrossCodeEval's identifier
+    match, all-or-nothing)."""
+    found = set(IDENT.findall(predicted))
+    return all(name in found for name in names)
+
+
+def summarize(results: Sequence[dict[str, Any]], modes: Sequence[str],
+              names: dict[str, Sequence[str]] | None = None) -> list[ModeSummary]:
+    """Per-mode aggregates of result rows (as stored in the JSONL file). ``names`` (hole id ->
+    cross-file names) fills ``api_match`` for rows written before it existed."""
     out = []
     for mode in modes:
         rows = [r for r in results if r["mode"] == mode]
@@ -408,6 +421,10 @@ def summarize(results: Sequence[dict[str, Any]], modes: Sequence[str]) -> list[M
             s.exact = sum(r["exact"] for r in rows) / n
             s.edit_similarity = statistics.fmean(r["edit_similarity"] for r in rows)
             s.syntax_ok = sum(r["syntax_ok"] for r in rows) / n
+            s.api_match = sum(
+                bool(r.get("api_match") if r.get("api_match") is not None else
+                     api_match(r["predicted"], (names or {}).get(r["hole"], ())))
+                for r in rows) / n
             latencies = [r["latency_s"] for r in rows]
             s.p50_s = percentile(latencies, 0.5)
             s.p95_s = percentile(latencies, 0.95)

@@ -87,15 +87,20 @@ def test_nothing_after_the_hole_reaches_the_prompt(tmp_path: Path) -> None:
 
 def test_summary_and_resume_rows(tmp_path: Path) -> None:
     rows = [
-        {"mode": "none", "exact": True, "edit_similarity": 1.0, "syntax_ok": True,
+        {"mode": "none", "hole": "a.py:1", "predicted": "f(x)", "api_match": True,
+         "exact": True, "edit_similarity": 1.0, "syntax_ok": True,
          "latency_s": 1.0, "prompt_tokens": 100, "cached_prompt_tokens": 0, "context_s": 0.0,
          "probe_prompt_tokens": 100, "probe_cached_tokens": 90, "probe_latency_s": 0.2},
-        {"mode": "none", "exact": False, "edit_similarity": 0.5, "syntax_ok": False,
+        {"mode": "none", "hole": "a.py:2", "predicted": "g(y)", "exact": False,
+         "edit_similarity": 0.5, "syntax_ok": False,
          "latency_s": 3.0, "prompt_tokens": 100, "cached_prompt_tokens": 0, "context_s": 0.0,
          "probe_prompt_tokens": None, "probe_cached_tokens": None, "probe_latency_s": None},
     ]
-    (summary,) = ev.summarize(rows, ["none"])
+    (summary,) = ev.summarize(rows, ["none"], {"a.py:2": ("h",)})
     assert (summary.holes, summary.exact, summary.syntax_ok) == (2, 0.5, 0.5)
+    assert summary.api_match == 0.5  # the second row predates api_match: computed from names
+    assert ev.api_match("x = make_user(name)", ("make_user",))
+    assert not ev.api_match("x = make_users(name)", ("make_user",))
     assert summary.edit_similarity == 0.75 and summary.p50_s == 2.0
     assert summary.probe_reuse == 0.9
     settings = ev.RepoEvalSettings("/r", "m", 2, 0, ("none",), 768, 48, 3000, 1000)
