@@ -182,9 +182,11 @@ def register(server: CodeslmServer) -> None:
             rng = lsp.Range(start=target.index.position(line_start), end=params.position)
             lead = text[line_start:target.offset]
         for completion in completions:
-            items.append(lsp.InlineCompletionItem(
-                insert_text=lead + completion.text,
-                range=lsp.Range(start=rng.start, end=_replaced_end(target, completion, rng.end))))
+            # With a selected menu item the completion is about the virtual document: its
+            # range is the selected item's.
+            end = rng.end if selected is not None else _replaced_end(target, completion, rng.end)
+            items.append(lsp.InlineCompletionItem(insert_text=lead + completion.text,
+                                                  range=lsp.Range(start=rng.start, end=end)))
         return lsp.InlineCompletionList(items=items)
 
     @server.feature(
