@@ -47,6 +47,10 @@ class LineSource(Protocol):
         """The lines of ``path`` as indexed, or None when unavailable."""
         ...
 
+    def text(self, path: str) -> str | None:
+        """The text of ``path`` as indexed (``lines`` joined), or None when unavailable."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class BuilderOptions:
@@ -360,7 +364,8 @@ class ContextBuilder:
             if lines is None:
                 return None
             spec = languages.spec_for(entry.language)
-            cached = similarity.FileWindows(lines, spec.keywords if spec else frozenset())
+            cached = similarity.FileWindows(lines, spec.keywords if spec else frozenset(),
+                                            text=self.source.text(path))
             if len(self._windows) >= 48:
                 self._windows.pop(next(iter(self._windows)))
         self._windows[key] = cached  # most recently used last

@@ -104,7 +104,8 @@ class WorkspaceProvider:
         self._clock = clock
         self._lock = index.lock  # one lock for the index and this provider's state
         self._buffers: dict[str, _Buffer] = {}
-        self._disk_lines: dict[str, tuple[int, int, list[str]]] = {}
+        self._disk_lines: dict[str, tuple[int, int, str, list[str]]] = {}
+        self._overlay_lines: dict[str, tuple[str, list[str]]] = {}
         self._recent: dict[str, float] = {}
         self._sticky: dict[str, _Sticky] = {}
         self._refresh_thread: threading.Thread | None = None
@@ -205,6 +206,7 @@ class WorkspaceProvider:
             self._buffers.pop(rel, None)
             self._sticky.pop(rel, None)
             self._disk_lines.pop(rel, None)
+            self._overlay_lines.pop(rel, None)
             if (self.index.root / rel).is_file() and self._indexable(rel):
                 self.index.update_from_disk(rel)
             else:
@@ -274,15 +276,28 @@ class WorkspaceProvider:
 
     def lines(self, path: str) -> list[str] | None:
         """The lines of ``path`` as the index knows it (buffer first, then the disk)."""
+        found = self._source(path)
+        return found[1] if found is not None else None
+
+    def text(self, path: str) -> str | None:
+        """The text of ``path`` as the index knows it (buffer first, then the disk)."""
+        found = self._source(path)
+        return found[0] if found is not None else None
+
+    def _source(self, path: str) -> tuple[str, list[str]] | None:
         overlay = self.index.overlays.get(path)
         if overlay is not None:
-            return overlay.split("\n")
+            cached_overlay = self._overlay_lines.get(path)
+            if cached_overlay is None or cached_overlay[0] is not overlay:
+                cached_overlay = (overlay, overlay.split("\n"))
+                self._overlay_lines[path] = cached_overlay
+            return cached_overlay
         entry = self.index.entries.get(path)
         if entry is None:
             return None
         cached = self._disk_lines.get(path)
         if cached is not None and cached[0] == entry.size and cached[1] == entry.mtime_ns:
-            return cached[2]
+            return cached[2], cached[3]
         try:
             st = (self.index.root / path).stat()
             if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns) and entry.mtime_ns:
@@ -296,8 +311,8 @@ class WorkspaceProvider:
         lines = text.split("\n")
         if len(self._disk_lines) > 256:
             self._disk_lines.clear()
-        self._disk_lines[path] = (entry.size, entry.mtime_ns, lines)
-        return lines
+        self._disk_lines[path] = (entry.size, entry.mtime_ns, text, lines)
+        return text, lines
 
     # -- context ---------------------------------------------------------------------------
 

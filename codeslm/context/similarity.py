@@ -82,31 +82,35 @@ def best_windows(query: set[str], candidates: Iterable[Window], k: int,
 class FileWindows:
     """One file's lines with lazily computed per-line identifier sets."""
 
-    __slots__ = ("_line_tokens", "keywords", "lines", "text")
+    __slots__ = ("_blocks", "keywords", "lines", "text")
 
     def __init__(self, lines: list[str], keywords: frozenset[str] = frozenset(),
                  text: str | None = None) -> None:
         self.lines = lines
         self.text = "\n".join(lines) if text is None else text
         self.keywords = keywords
-        self._line_tokens: dict[int, set[str]] = {}
+        self._blocks: dict[int, frozenset[str]] = {}  # STRIDE-line block -> identifiers
 
-    def line_tokens(self, i: int) -> set[str]:
-        found = self._line_tokens.get(i)
+    def block_tokens(self, b: int) -> frozenset[str]:
+        """Identifiers of lines ``[b * STRIDE, (b + 1) * STRIDE)`` (cached)."""
+        found = self._blocks.get(b)
         if found is None:
-            found = tokens(self.lines[i], self.keywords)
-            self._line_tokens[i] = found
+            found = frozenset(tokens("\n".join(self.lines[b * STRIDE:(b + 1) * STRIDE]),
+                                     self.keywords))
+            self._blocks[b] = found
         return found
 
     def window(self, start: int, size: int = WINDOW) -> Window:
+        """The window of ``size`` lines from ``start`` (both multiples of ``STRIDE``): the
+        union of its cached blocks."""
         end = min(len(self.lines), start + size)
-        toks: set[str] = set()
-        for i in range(start, end):
-            toks |= self.line_tokens(i)
-        return Window(start, end, frozenset(toks))
+        toks: frozenset[str] = frozenset()
+        for b in range(start // STRIDE, (end + STRIDE - 1) // STRIDE):
+            toks = toks | self.block_tokens(b)
+        return Window(start, end, toks)
 
-    def anchored(self, anchors: Sequence[str], *, size: int = WINDOW, stride: int = STRIDE,
-                 max_lines: int = 16, per_anchor: int = 6) -> list[Window]:
+    def anchored(self, anchors: Sequence[str], *, max_lines: int = 16,
+                 per_anchor: int = 6) -> list[Window]:
         """The windows (on the ``stride`` grid) that contain a line mentioning an anchor.
 
         ``anchors`` are searched rarest first, at most ``per_anchor`` lines each and
@@ -120,11 +124,14 @@ class FileWindows:
             # checked by hand, and at most 64 occurrences are looked at per anchor.
             pattern = re.compile(re.escape(anchor) + r"\b")
             found = 0
+            line, counted = 0, 0  # newlines are counted once per anchor, left to right
             for m in itertools.islice(pattern.finditer(text), 64):
                 at = m.start()
                 if at and (text[at - 1].isalnum() or text[at - 1] == "_"):
                     continue
-                hit_lines.add(text.count("\n", 0, at))
+                line += text.count("\n", counted, at)
+                counted = at
+                hit_lines.add(line)
                 found += 1
                 if found >= per_anchor:
                     break
@@ -132,6 +139,6 @@ class FileWindows:
                 break
         starts: set[int] = set()
         for line in hit_lines:
-            first = max(0, (line - size + 1 + stride - 1) // stride * stride)
-            starts.update(range(first, line + 1, stride))
-        return [self.window(s, size) for s in sorted(starts) if s < len(self.lines)]
+            first = max(0, (line - WINDOW + 1 + STRIDE - 1) // STRIDE * STRIDE)
+            starts.update(range(first, line + 1, STRIDE))
+        return [self.window(s) for s in sorted(starts) if s < len(self.lines)]
