@@ -148,6 +148,7 @@ class Outcome:
 
     sent: float
     next_key: float  # when the following keystroke came (inf for the last)
+    lead: str = ""  # the line's text before the cursor (items repeat it)
     answered: float | None = None
     text: str | None = None
     cancelled: bool = False
@@ -168,6 +169,10 @@ async def replay(session: dict[str, Any], args: argparse.Namespace) -> dict[str,
     server_args = ["-m", "codeslm", "lsp"]
     if args.model:
         server_args += ["--model", args.model]
+    if args.backend:
+        server_args += ["--backend", args.backend]
+    for url in args.url or []:
+        server_args += ["--url", url]
     client = LanguageClient("lsp-typing-bench", "1")
     await client.start_io(sys.executable, *server_args, env=env)
     statuses: list[dict[str, Any]] = []
@@ -191,6 +196,9 @@ async def replay(session: dict[str, Any], args: argparse.Namespace) -> dict[str,
         initialization_options=settings))
     client.initialized(lsp.InitializedParams())
     text = session["initial_text"]
+    final = text
+    for e in session["events"]:
+        final = final[: e["offset"] - e["delete"]] + e["insert"] + final[e["offset"]:]
     client.text_document_did_open(lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(
         uri=uri, language_id=session["language"], version=1, text=text)))
     # Wait for the model to load, so the replay measures typing, not start-up.
@@ -230,8 +238,11 @@ async def replay(session: dict[str, Any], args: argparse.Namespace) -> dict[str,
         next_t = events[i + 1]["t"] if i + 1 < len(events) else math.inf
         outcome = Outcome(sent=time.monotonic(), next_key=start + (next_t - t0))
         result.outcomes.append(outcome)
-        later = "".join(e["insert"] for e in events[i + 1: i + 40])
-        result.typed_next.append(later)
+        outcome.lead = text[text.rfind("\n", 0, cursor) + 1: cursor]
+        # What the user ends up with after the cursor: the final file from here on (the
+        # text before the cursor is already final, except right after a typo).
+        result.typed_next.append(final[cursor: cursor + 60] if text[:cursor] == final[:cursor]
+                                 else "")
         future = _request(client, uri, position, outcome)
         pending = (future, outcome)
     if pending is not None:
@@ -320,12 +331,12 @@ def _report(session: dict[str, Any], events: list[dict[str, Any]], result: Repla
             shown.append(outcome.answered - outcome.sent)
             if gap >= 0.6:
                 shown_in_pause += 1
-            # The suggestion matches what the user typed next (at least 4 characters of it).
-            typed = later.lstrip(" ")
-            line = outcome.text.split("\n")[-1] if "\n" not in outcome.text else outcome.text
-            suggestion = line.strip()
-            if len(typed) >= 4 and suggestion and (
-                    typed.startswith(suggestion[:8]) or suggestion.endswith(typed[:8])):
+            # The suggestion is what the user typed next: its first 8 characters (all of it
+            # when shorter) come next in the final file. A user accepting it saves keystrokes.
+            suggested = outcome.text[len(outcome.lead):] if outcome.text.startswith(
+                outcome.lead) else ""
+            want = suggested.rstrip()[:8]
+            if want.strip() and later.startswith(want):
                 matched += 1
     ms = [s * 1000 for s in shown]
     cancelled_by_client = sum(o.cancelled for o in result.outcomes)
@@ -333,6 +344,7 @@ def _report(session: dict[str, Any], events: list[dict[str, Any]], result: Repla
         "commit": git_commit(),
         "machine": machine(),
         "model": args.model or "default (qwen2.5-coder-0.5b)",
+        "backend": args.backend or "default (llama-cpp)",
         "settings": {"debounce_ms": args.debounce_ms, "debounce_max_ms": args.debounce_max_ms},
         "session": {"source": session["source"], "keystrokes": len(events),
                     "duration_s": round(events[-1]["t"] - events[0]["t"], 1)},
@@ -384,6 +396,8 @@ def main() -> None:
     rep = sub.add_parser("replay", help="replay a session against codeslm lsp")
     rep.add_argument("--session", default=str(SESSION))
     rep.add_argument("--model", help="model name or .gguf path (default: the config's)")
+    rep.add_argument("--backend", help="backend (default: the config's, llama-cpp)")
+    rep.add_argument("--url", action="append", help="server URL for HTTP backends")
     rep.add_argument("--debounce-ms", type=int, help="override lsp.debounce_ms")
     rep.add_argument("--debounce-max-ms", type=int,
                      help="override lsp.debounce_max_ms (0: a fixed debounce)")
