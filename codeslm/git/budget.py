@@ -1,9 +1,10 @@
 """Fit a change into a token budget: whole patches, truncated patches, or units to summarise.
 
-Patches are rendered compactly (no ``index`` lines) and counted with the served model's
+Patches are rendered compactly (no ``index`` or ``---``/``+++`` lines) and counted with the served model's
 tokenizer. When everything fits, everything is sent. Otherwise the budget is shared out
 "water-filling" style: small patches go in whole, and the rest split what is left equally,
-each cut at a hunk and then a line boundary with a marker saying how much was cut. For
+each cut at a hunk and then a line boundary with a marker saying how much was cut. With so
+many files that an equal part would say nothing, whole patches go in smallest first instead. For
 map-reduce, :func:`units` packs patches into pieces that each fit the budget.
 """
 
@@ -17,11 +18,16 @@ from .diff import FileDiff, Hunk
 Counter = Callable[[str], Awaitable[int]]
 
 
+def _header(file: FileDiff) -> str:
+    """Git's header lines minus ``index`` and the ``---``/``+++`` pair, which repeat what
+    ``diff --git`` says: on a small file they are most of the tokens."""
+    kept = [h for h in file.header if not h.startswith(("index ", "--- ", "+++ "))]
+    return "\n".join(kept) + "\n" if kept else ""
+
+
 def render_patch(file: FileDiff) -> str:
-    """The patch of ``file`` as sent to a model: git headers without ``index`` lines."""
-    header = [h for h in file.header if not h.startswith("index ")]
-    text = "\n".join(header) + "\n" if header else ""
-    return text + "".join(h.text() for h in file.hunks)
+    """The patch of ``file`` as sent to a model (see :func:`_header`)."""
+    return _header(file) + "".join(h.text() for h in file.hunks)
 
 
 @dataclass(slots=True)
@@ -47,6 +53,8 @@ async def fit(files: list[FileDiff], budget: int, count: Counter) -> Fitted:
     if total <= budget:
         return Fitted("".join(patches), total, total, [], [])
     shares = _water_fill(sizes, budget)
+    if min(s for s, n in zip(shares, sizes, strict=True) if s < n) < _MIN_USEFUL:
+        shares = _smallest_first(sizes, budget)
     parts: list[str] = []
     used = 0
     cut: list[str] = []
@@ -88,12 +96,26 @@ def _water_fill(sizes: list[int], budget: int) -> list[int]:
 _MIN_USEFUL = 24  # tokens: below this a cut patch says nothing; drop it instead
 
 
+def _smallest_first(sizes: list[int], budget: int) -> list[int]:
+    """Shares for too many files to give each a useful part: whole patches, smallest first,
+    then what is left to the next one; the rest get nothing (they stay in the file list)."""
+    shares = [0] * len(sizes)
+    left = budget
+    for i in sorted(range(len(sizes)), key=lambda i: sizes[i]):
+        if sizes[i] <= left:
+            shares[i] = sizes[i]
+            left -= sizes[i]
+        else:
+            shares[i] = left if left >= _MIN_USEFUL else 0
+            break
+    return shares
+
+
 async def truncate(file: FileDiff, budget: int, count: Counter) -> str:
     """The start of ``file``'s patch within ``budget`` tokens, with a cut marker ('' if none)."""
     if budget < _MIN_USEFUL:
         return ""
-    header = [h for h in file.header if not h.startswith("index ")]
-    head = "\n".join(header) + "\n" if header else ""
+    head = _header(file)
     total_changed = file.added + file.deleted
     # Room for the cut marker, sized for the largest count it can show.
     reserve = await count(_marker(total_changed, file.path))

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 import time
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from ..backends.base import Backend
 from ..config import Config
@@ -127,6 +130,10 @@ class MessageWriter:
         messages = template.render(style=style_text, stat=stat, changes=body)
         raw = await self._generate(messages, self.config.git.message_max_tokens, deadline,
                                    stop=_MESSAGE_STOPS)
+        if _copied_example(raw, messages):
+            notes.append("the model described its worked example, not this change; "
+                         "a plain summary was written instead")
+            raw = plain_summary(changes)
         path_type = type_for_paths(paths)
         message = normalise(
             raw,
@@ -195,6 +202,39 @@ class MessageWriter:
             self._prompt_tokens += result.usage.prompt_tokens
         log.info("commit message call: %s", result.usage)
         return result.text
+
+
+_COMMON = frozenset({"their", "with", "from", "that", "this", "into", "when", "them", "each"})
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"[A-Za-z]{4,}", text)}
+
+
+def _copied_example(answer: str, messages: tuple[ChatMessage, ...]) -> bool:
+    """Whether ``answer`` borrows words of the template's worked answer that the real change
+    never mentions: a small model with little to go on describes the example instead."""
+    examples = [m.content for m in messages if m.role == "assistant"]
+    if not examples:
+        return False
+    real = _words(messages[-1].content)
+    borrowed = {w for w in _words(answer) & _words(" ".join(examples)) - _COMMON if w not in real}
+    return bool(borrowed)
+
+
+def plain_summary(changes: ChangeSet) -> str:
+    """A subject made from the file list alone (used when the model's answer is unusable)."""
+    files = changes.all_files()
+    statuses = {f.status for f in files}
+    verb = ("add" if statuses == {"added"} else "remove" if statuses == {"deleted"}
+            else "rename" if statuses == {"renamed"} else "update")
+    if len(files) == 1:
+        return f"{verb} {PurePosixPath(files[0].path).name}"
+    if len(files) == 2:
+        return f"{verb} {PurePosixPath(files[0].path).name} and {PurePosixPath(files[1].path).name}"
+    parents = [str(PurePosixPath(f.path).parent) for f in files]
+    common = os.path.commonpath(parents) if all(p != "." for p in parents) else ""
+    return f"{verb} {len(files)} files" + (f" in {common}" if common else "")
 
 
 def _changes_block(patches: str, any_sent: bool) -> str:

@@ -1,9 +1,9 @@
 """Learn a repository's commit message habits from its recent history.
 
-What is learnt: whether the history uses Conventional Commits at all, which types and scopes it
-uses, whether descriptions start with a capital letter, and a few real subjects to show the
-model. Scopes are matched against the changed paths to suggest one (``codeslm/git/x.py`` with
-a history that uses ``(git)`` suggests ``git``).
+What is learnt: whether the history uses Conventional Commits at all, which types and scopes
+it uses, and whether descriptions start with a capital letter. Scopes are matched against the
+changed paths to suggest one (``codeslm/git/x.py`` with a history that uses ``(git)`` suggests
+``git``). Earlier subjects themselves are never put in the prompt: small models copy them.
 """
 
 from __future__ import annotations
@@ -14,11 +14,8 @@ from pathlib import PurePosixPath
 
 from .conventional import TYPES, parse_header
 from .repo import Commit
-from .secrets import scrub_text
 
 _MIN_CONVENTIONAL = 0.4  # share of conventional subjects from which the history "has a style"
-_EXAMPLES = 4
-_MIN_EXAMPLES = 3  # one or two examples get copied verbatim by small models
 
 
 @dataclass(slots=True)
@@ -31,7 +28,6 @@ class CommitStyle:
     scopes: Counter[str] = field(default_factory=Counter)
     capitalised: int = 0
     with_body: int = 0
-    examples: list[str] = field(default_factory=list)
 
     @property
     def uses_conventional(self) -> bool:
@@ -62,11 +58,9 @@ class CommitStyle:
         """Extra system-prompt lines describing this repository's habits."""
         if not self.uses_conventional:
             return ""
+        # Earlier subjects are not shown: a small model copies them instead of describing the
+        # change (measured: the same subject for seven commits in a row).
         lines = []
-        if len(self.examples) >= _MIN_EXAMPLES:
-            lines.append("Earlier commits of this repository, to show its style only "
-                         "(describe the new change, never copy these):")
-            lines += [f"  {s}" for s in self.examples]
         if self.scopes:
             common = ", ".join(s for s, _ in self.scopes.most_common(8))
             lines.append(f"Scopes used here: {common}.")
@@ -101,8 +95,4 @@ def learn(commits: list[Commit]) -> CommitStyle:
             style.scopes[header.scope.strip()] += 1
         if header.description[:1].isupper():
             style.capitalised += 1
-        if len(style.examples) < _EXAMPLES and len(subject) <= 72:
-            clean, found = scrub_text(subject)
-            if not found:
-                style.examples.append(clean)
     return style

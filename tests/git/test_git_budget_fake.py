@@ -95,3 +95,25 @@ async def test_only_withheld_files_still_get_a_message(repo: Repo) -> None:
     assert result.message == "build: update the lockfile"
     prompt = backend.requests[0].messages[-1].content
     assert "package-lock.json" in prompt and "every changed file is withheld" in prompt
+
+
+async def test_many_files_get_whole_patches_smallest_first(repo: Repo) -> None:
+    for i in range(200):
+        repo.write(f"tests/data/case{i:03}.toml", f"key{i} = {i}\n" * (1 + i % 7))
+    repo.git("add", "-A")
+    files = parse_diff(GitRepo(repo.path).diff())
+    fitted = await fit(files, 300, make_counter(FakeBackend()))
+    shown = [f.path for f in files if f.path not in fitted.dropped_files]
+    assert 5 <= len(shown) <= 60 and len(fitted.cut_files) <= 1
+    assert "key0 = 0" in fitted.text and fitted.tokens <= 300
+
+
+async def test_an_answer_about_the_worked_example_is_replaced(repo: Repo) -> None:
+    for i in range(3):
+        repo.write(f"data/f{i}.txt", f"{i}\n")
+    repo.git("add", "-A")
+    backend = FakeBackend("feat(tests): add tests for cart functionality")
+    result = await MessageWriter(backend, Config()).write(
+        collect(GitRepo(repo.path), Config()), CommitStyle())
+    assert result.message == "feat: add 3 files in data"
+    assert any("worked example" in n for n in result.notes)
