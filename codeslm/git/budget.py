@@ -1,11 +1,11 @@
 """Fit a change into a token budget: whole patches, truncated patches, or units to summarise.
 
-Patches are rendered compactly (no ``index`` or ``---``/``+++`` lines) and counted with the served model's
-tokenizer. When everything fits, everything is sent. Otherwise the budget is shared out
-"water-filling" style: small patches go in whole, and the rest split what is left equally,
-each cut at a hunk and then a line boundary with a marker saying how much was cut. With so
-many files that an equal part would say nothing, whole patches go in smallest first instead. For
-map-reduce, :func:`units` packs patches into pieces that each fit the budget.
+Patches are rendered compactly (no ``index`` or ``---``/``+++`` lines) and counted with the
+served model's tokenizer. When everything fits, everything is sent. Otherwise the budget is
+shared out "water-filling" style: small patches go in whole, and the rest split what is left
+equally, each cut at a hunk and then a line boundary with a marker saying how much was cut.
+With so many files that an equal part would say nothing, whole patches go in smallest first
+instead. For map-reduce, :func:`units` packs patches into pieces that each fit the budget.
 """
 
 from __future__ import annotations
