@@ -408,6 +408,3 @@ class WorkspaceIndex:
 
     def __len__(self) -> int:
         return len(self.entries)
-
-    def iter_paths(self) -> Iterable[str]:
-        return self.entries.keys()

@@ -36,26 +36,6 @@ def tokens(text: str, keywords: frozenset[str] = frozenset()) -> set[str]:
     return {t for t in IDENT.findall(text) if len(t) > 1 and t not in keywords}
 
 
-def windows(lines: Sequence[str], keywords: frozenset[str] = frozenset(),
-            size: int = WINDOW, stride: int = STRIDE) -> list[Window]:
-    """Overlapping windows over ``lines`` (blank-only windows are dropped)."""
-    line_tokens = [tokens(line, keywords) for line in lines]
-    out: list[Window] = []
-    n = len(lines)
-    start = 0
-    while start < n:
-        end = min(n, start + size)
-        toks: set[str] = set()
-        for t in line_tokens[start:end]:
-            toks |= t
-        if toks:
-            out.append(Window(start, end, frozenset(toks)))
-        if end == n:
-            break
-        start += stride
-    return out
-
-
 def jaccard(a: frozenset[str] | set[str], b: frozenset[str] | set[str]) -> float:
     """|a ∩ b| / |a ∪ b| (0 for two empty sets)."""
     if not a or not b:

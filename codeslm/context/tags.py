@@ -225,18 +225,3 @@ def signature(node: Any, source: bytes) -> str:
         lines = [*lines[:MAX_SIGNATURE_LINES], "..."]
     text = "\n".join(line.rstrip() for line in lines)
     return text[:MAX_SIGNATURE_CHARS]
-
-
-def enclosing_scopes(tree: Any, language: str | None, byte_offset: int) -> list[Any]:
-    """The scope nodes (outermost first) that contain ``byte_offset`` in ``tree``."""
-    spec = languages.spec_for(language)
-    if spec is None or tree is None:
-        return []
-    node = tree.root_node.descendant_for_byte_range(byte_offset, byte_offset)
-    chain: list[Any] = []
-    while node is not None:
-        if node.type in spec.scopes and node.start_byte < byte_offset:
-            chain.append(node)
-        node = node.parent
-    chain.reverse()
-    return chain

@@ -231,3 +231,16 @@ def test_typing_a_new_name_keeps_the_blocks_until_the_cursor_leaves_the_region(
     third = provider.context_for(typed_doc, at + len("    audit_trail("), budget_tokens=1000,
                                  count_tokens=estimate_tokens)
     assert "def audit_trail(user, action: str) -> None:" in "".join(f.text for f in third.files)
+
+
+def test_the_pure_builder_ranks_without_a_provider(repo: Path, provider: WorkspaceProvider) -> None:
+    """``ContextBuilder.build``: index + cursor in, best snippets out (what other features use)."""
+    from codeslm.context.builder import CursorQuery
+
+    doc = _doc(repo, "pkg/service.py")
+    offset = _cursor(doc.text, "    user = ")
+    query = CursorQuery("pkg/service.py", "python", doc.text, offset, 0, len(doc.text))
+    chosen = provider.builder.build(query, budget_tokens=300, count_tokens=estimate_tokens)
+    assert chosen and chosen == sorted(chosen, key=lambda s: -s.score)
+    assert any(s.path == "pkg/models.py" and "def make_user" in s.text for s in chosen)
+    assert all(s.path != "pkg/service.py" for s in chosen)  # the whole file is the window

@@ -120,11 +120,3 @@ def test_unknown_languages_give_empty_tags_not_errors(language: str | None) -> N
 def test_broken_code_still_yields_the_definitions_that_parse() -> None:
     found = tags.extract(b"def ok(x):\n    return x\n\ndef broken(:\n    pass\n", "python")
     assert "ok" in {s.name for s in found.symbols}
-
-
-def test_enclosing_scopes_at_an_offset() -> None:
-    source = b"class A:\n    def f(self):\n        x = 1\n        return x\n"
-    tree = tags.parse(source, "python")
-    offset = source.index(b"return")
-    chain = tags.enclosing_scopes(tree, "python", offset)
-    assert [n.type for n in chain] == ["class_definition", "function_definition"]
