@@ -379,8 +379,10 @@ def _print(report: dict[str, Any]) -> None:
           f"{report['cancelled_by_client']}; server: debounced {s['debounced']}, cancelled "
           f"during the model call {s['cancelled']}, served {s['served']} (from cache "
           f"{s['cache_hits']}), empty {s['empty']}, errors {s['errors']}")
-    print(f"server CPU: {s['cpu_cancelled_s']} s on cancelled model calls, {s['cpu_served_s']} s "
-          f"on served ones, {s['cpu_unattributed_s']} s outside model calls, "
+    cancelled = round(s["cpu_cancelled_s"] + s.get("cpu_cancelled_drain_s", 0.0), 1)
+    print(f"server CPU: {cancelled} s on cancelled model calls ({s['cpu_cancelled_s']} s until "
+          f"the cancel + {s.get('cpu_cancelled_drain_s', 0.0)} s draining after it), "
+          f"{s['cpu_served_s']} s on served ones, {s['cpu_unattributed_s']} s elsewhere, "
           f"{s['process_cpu_s']} s in total; peak RSS {report['server_peak_rss_mib']} MiB")
 
 

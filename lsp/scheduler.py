@@ -66,15 +66,19 @@ class CpuLedger:
     """Splits process CPU time between the model calls running at the same moment.
 
     Between two events (a call starting or stopping) the CPU time the process used is charged
-    in equal parts to the calls active then; with none active it is ``unattributed`` (protocol
-    handling, and the short tail a cancelled generation runs before it notices).
+    in equal parts to the calls active then. A cancelled generation keeps the CPU busy until
+    it notices (up to a prompt batch); time with no call active right after a cancellation, up
+    to the next call's start, is that ``drain``. Other time with no call active is
+    ``unattributed`` (protocol handling, indexing).
     """
 
     def __init__(self, clock: Callable[[], float] = time.process_time) -> None:
         self._clock = clock
         self._last = clock()
         self._active: dict[int, float] = {}
+        self._draining = False
         self.unattributed = 0.0
+        self.drain = 0.0
 
     def _settle(self) -> None:
         now = self._clock()
@@ -83,15 +87,21 @@ class CpuLedger:
             share = delta / len(self._active)
             for key in self._active:
                 self._active[key] += share
+        elif self._draining:
+            self.drain += delta
         else:
             self.unattributed += delta
 
     def start(self, key: int) -> None:
         self._settle()
+        self._draining = False
         self._active[key] = 0.0
 
-    def stop(self, key: int) -> float:
+    def stop(self, key: int, *, cancelled: bool = False) -> float:
+        """End ``key``'s call; its CPU so far. After a cancellation, idle CPU is drain."""
         self._settle()
+        if cancelled and len(self._active) == 1:
+            self._draining = True
         return self._active.pop(key, 0.0)
 
 
@@ -109,7 +119,7 @@ class Stats:
     empty: int = 0  # answered with nothing (model said nothing, refused, bad input)
     cache_hits: int = 0  # served without a model call (typed-ahead / LRU cache of the engine)
     errors: int = 0
-    cpu_cancelled_s: float = 0.0
+    cpu_cancelled_s: float = 0.0  # during cancelled calls (their drain is in the ledger)
     cpu_served_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)  # answered requests, arrival->answer
 
@@ -118,6 +128,7 @@ class Stats:
         out["cpu_cancelled_s"] = round(self.cpu_cancelled_s, 3)
         out["cpu_served_s"] = round(self.cpu_served_s, 3)
         if ledger is not None:
+            out["cpu_cancelled_drain_s"] = round(ledger.drain, 3)
             out["cpu_unattributed_s"] = round(ledger.unattributed, 3)
         out["process_cpu_s"] = round(time.process_time(), 3)
         lat = sorted(self.latencies_ms)
@@ -195,7 +206,7 @@ class Scheduler:
         try:
             result = await work()
         except asyncio.CancelledError:
-            cpu = self.ledger.stop(ticket.id)
+            cpu = self.ledger.stop(ticket.id, cancelled=True)
             self.stats.cpu_cancelled_s += cpu
             raise
         except BaseException:

@@ -96,6 +96,11 @@ def test_cpu_ledger_splits_time_between_active_calls() -> None:
     now[0] = 4.5
     ledger.start(3)
     assert ledger.unattributed == pytest.approx(0.5)
+    now[0] = 5.0
+    ledger.stop(3, cancelled=True)
+    now[0] = 5.3  # the cancelled generation still finishing its batch
+    ledger.start(4)
+    assert ledger.drain == pytest.approx(0.3) and ledger.unattributed == pytest.approx(0.5)
 
 
 def test_adaptive_debounce_follows_the_typing_rhythm() -> None:
