@@ -6,8 +6,8 @@ Three ways a request dies in an editor session, each measured ``--trials`` times
   (cancellation is checked between prompt batches of ``n_batch`` tokens);
 - decode: the stream is closed while tokens are being generated (checked after each token);
 - supersede: the engine gets a newer request for the same document while the older one is
-  generating; reported is the newer request's latency next to the same request on an idle
-  backend (what the user feels).
+  generating (its prompt is in the KV cache); reported is the newer request's latency next
+  to the same request on an idle backend (what the user feels).
 
 "Busy after cancel" runs from the moment the consumer closes the stream to the moment the
 backend's worker thread records the request as finished (``LlamaCppBackend.history``), i.e.
@@ -119,7 +119,9 @@ async def main() -> None:
         long_one = asyncio.ensure_future(engine.complete(
             document, end, mode=CompletionMode.MULTI_LINE, max_tokens=300, early_stop=False,
             use_cache=False))
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(0.05)
+        while backend._generated < 5:  # supersede once the older one is generating
+            await asyncio.sleep(0.01)
         started = time.perf_counter()
         await engine.complete(document, end, mode=CompletionMode.SINGLE_LINE, max_tokens=16,
                               use_cache=False)

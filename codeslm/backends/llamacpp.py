@@ -136,6 +136,10 @@ class LlamaCppBackend(Backend):
             from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
             kwargs["draft_model"] = LlamaPromptLookupDecoding(num_pred_tokens=2)
+            # A draft model makes llama-cpp-python keep logits for every position, but it
+            # sizes that buffer from logits_all: without it any prompt longer than n_batch
+            # fails ("could not broadcast ... into shape (0,)"). Costs n_ctx x vocab floats.
+            kwargs["logits_all"] = True
         started = time.perf_counter()
         try:
             llm = _make_llama_class(llama_cpp)(**kwargs)
