@@ -118,3 +118,21 @@ def test_eval_cli_runs_and_resumes(cli_env: dict[str, str], tmp_path: Path) -> N
     bad = subprocess.run([*command[:-1], "--max-tokens", "0"], env=cli_env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ")
+
+
+async def test_ngram_speculative_decoding_runs_past_one_prompt_batch(model_path: Path) -> None:
+    config = Config(model=str(model_path), n_ctx=512, n_batch=64)
+    config.completion.speculative = "ngram"
+    config.completion.latency_budget_ms = 0
+    backend = LlamaCppBackend(config, model_path=model_path)
+    try:
+        engine = CompletionEngine(backend, config)
+        lines = "".join(f"    values.append(scale(item_{i}, factor={i}))\n" for i in range(12))
+        text = f"def build(factor):\n    values = []\n{lines}\n    return values\n"
+        document = Document(text, "spec.py", "python")
+        completion = await engine.complete(document, Position(14, 0),
+                                           mode=CompletionMode.SINGLE_LINE, max_tokens=16)
+        assert completion.prompt_tokens is None or completion.prompt_tokens > 64
+        assert completion.finish_reason != "error" and completion.raw
+    finally:
+        await backend.aclose()
