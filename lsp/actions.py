@@ -233,6 +233,7 @@ async def run_command(ls: CodeslmServer, command: str, args: tuple[Any, ...],
             ls.services.backend, plan, temperature=config.gen.temperature,
             max_tokens=config.gen.max_tokens,
             on_progress=lambda n: progress.report(f"{n} tokens")))
+
         def stop_generation() -> None:
             gen.cancel()
 

@@ -532,3 +532,29 @@ async def test_typing_through_a_suggestion_is_served_at_once(
         assert elapsed < 1.5  # not the 3 s debounce
         after = await ed.stats()
         assert after["cache_hits"] == before["cache_hits"] + 1
+
+
+async def test_cancelling_the_progress_stops_a_refactor(tmp_path: Path, workspace: Path) -> None:
+    """The user cancels a refactor from the editor's progress UI: generation stops, nothing is
+    applied."""
+    async with lsp_session(workspace, slow_env(tmp_path)) as ed:
+        uri = ed.open("calc.py", CALC)
+        actions = await _actions(ed, uri, (5, 8), (5, 8))
+        run = asyncio.ensure_future(_run(ed, actions["codeslm.explain"]))
+        token = None
+        for _ in range(100):
+            begun = [t for t, reports in ed.client.progress_reports.items()
+                     if any(isinstance(r, lsp.WorkDoneProgressBegin) and "Explain" in r.title
+                            for r in reports)]
+            if begun:
+                token = begun[0]
+                break
+            await asyncio.sleep(0.05)
+        assert token is not None
+        await asyncio.sleep(0.3)  # generating (8 s at this speed)
+        ed.client.window_work_done_progress_cancel(lsp.WorkDoneProgressCancelParams(token=token))
+        result = await asyncio.wait_for(run, 5)
+        assert result["applied"] is False and result["reason"] == "cancelled"
+        assert ed.applied == []
+        reports = ed.client.progress_reports[token]
+        assert isinstance(reports[-1], lsp.WorkDoneProgressEnd)
