@@ -232,11 +232,9 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
                 raise ValueError
             return str(value)
     except (TypeError, ValueError):
-        kind = type(default).__name__
-        raise ConfigError(
-            f"{origin}: {key} must be a {kind}, got {value!r}",
-            hint=f"set {key} to a {kind} value",
-        ) from None
+        kind = {bool: "true or false", int: "an integer", float: "a number",
+                list: "a list of strings", str: "a string"}[type(default)]
+        raise ConfigError(f"{origin}: {key} must be {kind}, got {value!r}") from None
     return value
 
 

@@ -9,6 +9,8 @@ local function finish()
 end
 
 local ok, err = pcall(function()
+  local v = vim.version()
+  out.version = string.format('%d.%d.%d', v.major, v.minor, v.patch)
   local codeslm = require('codeslm')
   codeslm.setup({
     cmd = vim.fn.json_decode(os.getenv('CODESLM_TEST_CMD')),
