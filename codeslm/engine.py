@@ -515,6 +515,10 @@ class CompletionEngine:
         if usage is None:
             usage = Usage(completion_tokens=chunks, time_to_first_token_s=ttft,
                           total_s=time.perf_counter() - started)
+        if usage.prompt_tokens is None:
+            # A stream closed early (or a server without usage counts) reports no prompt
+            # size; callers such as `complete --json` still show one.
+            usage = dataclasses.replace(usage, prompt_tokens=self.count_tokens(plan.prompt))
         return raw, finish, usage
 
     def _send_partial(self, callback: PartialCallback | None, plan: PromptPlan,

@@ -199,6 +199,10 @@ def render_module_summary(symbols: Sequence[Symbol], lines: Sequence[str],
         head = symbol.signature.split("\n")
         if symbol.kind in {"constant", "variable"}:
             out.append(head[0] if len(head[0]) <= 100 else head[0][:97] + "...")
+        elif language == "python":
+            # A stub line reads as an API listing. A bare signature with no body did not:
+            # the 0.5B model ignored it and invented a name (tests/context/test_real_model).
+            out.append("\n".join(head) + " ...")
         else:
             out.append("\n".join(head))
     return chosen[0].start_line, chosen[-1].end_line + 1, "\n".join(out)

@@ -78,19 +78,31 @@ async def test_completion_fallback_inserts_model_text(editor: Editor) -> None:
     assert edit.range.start.line == edit.range.end.line == 8
 
 
+# About 3,000 tokens before the cursor: seconds of prompt processing on two cores, so the
+# request is still running when it is cancelled (a short block would already be answered).
+LONG = "".join(
+    f"def scaled_sum_{i}(values, factor={i}):\n"
+    f"    \"\"\"Sum of the values times {i}, skipping None.\"\"\"\n"
+    f"    return sum(v * factor for v in values if v is not None) + {i * 7}\n\n\n"
+    for i in range(120)) + "def product(values):\n    \n"
+LONG_LINE = LONG.count("\n") - 1
+
+
 async def test_cancelling_a_generation_stops_the_model(editor: Editor) -> None:
-    uri = editor.uri("stats.py")
+    # A document of its own: a prompt no earlier test asked for, so no cache can answer it.
+    uri = editor.open("matrix.py", LONG)
     # A long generation: no deadline, many tokens.
     editor.client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(
         settings={"completion": {"max_tokens": 400, "latency_budget_ms": 0,
-                                 "mode": "multi-line"},
+                                 "mode": "multi-line", "prefix_chars": 14000},
                   "gen": {"max_tokens": 200}}))
     before = await editor.stats()
     future = editor.client.protocol.send_request(
-        lsp.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, 8, 4))
-    await asyncio.sleep(1.5)  # debounce, prompt, then generation under way
+        lsp.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, LONG_LINE, 4))
     request_id = next(i for i, f in editor.client.protocol._request_futures.items()
                       if f is future)
+    await asyncio.sleep(1.5)  # debounce, prompt, then generation under way
+    assert not future.done(), "the suggestion came before it could be cancelled"
     editor.client.cancel_request(lsp.CancelParams(id=request_id))
     with pytest.raises(JsonRpcException) as err:
         await asyncio.wait_for(asyncio.wrap_future(future), 30)
@@ -111,7 +123,8 @@ async def test_cancelling_a_generation_stops_the_model(editor: Editor) -> None:
     assert start["cancelled"] == before["cancelled"] + 1
     assert start["client_cancelled"] == before["client_cancelled"] + 1
     editor.client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(
-        settings={"gen": {"max_tokens": 200}, "completion": {"max_tokens": 48}}))
+        settings={"gen": {"max_tokens": 200},
+                  "completion": {"max_tokens": 48, "prefix_chars": 3000}}))
 
 
 async def _actions(editor: Editor, uri: str, start: tuple[int, int], end: tuple[int, int],
