@@ -8,27 +8,12 @@ indices (code points).
 
 from __future__ import annotations
 
-import functools
-import importlib
-import logging
 import re
-import threading
 from dataclasses import dataclass
 from typing import Any
 
-log = logging.getLogger(__name__)
-
-_GRAMMARS: dict[str, tuple[str, str]] = {
-    "python": ("tree_sitter_python", "language"),
-    "javascript": ("tree_sitter_javascript", "language"),
-    "typescript": ("tree_sitter_typescript", "language_typescript"),
-    "tsx": ("tree_sitter_typescript", "language_tsx"),
-    "go": ("tree_sitter_go", "language"),
-    "rust": ("tree_sitter_rust", "language"),
-    "java": ("tree_sitter_java", "language"),
-    "c": ("tree_sitter_c", "language"),
-    "cpp": ("tree_sitter_cpp", "language"),
-}
+from .completion.syntax import language as grammar_language
+from .completion.syntax import parser_for
 
 _JS_FUNCTIONS = {"function_declaration", "generator_function_declaration", "method_definition"}
 _JS_CLASSES = {"class_declaration", "abstract_class_declaration", "interface_declaration"}
@@ -59,35 +44,10 @@ CLASSES: dict[str, set[str]] = {
 # Wrappers whose range should be used instead of the definition's own (decorators, export).
 _WRAPPERS = {"decorated_definition", "export_statement"}
 
-_local = threading.local()
-
-
-@functools.cache
-def _language(name: str) -> Any | None:
-    module_name, attr = _GRAMMARS[name]
-    try:
-        import tree_sitter
-
-        return tree_sitter.Language(getattr(importlib.import_module(module_name), attr)())
-    except (ImportError, AttributeError, ValueError) as exc:
-        log.warning("no tree-sitter grammar for %s (%s)", name, exc)
-        return None
-
-
 def parse(language: str | None, text: str) -> Any | None:
     """A tree-sitter tree of ``text``, or None when ``language`` has no installed grammar."""
-    if not language or language not in _GRAMMARS:
-        return None
-    lang = _language(language)
-    if lang is None:
-        return None
-    parsers: dict[str, Any] = getattr(_local, "parsers", None) or {}
-    _local.parsers = parsers
-    if language not in parsers:
-        import tree_sitter
-
-        parsers[language] = tree_sitter.Parser(lang)
-    return parsers[language].parse(text.encode("utf-8"))
+    parser = parser_for(language)
+    return parser.parse(text.encode("utf-8")) if parser is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,4 +203,4 @@ def definitions(text: str, language: str | None, *, kinds: tuple[str, ...] = ("f
 
 def has_grammar(language: str | None) -> bool:
     """True when ``language`` can be parsed here."""
-    return bool(language) and language in _GRAMMARS and _language(language) is not None
+    return grammar_language(language) is not None

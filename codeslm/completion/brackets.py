@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .scan import code_chars
+
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = {v: k for k, v in _PAIRS.items()}
 
@@ -13,21 +15,9 @@ def unclosed(text: str) -> str:
     something the prefix opened).
     """
     stack: list[str] = []
-    quote: str | None = None
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote or (ch == "\n" and quote != "`"):
-                quote = None
-        elif ch in "\"'`":
-            quote = ch
-        elif ch in _PAIRS:
+    for _, ch in code_chars(text, newline_ends_strings=True):
+        if ch in _PAIRS:
             stack.append(_PAIRS[ch])
         elif ch in _CLOSERS and stack and stack[-1] == ch:
             stack.pop()
-        i += 1
     return "".join(reversed(stack))

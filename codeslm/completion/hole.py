@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from ..types import CompletionMode
+from .scan import code_chars
 
 # Lines that open a block whose body comes on the next lines.
 _OPENER = re.compile(r"(:|\{|\(|\[|=>|->|\bdo|\bthen)\s*$")
@@ -39,21 +40,9 @@ def strip_line_comment(line: str, language: str | None) -> str:
     marker = "#" if language == "python" else "//"
     if marker not in line:
         return line
-    quote: str | None = None
-    i = 0
-    while i < len(line):
-        ch = line[i]
-        if quote:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote:
-                quote = None
-        elif ch in "\"'`":
-            quote = ch
-        elif line.startswith(marker, i):
+    for i, _ in code_chars(line):
+        if line.startswith(marker, i):
             return line[:i]
-        i += 1
     return line
 
 

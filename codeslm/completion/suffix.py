@@ -9,6 +9,7 @@ pipeline validates cuts of low-information lines (a lone ``}``) with the parser.
 from __future__ import annotations
 
 from .hole import Hole, is_closer_line
+from .scan import code_chars
 
 _CLOSING = {")": "(", "]": "[", "}": "{"}
 
@@ -17,26 +18,14 @@ def unmatched_closers(text: str) -> int:
     """How many closing brackets of ``text`` have no opener inside ``text`` (strings ignored)."""
     depth = 0
     unmatched = 0
-    quote: str | None = None
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote:
-                quote = None
-        elif ch in "\"'`":
-            quote = ch
-        elif ch in "([{":
+    for _, ch in code_chars(text):
+        if ch in "([{":
             depth += 1
         elif ch in _CLOSING:
             if depth:
                 depth -= 1
             else:
                 unmatched += 1
-        i += 1
     return unmatched
 
 
