@@ -1,6 +1,8 @@
-"""Real Emacs 28 in batch mode with Eglot (Debian's elpa-eglot) and editors/emacs attached to
-``codeslm lsp`` on the real model: a completion is requested, picked and inserted (Eglot applies
-the multi-line textEdit), and a docstring refactor runs through Eglot's code actions."""
+"""Real Emacs 28 in batch mode attached to ``codeslm lsp`` on the real model, through the
+configs of editors/emacs: with Eglot (Debian's elpa-eglot) a completion is requested, picked
+and inserted (Eglot applies the multi-line textEdit) and a docstring refactor runs through
+Eglot's code actions; with lsp-mode (Debian's elpa-lsp-mode 8.0, before inline completion) a
+completion comes through ``completion-at-point`` and its exit function."""
 
 from __future__ import annotations
 
@@ -15,25 +17,23 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("eglot_driver.el")
+LSP_MODE_DRIVER = Path(__file__).with_name("lsp_mode_driver.el")
 SOURCE = "def is_even(n):\n    \n"
 
 
-def _has_eglot() -> bool:
+def _has(feature: str) -> bool:
     if shutil.which("emacs") is None:
         return False
-    probe = subprocess.run(["emacs", "--batch", "-q", "--eval", "(require 'eglot)"],
+    probe = subprocess.run(["emacs", "--batch", "-q", "--eval", f"(require '{feature})"],
                            capture_output=True, timeout=60)
     return probe.returncode == 0
 
 
-pytestmark = [
-    pytest.mark.model,
-    pytest.mark.skipif(not _has_eglot(),
-                       reason="emacs with eglot is not installed (emacs-nox, elpa-eglot)"),
-]
+pytestmark = pytest.mark.model
 
 
-def test_eglot_inserts_a_model_completion(tmp_path: Path, model_path: Path) -> None:
+def _run_driver(driver: Path, tmp_path: Path, model_path: Path) -> tuple[dict, str]:
+    """Run ``driver`` in batch Emacs on a fresh project; (its JSON result, stderr)."""
     project = tmp_path / "proj"
     project.mkdir()
     (project / ".git").mkdir()
@@ -47,11 +47,18 @@ def test_eglot_inserts_a_model_completion(tmp_path: Path, model_path: Path) -> N
         CODESLM_TEST_FILE=str(target), CODESLM_TEST_OUT=str(out),
         CODESLM_EDITORS_EMACS=str(REPO / "editors" / "emacs"), HOME=str(tmp_path),
     )
-    run = subprocess.run(["emacs", "--batch", "-q", "-l", str(DRIVER)], env=env, cwd=project,
+    run = subprocess.run(["emacs", "--batch", "-q", "-l", str(driver)], env=env, cwd=project,
                          timeout=600, capture_output=True, text=True)
     assert out.exists(), run.stderr[-3000:]
     result = json.loads(out.read_text())
     assert "error" not in result, (result["error"], run.stderr[-3000:])
+    return result, run.stderr
+
+
+@pytest.mark.skipif(not _has("eglot"),
+                    reason="emacs with eglot is not installed (emacs-nox, elpa-eglot)")
+def test_eglot_inserts_a_model_completion(tmp_path: Path, model_path: Path) -> None:
+    result, _ = _run_driver(DRIVER, tmp_path, model_path)
     assert result["managed"] is True and result["server_class"] == "codeslm-eglot-server"
     assert result["ready"] is True and result["status"] in ("ready", "slow")
     assert result["modeline"].startswith("codeslm:")
@@ -64,3 +71,16 @@ def test_eglot_inserts_a_model_completion(tmp_path: Path, model_path: Path) -> N
     assert refactored[0] == "def is_even(n):"
     assert refactored[1].strip().startswith(('"""', "'''")), refactored
     assert refactored[-len(completed) + 1:] == completed[1:]
+
+
+@pytest.mark.skipif(not _has("lsp-mode"),
+                    reason="emacs with lsp-mode is not installed (emacs-nox, elpa-lsp-mode)")
+def test_lsp_mode_inserts_a_model_completion(tmp_path: Path, model_path: Path) -> None:
+    result, _ = _run_driver(LSP_MODE_DRIVER, tmp_path, model_path)
+    assert result["started"] is True and result["servers"] == ["codeslm"]
+    assert result["ready"] is True and result["modeline"].startswith("codeslm:")
+    assert result["candidates"] >= 1
+    completed = result["after_completion"].split("\n")
+    assert completed[0] == "def is_even(n):"
+    assert completed[1].startswith("    ") and completed[1].strip(), completed
+    assert "def is_even" not in "\n".join(completed[1:]), completed
