@@ -84,15 +84,18 @@ def run_cold(spots: list[Spot], model: str) -> tuple[list[float], list[float]]:
         tmp.write_text(doc.text)
         started = time.perf_counter()
         out = subprocess.run(
-            [sys.executable, "-m", "codeslm", "complete", f"{tmp}:{pos.line + 1}:{pos.character + 1}",
-             "--json", "--model", model], capture_output=True, text=True, check=True, cwd=REPO)
+            [sys.executable, "-m", "codeslm", "complete",
+             f"{tmp}:{pos.line + 1}:{pos.character + 1}", "--json", "--model", model],
+            capture_output=True, text=True, check=True, cwd=REPO)
         walls.append(time.perf_counter() - started)
         inside.append(json.loads(out.stdout)["latency_s"])
         tmp.unlink()
     return walls, inside
 
 
-async def run_warm(spots: list[Spot], model: str, keystrokes: int, *, reuse: bool) -> dict[str, object]:
+async def run_warm(
+    spots: list[Spot], model: str, keystrokes: int, *, reuse: bool
+) -> dict[str, object]:
     config = load_config({"model": model}).config
     backend = create_backend(config)
     engine = CompletionEngine(backend, config)
@@ -145,7 +148,8 @@ def main() -> None:
         print(f"[{label}] keystrokes at the same spot:  {summary(warm)}")
         print(f"[{label}] prompt {mean_prompt:.0f} tokens, {mean_cached:.0f} reused from the KV "
               f"cache on average; {res['from_cache']} answers from the completion cache")
-    print(f"peak RSS: this process {peak_rss_mb():.0f} MiB, cold children {peak_rss_mb(True):.0f} MiB")
+    print(f"peak RSS: this process {peak_rss_mb():.0f} MiB, "
+          f"cold children {peak_rss_mb(True):.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -225,7 +225,9 @@ def ensure_apt_packages() -> None:
         return
     prefix: list[str] = []
     if os.geteuid() != 0:
-        if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0:
+        if shutil.which("sudo") and subprocess.run(
+            ["sudo", "-n", "true"], capture_output=True
+        ).returncode == 0:
             prefix = ["sudo", "-n"]
         else:
             say(f"cannot install Debian packages {missing} (not root); their tests will fail")

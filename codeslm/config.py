@@ -123,7 +123,8 @@ class LspConfig:
 class GitConfig:
     """Commit messages and review."""
 
-    timeout_s: float = 8.0  # the prepare-commit-msg hook gives up (and lets the commit go) after this
+    # the prepare-commit-msg hook gives up (and lets the commit go) after this
+    timeout_s: float = 8.0
     max_diff_tokens: int = 1536
     review_max_findings: int = 20
     hook: bool = True  # CODESLM_GIT_HOOK=0 turns the installed hooks off without uninstalling
@@ -154,7 +155,8 @@ class Config:
     """The effective configuration."""
 
     model: str = "qwen2.5-coder-0.5b"  # a known model name, a .gguf path, or a served model id
-    backend: str = "llama-cpp"  # llama-cpp | openai-compatible | vllm | llama-server | ollama | fake
+    # llama-cpp | openai-compatible | vllm | llama-server | ollama | fake
+    backend: str = "llama-cpp"
     url: list[str] = field(default_factory=list)  # server endpoints for HTTP backends
     api_key: str = ""
     n_ctx: int = 4096  # context window of the embedded model

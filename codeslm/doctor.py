@@ -101,7 +101,9 @@ async def measure_speed(backend: Backend) -> Speed:
     return Speed(prompt_tokens, new_tokens / max(ttft, 1e-3), generated / decode_s)
 
 
-async def run_checks(config: Config, backend: Backend, *, speed: bool = True) -> AsyncIterator[Check]:
+async def run_checks(
+    config: Config, backend: Backend, *, speed: bool = True
+) -> AsyncIterator[Check]:
     """The doctor's checks, in order."""
     yield Check("backend", None, f"{config.backend} (model {config.model})")
     if config.backend == "llama-cpp":
@@ -118,7 +120,9 @@ async def run_checks(config: Config, backend: Backend, *, speed: bool = True) ->
         return
     try:
         info = await backend.model_info()
-        yield Check("model info", None, f"{info.name}, context window {info.context_length:,} tokens")
+        yield Check(
+            "model info", None, f"{info.name}, context window {info.context_length:,} tokens"
+        )
         counts = {tok: len(await backend.tokenize(tok))
                   for f in fim.load_formats().values() for tok in f.detect}
         fmt = fim.detect_format(lambda tok: counts[tok])

@@ -81,7 +81,9 @@ class FimFormat:
                     )
                 )
         if path:
-            parts.append(substitute(self.current_file, {"path": path, "comment": comment}, where=where))
+            parts.append(
+                substitute(self.current_file, {"path": path, "comment": comment}, where=where)
+            )
         return "".join(parts)
 
     def render(

@@ -15,7 +15,9 @@ from .types import ChatMessage, GenerationRequest, Usage
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
-def build_messages(instruction: str, *, language: str, context: str = "") -> tuple[ChatMessage, ...]:
+def build_messages(
+    instruction: str, *, language: str, context: str = ""
+) -> tuple[ChatMessage, ...]:
     """Messages for ``codeslm gen``; ``context`` (e.g. piped stdin) is shown before the ask."""
     if not instruction.strip():
         raise InputError("the instruction is empty", hint='e.g. codeslm gen "parse a CSV file"')

@@ -92,7 +92,7 @@ class Chunk:
     usage: Usage | None = None
 
 
-class HealthStatus(str, Enum):
+class HealthStatus(str, Enum):  # noqa: UP042 - StrEnum would change str()/format() of members
     """Coarse backend state, as shown by ``codeslm doctor`` and the language server status."""
 
     READY = "ready"
@@ -136,7 +136,7 @@ class Document:
     language: str | None = None
 
 
-class CompletionMode(str, Enum):
+class CompletionMode(str, Enum):  # noqa: UP042 - StrEnum would change str()/format() of members
     """How much a completion may insert."""
 
     AUTO = "auto"

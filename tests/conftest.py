@@ -39,7 +39,9 @@ _MODEL = _real_model_path()
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """A private CODESLM_HOME and no CODESLM_* settings from the outside environment."""
     home = tmp_path_factory.mktemp("codeslm-home")
     for name in list(os.environ):

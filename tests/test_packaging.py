@@ -28,7 +28,8 @@ def _packages_on_disk() -> set[str]:
 
 
 def test_every_package_directory_is_listed_in_pyproject() -> None:
-    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    listed = set(pyproject["tool"]["setuptools"]["packages"])
     assert _packages_on_disk() <= listed, sorted(_packages_on_disk() - listed)
 
 
@@ -61,7 +62,8 @@ def test_installed_wheel_renders_every_template(wheel: Path, tmp_path: Path) -> 
         "import codeslm, codeslm.lsp\n"
         "from codeslm import fim, templates\n"
         "assert 'site-packages' in codeslm.__file__, codeslm.__file__\n"
-        "for f in fim.load_formats().values(): f.render('a', 'b', path='p', files=[fim.ContextFile('q', 'c')])\n"
+        "for f in fim.load_formats().values():"
+        " f.render('a', 'b', path='p', files=[fim.ContextFile('q', 'c')])\n"
         "for n in templates.template_names():\n"
         "    t = templates.load_template(n); t.render(**{v: 'x' for v in t.variables})\n"
         "print(len(fim.load_formats()), len(templates.template_names()))\n"
@@ -126,7 +128,7 @@ def test_bootstrap_needs_only_the_standard_library() -> None:
         " and m.split('.')[0] not in {'codeslm', '__main__'})\n"
         "print(extra)\n"
     )
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                            text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

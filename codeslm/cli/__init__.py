@@ -55,7 +55,9 @@ def _setup_logging(verbose: int) -> None:
         level = logging.INFO
     if verbose >= 2 or os.environ.get("CODESLM_LOG", "").lower() == "debug":
         level = logging.DEBUG
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 def _privacy_defaults(command: str) -> None:

@@ -33,6 +33,6 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
     width = max(len(k) for k in values)
     for key, value in values.items():
-        shown = json.dumps(value) if not isinstance(value, str) else json.dumps(value)
+        shown = json.dumps(value)
         print(f"{key:<{width}} = {shown:<24} # {loaded.sources[key]}")
     return 0

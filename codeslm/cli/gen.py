@@ -56,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     config = common.load(args, **extra).config
     instruction = " ".join(args.instruction).strip()
     output = Path(args.output) if args.output else None
-    language = normalise_language(args.lang) or (language_for(output) if output else None) or "python"
+    language = (
+        normalise_language(args.lang) or (language_for(output) if output else None) or "python"
+    )
     old_text = read_text_if_exists(output) if output else None
     if output is not None and output.exists() and not args.yes and not _interactive():
         raise InputError(

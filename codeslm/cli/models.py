@@ -57,5 +57,6 @@ def run_pull(args: argparse.Namespace) -> int:
     with common.byte_progress(f"fetching {name}") as progress:
         resolved = resolve(name, fetch=True, force=args.force, progress=progress, log=common.note)
     size = resolved.path.stat().st_size
-    print(f"{resolved.name}: {resolved.path} ({size / 1e6:,.0f} MB, verified, from {resolved.source})")
+    print(f"{resolved.name}: {resolved.path} "
+          f"({size / 1e6:,.0f} MB, verified, from {resolved.source})")
     return 0

@@ -73,15 +73,23 @@ def test_gen_extract_prints_valid_code(cli_env: dict[str, str], tmp_path: Path) 
 
 
 def test_gen_uses_stdin_as_context(cli_env: dict[str, str], tmp_path: Path) -> None:
-    context = "class Vector:\n    def __init__(self, x, y):\n        self.x = x\n        self.y = y\n"
-    result = run(["gen", "-x", "add a method norm() to this class"], cli_env, tmp_path, stdin=context)
+    context = (
+        "class Vector:\n    def __init__(self, x, y):\n        self.x = x\n        self.y = y\n"
+    )
+    result = run(
+        ["gen", "-x", "add a method norm() to this class"], cli_env, tmp_path, stdin=context
+    )
     assert result.returncode == 0, result.stderr
     assert "def norm" in result.stdout
 
 
-def test_gen_output_writes_atomically_and_never_clobbers(cli_env: dict[str, str], tmp_path: Path) -> None:
+def test_gen_output_writes_atomically_and_never_clobbers(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
     target = tmp_path / "util.py"
-    first = run(["gen", "a function square(x) returning x * x", "--output", str(target)], cli_env, tmp_path)
+    first = run(
+        ["gen", "a function square(x) returning x * x", "--output", str(target)], cli_env, tmp_path
+    )
     assert first.returncode == 0, first.stderr
     assert "def square" in target.read_text() and "+++ b/" in first.stderr
     target.write_text("KEEP = 1\n")
@@ -105,7 +113,9 @@ def test_doctor_reports_and_gives_a_verdict(cli_env: dict[str, str], tmp_path: P
     assert any(word in verdict for word in ("good:", "usable:", "slow:"))
 
 
-def test_bad_inputs_are_one_line_errors(sample: Path, cli_env: dict[str, str], tmp_path: Path) -> None:
+def test_bad_inputs_are_one_line_errors(
+    sample: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
     assert_one_line_error(run(["complete", f"{tmp_path}/missing.py:1:1"], cli_env, tmp_path), 2,
                           "no such file")
     assert_one_line_error(run(["complete", f"{sample}:99:1"], cli_env, tmp_path), 2,

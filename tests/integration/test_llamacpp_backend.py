@@ -17,7 +17,8 @@ pytestmark = pytest.mark.model
 
 FIM = ("<|fim_prefix|>def is_palindrome(s):\n    return <|fim_suffix|>\n\n"
        "print(is_palindrome('level'))\n<|fim_middle|>")
-LONG = "<|fim_prefix|># A long list of the first thousand primes, one per line\nPRIMES = [\n    2,\n"
+LONG = ("<|fim_prefix|># A long list of the first thousand primes, one per line\n"
+        "PRIMES = [\n    2,\n")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ async def test_repeated_prompt_reuses_the_kv_cache(backend: LlamaCppBackend) -> 
 async def test_closing_the_stream_stops_generation(backend: LlamaCppBackend) -> None:
     stream = backend.stream(GenerationRequest(prompt=LONG, max_tokens=400))
     seen = 0
-    async for chunk in stream:
+    async for _chunk in stream:
         seen += 1
         if seen == 3:
             break

@@ -24,7 +24,8 @@ def guarded_env(base: dict[str, str], log: Path) -> dict[str, str]:
 def test_the_guard_catches_a_real_attempt(tmp_path: Path) -> None:
     log = tmp_path / "net.log"
     env = guarded_env(dict(os.environ), log)
-    code = "import socket\ntry:\n    socket.create_connection(('93.184.216.34', 80), timeout=1)\nexcept OSError:\n    pass\n"
+    code = ("import socket\ntry:\n    socket.create_connection(('93.184.216.34', 80), timeout=1)\n"
+            "except OSError:\n    pass\n")
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=30)
     assert "93.184.216.34" in log.read_text()
 

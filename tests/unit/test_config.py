@@ -25,7 +25,8 @@ def test_defaults_when_nothing_is_configured(tmp_path: Path) -> None:
 
 
 def test_precedence_user_project_env_flags(tmp_path: Path, isolated_home: Path) -> None:
-    write(isolated_home / "config.toml", 'model = "user-model"\nn_ctx = 1024\n[completion]\nmax_tokens = 11\n')
+    write(isolated_home / "config.toml",
+          'model = "user-model"\nn_ctx = 1024\n[completion]\nmax_tokens = 11\n')
     project = tmp_path / "proj"
     (project / ".git").mkdir(parents=True)
     write(project / "pyproject.toml", '[tool.codeslm]\nmodel = "pyproject-model"\nthreads = 3\n')

@@ -30,7 +30,9 @@ def test_out_of_range_positions_say_where() -> None:
     text = "ab\ncd\n"
     with pytest.raises(InputError, match="line 9 is past the end of the file"):
         offset_of(text, Position(8, 0))
-    with pytest.raises(InputError, match="column 4 is past the end of line 1 .* last valid column is 3"):
+    with pytest.raises(
+        InputError, match=r"column 4 is past the end of line 1 .* last valid column is 3"
+    ):
         offset_of(text, Position(0, 3))
 
 

@@ -11,16 +11,24 @@ from tests.golden import check_golden
 
 PREFIX = "def area(r):\n    return "
 SUFFIX = "\n\nprint(area(2))\n"
-FILES = (ContextFile("geometry/consts.py", "PI = 3.14159\n"), ContextFile("geometry/util.py", "def sq(x):\n    return x * x"))
+FILES = (
+    ContextFile("geometry/consts.py", "PI = 3.14159\n"),
+    ContextFile("geometry/util.py", "def sq(x):\n    return x * x"),
+)
 
 
 @pytest.mark.parametrize("name", list(fim.load_formats()))
 def test_every_format_renders_as_pinned(name: str) -> None:
     fmt = fim.get_format(name)
     plain = fmt.render(PREFIX, SUFFIX)
-    with_context = fmt.render(PREFIX, SUFFIX, path="geometry/circle.py", files=FILES, repo_name="shapes")
+    with_context = fmt.render(
+        PREFIX, SUFFIX, path="geometry/circle.py", files=FILES, repo_name="shapes"
+    )
     stops = "\n".join(fmt.stop)
-    check_golden(f"fim/{name}.txt", f"## plain\n{plain}\n## with context\n{with_context}\n## stops\n{stops}\n")
+    check_golden(
+        f"fim/{name}.txt",
+        f"## plain\n{plain}\n## with context\n{with_context}\n## stops\n{stops}\n",
+    )
     if fmt.supports_fim:
         assert PREFIX in plain and SUFFIX in plain
     else:
@@ -43,9 +51,15 @@ def _vocab(*tokens: str):
 @pytest.mark.parametrize(
     ("tokens", "expected"),
     [
-        (("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|repo_name|>", "<|file_sep|>"), "qwen2.5-coder"),
+        (
+            ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|repo_name|>", "<|file_sep|>"),
+            "qwen2.5-coder",
+        ),
         (("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>"), "codegemma"),
-        (("<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<repo_name>", "<file_sep>"), "starcoder2"),
+        (
+            ("<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<repo_name>", "<file_sep>"),
+            "starcoder2",
+        ),
         (("<fim_prefix>", "<fim_suffix>", "<fim_middle>"), "starcoder"),
         (("<fim-prefix>", "<fim-suffix>", "<fim-middle>"), "santacoder"),
         (("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"), "deepseek-coder"),

@@ -61,7 +61,7 @@ def test_gguf_header_and_truncation(tmp_path: Path) -> None:
     assert header.data_end == path.stat().st_size
     data = path.read_bytes()
     (tmp_path / "cut.gguf").write_bytes(data[:-10])
-    with pytest.raises(ModelCorrupt, match="cut.gguf is truncated"):
+    with pytest.raises(ModelCorrupt, match=r"cut.gguf is truncated"):
         gguf.read_header(tmp_path / "cut.gguf")
     (tmp_path / "head.gguf").write_bytes(data[:30])
     with pytest.raises(ModelCorrupt, match="truncated inside its GGUF header"):
@@ -88,7 +88,8 @@ def test_resolve_paths_and_names(tmp_path: Path) -> None:
         resolve.resolve("gpt-7")
     with pytest.raises(ModelNotFound) as err:
         resolve.resolve("qwen2.5-coder-1.5b")  # empty CODESLM_HOME cache, no fetch
-    assert "not downloaded yet" in str(err.value) and "codeslm models pull" in (err.value.hint or "")
+    assert "not downloaded yet" in str(err.value)
+    assert "codeslm models pull" in (err.value.hint or "")
     good = tiny_gguf(tmp_path / "good.gguf")
     assert resolve.resolve(str(good)).source == "path"
 
@@ -128,7 +129,9 @@ def test_assembles_from_installed_slices_then_uses_the_cache(monkeypatch: pytest
     assert resolve.resolve("fake-model", force=True).path.read_bytes() == data
 
 
-def test_wrong_slices_never_reach_the_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_wrong_slices_never_reach_the_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     data = tiny_gguf(tmp_path / "src.gguf").read_bytes()
     _fake_spec(monkeypatch, tmp_path, [data], sha="1" * 64)
     with pytest.raises(ModelCorrupt, match="SHA-256"):
