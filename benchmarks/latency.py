@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, git_commit, machine, peak_rss_mb, summary  # noqa: E402
+from common import REPO, git_commit, machine, peak_rss_mb, summary
 
-from codeslm.backends import create_backend  # noqa: E402
-from codeslm.config import load_config  # noqa: E402
-from codeslm.engine import CompletionEngine  # noqa: E402
-from codeslm.types import Document, Position  # noqa: E402
+from codeslm.backends import create_backend
+from codeslm.config import load_config
+from codeslm.engine import CompletionEngine
+from codeslm.types import Document, Position
 
 FILES = ["textwrap.py", "json/encoder.py", "argparse.py", "csv.py", "shlex.py",
          "fractions.py", "difflib.py", "statistics.py", "configparser.py", "heapq.py"]

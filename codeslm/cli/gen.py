@@ -12,7 +12,13 @@ from ..backends import create_backend
 from ..documents import language_for, normalise_language
 from ..errors import InputError
 from ..fileio import atomic_write, read_text_if_exists, unified_diff
-from ..generate import CodeExtractor, GenerationStats, build_messages, extract_code, stream_generation
+from ..generate import (
+    CodeExtractor,
+    GenerationStats,
+    build_messages,
+    extract_code,
+    stream_generation,
+)
 from . import common
 from .render import StreamPrinter
 

@@ -38,10 +38,10 @@ class _HubHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(self.payload)))
         self.end_headers()
 
-    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+    def do_HEAD(self) -> None:
         self._headers()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._headers()
         if self.path.endswith("tiny.gguf"):
             self.wfile.write(self.payload)

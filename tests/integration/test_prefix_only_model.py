@@ -23,7 +23,7 @@ def smollm_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     saved = os.environ.pop("CODESLM_HOME", None)
     try:
         return resolve("smollm2-135m").path
-    except Exception as exc:  # noqa: BLE001 - turned into a clear failure
+    except Exception as exc:
         pytest.fail(f"smollm2-135m is not in the model cache ({exc}); "
                     "run `codeslm models pull smollm2-135m`")
     finally:
