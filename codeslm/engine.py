@@ -512,9 +512,12 @@ class CompletionEngine:
         ttft = (first_at - started) if first_at is not None else None
         decode_s = (last_at - first_at) if first_at is not None else None
         self.speed.record(plan.prompt, ttft, max(chunks - 1, 0), decode_s)
-        if usage is None:
-            usage = Usage(completion_tokens=chunks, time_to_first_token_s=ttft,
-                          total_s=time.perf_counter() - started)
+        if usage is None or usage.completion_tokens is None:
+            # Closed before the final chunk: keep the prompt accounting the backend sent first
+            # (if any) and count the streamed pieces as tokens.
+            usage = dataclasses.replace(usage or Usage(), completion_tokens=chunks,
+                                        time_to_first_token_s=ttft,
+                                        total_s=time.perf_counter() - started)
         if usage.prompt_tokens is None:
             # A stream closed early (or a server without usage counts) reports no prompt
             # size; callers such as `complete --json` still show one.

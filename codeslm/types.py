@@ -84,7 +84,10 @@ class Chunk:
     """A piece of streamed output.
 
     The last chunk of a stream carries ``finish_reason`` (``stop``, ``length`` or
-    ``cancelled``) and ``usage``; its ``text`` may be empty.
+    ``cancelled``) and ``usage``; its ``text`` may be empty. A backend that knows the prompt's
+    accounting before generating may send it first, as a chunk with empty ``text``, no
+    ``finish_reason`` and a ``usage`` with only the prompt fields set: a consumer that closes
+    the stream early (an early stop) still learns how much of the prompt was reused.
     """
 
     text: str

@@ -319,6 +319,8 @@ class LlamaCppBackend(Backend):
             )
         max_tokens = min(request.max_tokens, n_ctx - len(tokens) - 1)
         cached = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+        # The prompt's accounting first: a consumer that stops early never sees the last chunk.
+        put(Chunk("", None, Usage(prompt_tokens=len(tokens), cached_prompt_tokens=cached)))
         stop_ids = set(request.stop_token_ids)
         stops = _StopMatcher(list(request.stop) + extra_stops)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

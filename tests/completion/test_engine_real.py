@@ -136,3 +136,21 @@ async def test_ngram_speculative_decoding_runs_past_one_prompt_batch(model_path:
         assert completion.finish_reason != "error" and completion.raw
     finally:
         await backend.aclose()
+
+
+async def test_early_stopped_completions_report_the_reused_prompt(
+        backend: LlamaCppBackend) -> None:
+    # Typing one character at the same spot: the second prompt shares everything up to the
+    # cursor with the first, and the engine (which closes the stream as soon as the line is
+    # done) still learns from the backend how much of it was reused.
+    engine = _engine(backend, retries=0)
+    text = "def area(width, height):\n    return width * \n\n\nprint(area(2, 3))\n"
+    first = await engine.complete(Document(text, "area.py", "python"), Position(1, 19),
+                                  mode=CompletionMode.SINGLE_LINE, use_cache=False)
+    typed = text.replace("width * \n", "width * h\n")
+    second = await engine.complete(Document(typed, "area.py", "python"), Position(1, 20),
+                                   mode=CompletionMode.SINGLE_LINE, use_cache=False)
+    for completion in (first, second):
+        assert completion.prompt_tokens and completion.completion_tokens is not None
+    assert second.cached_prompt_tokens is not None
+    assert second.cached_prompt_tokens >= second.prompt_tokens // 2, second
