@@ -53,11 +53,17 @@ async def run_config(path: Path, draft_tokens: int | None, kind: str, tasks: lis
     for task in tasks:
         text = task.prompt + "\n" + task.suffix
         document = Document(text, "humaneval.py", "python")
+        backend.history.clear()
         started = time.perf_counter()
         completion = await engine.complete(
             document, position_at(text, len(task.prompt)), mode=mode, max_tokens=max_tokens,
             use_cache=False, early_stop=kind == "single-line")
         total = time.perf_counter() - started
+        # An early-stopped stream is recorded by the worker once it has drained.
+        for _ in range(600):
+            if backend.history:
+                break
+            await asyncio.sleep(0.05)
         usage = backend.history[-1][1]
         ttft = usage.time_to_first_token_s or 0.0
         tokens = usage.completion_tokens or 0

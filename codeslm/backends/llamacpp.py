@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -248,6 +249,8 @@ class LlamaCppBackend(Backend):
              put: Callable[[Any], None]) -> None:
         started = time.perf_counter()
         self._generated = 0
+        self._first_s: float | None = None
+        self._prompt_usage = Usage()
         if cancel.is_set():
             self.history.append(("cancelled", Usage(completion_tokens=0, total_s=0.0)))
             put(Chunk("", "cancelled", Usage(total_s=0.0)))
@@ -257,7 +260,9 @@ class LlamaCppBackend(Backend):
             llm = self._ensure_loaded()
             self._generate(llm, request, cancel, put, started)
         except _Cancelled:
-            usage = Usage(completion_tokens=self._generated, total_s=time.perf_counter() - started)
+            usage = dataclasses.replace(self._prompt_usage, completion_tokens=self._generated,
+                                        time_to_first_token_s=self._first_s,
+                                        total_s=time.perf_counter() - started)
             self.history.append(("cancelled", usage))
             put(Chunk("", "cancelled", usage))
         except CodeslmError as exc:
@@ -320,7 +325,8 @@ class LlamaCppBackend(Backend):
         max_tokens = min(request.max_tokens, n_ctx - len(tokens) - 1)
         cached = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
         # The prompt's accounting first: a consumer that stops early never sees the last chunk.
-        put(Chunk("", None, Usage(prompt_tokens=len(tokens), cached_prompt_tokens=cached)))
+        self._prompt_usage = Usage(prompt_tokens=len(tokens), cached_prompt_tokens=cached)
+        put(Chunk("", None, self._prompt_usage))
         stop_ids = set(request.stop_token_ids)
         stops = _StopMatcher(list(request.stop) + extra_stops)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -350,7 +356,7 @@ class LlamaCppBackend(Backend):
             text, hit = stops.feed(decoder.decode(llm.detokenize([token])))
             if text:
                 if first is None:
-                    first = time.perf_counter() - started
+                    first = self._first_s = time.perf_counter() - started
                 put(Chunk(text))
             if hit:
                 finish = "stop"
