@@ -6,19 +6,16 @@ completion comes through ``completion-at-point`` and its exit function."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from editor_session import editor_session
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("eglot_driver.el")
 LSP_MODE_DRIVER = Path(__file__).with_name("lsp_mode_driver.el")
-SOURCE = "def is_even(n):\n    \n"
 
 
 def _has(feature: str) -> bool:
@@ -32,33 +29,22 @@ def _has(feature: str) -> bool:
 pytestmark = pytest.mark.model
 
 
-def _run_driver(driver: Path, tmp_path: Path, model_path: Path) -> tuple[dict, str]:
-    """Run ``driver`` in batch Emacs on a fresh project; (its JSON result, stderr)."""
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / ".git").mkdir()
-    target = project / "even.py"
-    target.write_text(SOURCE)
-    out = tmp_path / "out.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
-    env.update(
-        CODESLM_HOME=str(tmp_path / "home"), CODESLM_MODEL=str(model_path),
-        CODESLM_TEST_CMD=json.dumps([sys.executable, "-m", "codeslm", "lsp"]),
-        CODESLM_TEST_FILE=str(target), CODESLM_TEST_OUT=str(out),
-        CODESLM_EDITORS_EMACS=str(REPO / "editors" / "emacs"), HOME=str(tmp_path),
-    )
-    run = subprocess.run(["emacs", "--batch", "-q", "-l", str(driver)], env=env, cwd=project,
-                         timeout=600, capture_output=True, text=True)
-    assert out.exists(), run.stderr[-3000:]
-    result = json.loads(out.read_text())
+def _run_driver(driver: Path, tmp_path: Path, model_path: Path) -> dict:
+    """Run ``driver`` in batch Emacs on a fresh project; its JSON result."""
+    session = editor_session(tmp_path, model_path, HOME=str(tmp_path),
+                             CODESLM_EDITORS_EMACS=str(REPO / "editors" / "emacs"))
+    run = subprocess.run(["emacs", "--batch", "-q", "-l", str(driver)], env=session.env,
+                         cwd=session.project, timeout=600, capture_output=True, text=True)
+    assert session.out.exists(), run.stderr[-3000:]
+    result = session.result()
     assert "error" not in result, (result["error"], run.stderr[-3000:])
-    return result, run.stderr
+    return result
 
 
 @pytest.mark.skipif(not _has("eglot"),
                     reason="emacs with eglot is not installed (emacs-nox, elpa-eglot)")
 def test_eglot_inserts_a_model_completion(tmp_path: Path, model_path: Path) -> None:
-    result, _ = _run_driver(DRIVER, tmp_path, model_path)
+    result = _run_driver(DRIVER, tmp_path, model_path)
     assert result["managed"] is True and result["server_class"] == "codeslm-eglot-server"
     assert result["ready"] is True and result["status"] in ("ready", "slow")
     assert result["modeline"].startswith("codeslm:")
@@ -76,7 +62,7 @@ def test_eglot_inserts_a_model_completion(tmp_path: Path, model_path: Path) -> N
 @pytest.mark.skipif(not _has("lsp-mode"),
                     reason="emacs with lsp-mode is not installed (emacs-nox, elpa-lsp-mode)")
 def test_lsp_mode_inserts_a_model_completion(tmp_path: Path, model_path: Path) -> None:
-    result, _ = _run_driver(LSP_MODE_DRIVER, tmp_path, model_path)
+    result = _run_driver(LSP_MODE_DRIVER, tmp_path, model_path)
     assert result["started"] is True and result["servers"] == ["codeslm"]
     assert result["ready"] is True and result["modeline"].startswith("codeslm:")
     assert result["candidates"] >= 1

@@ -4,7 +4,6 @@ docstring refactor runs through Neovim's own code action flow (workspace/applyEd
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -12,11 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from editor_session import editor_session
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("nvim_driver.lua")
-
-SOURCE = "def is_even(n):\n    \n"
 
 
 def _system_nvim() -> str | None:
@@ -36,25 +34,14 @@ pytestmark = [
 
 
 def test_neovim_inserts_a_model_suggestion(tmp_path: Path, model_path: Path) -> None:
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / ".git").mkdir()
-    target = project / "even.py"
-    target.write_text(SOURCE)
-    out = tmp_path / "out.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
-    env.update(
-        CODESLM_HOME=str(tmp_path / "home"), CODESLM_MODEL=str(model_path),
-        CODESLM_TEST_CMD=json.dumps([sys.executable, "-m", "codeslm", "lsp"]),
-        CODESLM_TEST_FILE=str(target), CODESLM_TEST_OUT=str(out),
-        XDG_STATE_HOME=str(tmp_path / "state"), XDG_CACHE_HOME=str(tmp_path / "cache"),
-    )
+    session = editor_session(tmp_path, model_path, XDG_STATE_HOME=str(tmp_path / "state"),
+                             XDG_CACHE_HOME=str(tmp_path / "cache"))
     subprocess.run(
         [str(NVIM), "--headless", "-u", "NONE", "-i", "NONE", "--cmd",
          f"set rtp^={REPO / 'editors' / 'neovim'}", "-c", f"luafile {DRIVER}"],
-        env=env, cwd=project, timeout=600, check=True, capture_output=True,
+        env=session.env, cwd=session.project, timeout=600, check=True, capture_output=True,
     )
-    result = json.loads(out.read_text())
+    result = session.result()
     assert "error" not in result, result.get("error")
     assert result["version"].startswith("0."), result["version"]
     assert result["filetype"] == "python"

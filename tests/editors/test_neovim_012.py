@@ -6,13 +6,11 @@ suggestion, shows it as ghost text, and ``get()`` accepts it into the buffer."""
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from editor_session import editor_session
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("nvim012_driver.lua")
@@ -37,17 +35,8 @@ pytestmark = [
 
 def test_neovim_012_inline_completion(tmp_path: Path, model_path: Path) -> None:
     assert NVIM is not None
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / ".git").mkdir()
-    target = project / "even.py"
-    target.write_text("def is_even(n):\n    \n")
-    out = tmp_path / "out.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
-    env.update(
-        CODESLM_HOME=str(tmp_path / "home"), CODESLM_MODEL=str(model_path),
-        CODESLM_TEST_CMD=json.dumps([sys.executable, "-m", "codeslm", "lsp"]),
-        CODESLM_TEST_FILE=str(target), CODESLM_TEST_OUT=str(out),
+    session = editor_session(
+        tmp_path, model_path,
         VIMRUNTIME=str(NVIM.parent.parent / "share" / "nvim" / "runtime"),
         XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_STATE_HOME=str(tmp_path / "state"),
         XDG_DATA_HOME=str(tmp_path / "data"), XDG_CACHE_HOME=str(tmp_path / "cache"),
@@ -55,8 +44,8 @@ def test_neovim_012_inline_completion(tmp_path: Path, model_path: Path) -> None:
     subprocess.run(
         [str(NVIM), "--headless", "--clean", "-i", "NONE", "--cmd",
          f"set rtp^={REPO / 'editors' / 'neovim'}", "-c", f"luafile {DRIVER}"],
-        env=env, cwd=project, timeout=600, check=True, capture_output=True)
-    result = json.loads(out.read_text())
+        env=session.env, cwd=session.project, timeout=600, check=True, capture_output=True)
+    result = session.result()
     assert "error" not in result, result["error"]
     assert result["version"].startswith("0.12"), result["version"]
     assert result["attached"] and result["ready"], result.get("status")
