@@ -3,22 +3,13 @@
 ;; (insert the candidate, run the exit function that applies the textEdit), runs a docstring
 ;; code action, and writes what happened as JSON to $CODESLM_TEST_OUT.
 
-(require 'json)
 (require 'cl-lib)
+(load (expand-file-name "driver_common.el" (file-name-directory load-file-name)))
 (setq codeslm-command (json-read-from-string (getenv "CODESLM_TEST_CMD")))
 (setq codeslm-command (append codeslm-command nil))
 (load (expand-file-name "codeslm-eglot.el" (getenv "CODESLM_EDITORS_EMACS")))
 (setq eglot-confirm-server-initiated-edits nil)  ; batch mode: nobody to ask
 (setq codeslm-settings '(:gen (:max_tokens 160)))
-
-(defvar out nil)
-(defun out (key value) (push (cons key value) out))
-
-(defun wait-until (pred seconds)
-  (let ((deadline (+ (float-time) seconds)))
-    (while (and (not (funcall pred)) (< (float-time) deadline))
-      (accept-process-output nil 0.1))
-    (funcall pred)))
 
 (condition-case err
     (progn
@@ -37,15 +28,7 @@
       (goto-char (point-min))
       (forward-line 1)
       (end-of-line)
-      (let* ((capf (eglot-completion-at-point))
-             (start (nth 0 capf)) (end (nth 1 capf)) (table (nth 2 capf))
-             (props (nthcdr 3 capf))
-             (candidates (all-completions (buffer-substring-no-properties start end) table)))
-        (out 'candidates (length candidates))
-        (when candidates
-          (let ((choice (car candidates)))
-            (completion--replace start end choice)
-            (funcall (plist-get props :exit-function) choice 'finished))))
+      (complete-like-a-ui (eglot-completion-at-point))
       (out 'after_completion (buffer-substring-no-properties (point-min) (point-max)))
       ;; A refactor through Eglot's code actions (what `eglot-code-actions' offers).
       (let* ((actions (eglot-code-actions 5 5 "refactor.rewrite"))
@@ -61,7 +44,6 @@
       (out 'after_refactor (buffer-substring-no-properties (point-min) (point-max))))
   (error (out 'error (format "%S" err))))
 
-(with-temp-file (getenv "CODESLM_TEST_OUT")
-  (insert (json-encode out)))
+(write-result)
 (ignore-errors (eglot-shutdown (eglot-current-server)))
 (kill-emacs 0)

@@ -3,7 +3,7 @@
 ;; completes at a position the way completion UIs do (insert the candidate, then the exit
 ;; function applies the textEdit) and writes what happened as JSON to $CODESLM_TEST_OUT.
 
-(require 'json)
+(load (expand-file-name "driver_common.el" (file-name-directory load-file-name)))
 (require 'lsp-mode)
 (require 'lsp-completion)
 (add-to-list 'load-path (getenv "CODESLM_EDITORS_EMACS"))
@@ -21,15 +21,6 @@
       lsp-modeline-diagnostics-enable nil
       lsp-modeline-code-actions-enable nil
       lsp-headerline-breadcrumb-enable nil)
-
-(defvar out nil)
-(defun out (key value) (push (cons key value) out))
-
-(defun wait-until (pred seconds)
-  (let ((deadline (+ (float-time) seconds)))
-    (while (and (not (funcall pred)) (< (float-time) deadline))
-      (accept-process-output nil 0.1))
-    (funcall pred)))
 
 (condition-case err
     (progn
@@ -55,21 +46,10 @@
       (goto-char (point-min))
       (forward-line 1)
       (end-of-line)
-      (let* ((capf (lsp-completion-at-point))
-             (start (nth 0 capf)) (end (nth 1 capf)) (table (nth 2 capf))
-             (props (nthcdr 3 capf))
-             (candidates (funcall table (buffer-substring-no-properties start end) nil t)))
-        (out 'candidates (length candidates))
-        (when candidates
-          (let ((choice (car candidates)))
-            ;; A copy: Emacs 28's completion--replace strips the properties of the string it
-            ;; gets, and the exit function reads the LSP item from them (as company does).
-            (completion--replace start end (copy-sequence choice))
-            (funcall (plist-get props :exit-function) choice 'finished))))
+      (complete-like-a-ui (lsp-completion-at-point))
       (out 'after_completion (buffer-substring-no-properties (point-min) (point-max))))
   (error (out 'error (format "%S" err))))
 
-(with-temp-file (getenv "CODESLM_TEST_OUT")
-  (insert (json-encode out)))
+(write-result)
 (ignore-errors (lsp-workspace-shutdown (car (lsp-workspaces))))
 (kill-emacs 0)
