@@ -249,7 +249,7 @@ class LlamaCppBackend(Backend):
              put: Callable[[Any], None]) -> None:
         started = time.perf_counter()
         self._generated = 0
-        self._first_s: float | None = None
+        self._first_s: float | None = None  # worker thread only, like _generated
         self._prompt_usage = Usage()
         if cancel.is_set():
             self.history.append(("cancelled", Usage(completion_tokens=0, total_s=0.0)))
@@ -336,7 +336,6 @@ class LlamaCppBackend(Backend):
         greedy = request.temperature <= 0
         llm.cancel_flag = cancel
         generated = 0
-        first: float | None = None
         finish = "length"
         for token in llm.generate(
             tokens,
@@ -355,8 +354,8 @@ class LlamaCppBackend(Backend):
             self._generated = generated
             text, hit = stops.feed(decoder.decode(llm.detokenize([token])))
             if text:
-                if first is None:
-                    first = self._first_s = time.perf_counter() - started
+                if self._first_s is None:
+                    self._first_s = time.perf_counter() - started
                 put(Chunk(text))
             if hit:
                 finish = "stop"
@@ -373,7 +372,7 @@ class LlamaCppBackend(Backend):
             prompt_tokens=len(tokens),
             completion_tokens=generated,
             cached_prompt_tokens=cached,
-            time_to_first_token_s=first,
+            time_to_first_token_s=self._first_s,
             total_s=time.perf_counter() - started,
         )
         self.history.append((finish, usage))
