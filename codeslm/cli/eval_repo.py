@@ -25,8 +25,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         parents=parents,
         help="exact match / edit similarity on holes in your repository, with and without "
         "cross-file context",
-        description="Hide lines that use names defined in other files (chosen with a seed), "
-        "complete them with no context, in-file context and repository context at the same "
+        description="Hide lines that use names defined in other files (chosen with a seed; "
+        "from the first such name on, or the whole line with --cut line), complete them "
+        "with no context, in-file context and repository context at the same "
         "token budget, and report exact match, edit similarity, syntax validity, latency and "
         "prefix-cache reuse. Results go to a JSONL file; running again resumes.",
     )
@@ -35,6 +36,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the hole choice (default 0)")
     p.add_argument("--context", default="none,infile,repo",
                    help="comma-separated modes among none, infile, repo (default: all three)")
+    p.add_argument("--cut", choices=repo_eval.CUTS, default="api",
+                   help="where a hole starts: api = before the line's first name from another "
+                   "file, as CrossCodeEval splits (default); line = the whole line")
     p.add_argument("--budget", type=int,
                    help="context tokens for infile/repo (default: context.budget_tokens)")
     p.add_argument("--max-tokens", type=int, default=48, help="tokens per completion (48)")
@@ -69,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         root=str(root.resolve()), model=config.model, holes=args.holes, seed=args.seed,
         modes=modes, budget_tokens=config.context.budget_tokens, max_tokens=args.max_tokens,
         prefix_chars=config.completion.prefix_chars, suffix_chars=config.completion.suffix_chars,
-        probe=not args.no_probe,
+        probe=not args.no_probe, cut=args.cut,
     )
     output = args.output or _default_output(settings)
     index = WorkspaceIndex.open(root, config.context)
@@ -78,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
             report = index.refresh(progress=update)
         common.note(f"indexed {report.files} files ({report.parsed} parsed) in "
                     f"{report.seconds:.1f}s")
-        holes = repo_eval.pick_holes(index, count=args.holes, seed=args.seed)
+        holes = repo_eval.pick_holes(index, count=args.holes, seed=args.seed,
+                                     cut=args.cut)
         if not holes:
             raise InputError(f"{root}: no line uses a name defined in another file",
                              hint="the evaluation needs a repository of several source files")
@@ -123,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
 def _default_output(settings: repo_eval.RepoEvalSettings) -> Path:
     model = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(settings.model).name)
     name = (f"repo-{Path(settings.root).name}-{model}-n{settings.holes}-s{settings.seed}-"
-            f"b{settings.budget_tokens}.jsonl")
+            f"b{settings.budget_tokens}-{settings.cut}.jsonl")
     return data_dir() / "eval" / name
 
 
@@ -134,7 +139,7 @@ def format_table(summaries: list[repo_eval.ModeSummary],
             f"{'p50 s':>6} {'p95 s':>6} {'prompt':>6} {'typing':>6} {'probe s':>7} "
             f"{'ctx ms':>6}")
     lines = [f"{Path(settings.root).name}: {settings.model}, budget {settings.budget_tokens} "
-             f"tokens, seed {settings.seed}", head]
+             f"tokens, seed {settings.seed}, holes cut at {settings.cut}", head]
     for s in summaries:
         typing = f"{s.probe_reuse:6.2f}" if s.probe_reuse is not None else f"{'-':>6}"
         probe = f"{s.probe_p50_s:7.2f}" if s.probe_p50_s is not None else f"{'-':>7}"

@@ -2,8 +2,10 @@
 
 Order of the rules (each one only ever shortens or re-indents the text):
 
-1. clean: CRLF to LF, anything after a leftover FIM sentinel, leading blank lines when the
-   cursor starts a line, and (after a token-limit stop) an unfinished last line;
+1. clean: CRLF to LF, anything after a leftover FIM sentinel or a Markdown code fence (an
+   instruction-tuned model slipping into chat: code it wraps in a fence is kept, the fences
+   never), leading blank lines when the cursor starts a line, and (after a token-limit stop)
+   an unfinished last line;
 2. indentation made consistent with the surrounding code (double indentation, tabs/spaces);
 3. single line: the first line; nothing if it repeats the next line; minus what repeats the
    rest of the cursor's line; cut at the token boundary that leaves the fewest syntax errors,
@@ -34,6 +36,21 @@ from .truncate import SyntaxJudge, best_cut, line_candidates, token_candidates
 
 _SENTINEL = re.compile(r"<\|(fim_[a-z]+|file_sep|repo_name|endoftext|im_end|im_start)\|>"
                        r"|<(fim_[a-z]+|file_sep|repo_name)>|<fim-[a-z]+>")
+_FENCE = re.compile(r"^[ \t]*```[\w+#.-]*[ \t]*$", re.MULTILINE)
+_FENCED_LANGUAGES = frozenset({"markdown", "markdown_inline", "rst"})
+
+
+def _drop_fences(text: str) -> str:
+    """``text`` without Markdown code fences: a leading fence opens code that is kept up to
+    the closing one; any later fence ends the completion."""
+    found = _FENCE.search(text)
+    if found is None:
+        return text
+    if text[: found.start()].strip():
+        return text[: found.start()]
+    body = text[found.end() + 1:] if found.end() < len(text) else ""
+    closing = _FENCE.search(body)
+    return body[: closing.start()] if closing else body
 
 
 def clean(raw: str, hole: Hole) -> str:
@@ -43,6 +60,8 @@ def clean(raw: str, hole: Hole) -> str:
     found = _SENTINEL.search(text)
     if found:
         text = text[: found.start()]
+    if hole.language not in _FENCED_LANGUAGES and "```" in text:
+        text = _drop_fences(text)
     if hole.at_line_start:
         while "\n" in text and not text[: text.index("\n")].strip():
             text = text[text.index("\n") + 1 :]

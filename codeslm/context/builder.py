@@ -68,6 +68,7 @@ class BuilderOptions:
     max_definers: int = 3  # a name defined in more files is too ambiguous to guess
     defs_per_name: int = 2
     ppr_max_pushes: int = 24
+    api_names: int = 30  # names listed for ``module.`` at the cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,29 +301,97 @@ class ContextBuilder:
                        imported: Mapping[str, list[tuple[str, str]]],
                        modules: Mapping[str, list[str]],
                        add: Callable[[str, Symbol, float], None]) -> list[Snippet]:
-        """``module.`` or ``Name.`` right before the cursor: the module's API (as stubs) or
-        the class, whatever the user is about to pick a member of."""
+        """``module.`` or ``Name.`` right before the cursor: the module's API (as stubs, with
+        what a package re-exports) or the class, whatever the user is about to pick a member
+        of."""
         m = _MEMBER_AT_CURSOR.search(c.lines[c.line][: c.column])
         if m is None:
             return []
         receiver, partial = m.group(1), m.group(2) or ""
         out: list[Snippet] = []
-        for path in modules.get(receiver, []):
-            entry = self.index.entries.get(path)
-            lines = self.source.lines(path)
-            if entry is None or lines is None or (path == q.path and q.scope != "repo"):
-                continue
-            if path != q.path and q.scope != "repo":
-                continue
-            start, end, text = render_module_summary(entry.symbols, lines, entry.language,
-                                                     prefix=partial)
-            if text:
-                out.append(Snippet(path, start, end, text, 1.5, "definition",
-                                   key=f"api:{path}"))
+        if q.scope == "repo":
+            for path in modules.get(receiver, []):
+                out.extend(self._api_snippets(path, partial, c, add))
         for f, remote in imported.get(receiver, []):
             for path, sym in self._defs_in(f, remote)[:1]:
                 add(path, sym, 1.5)
         return out
+
+    def _api_snippets(self, module: str, partial: str, c: _Cursor,
+                      add: Callable[[str, Symbol, float], None]) -> list[Snippet]:
+        """The API of ``module`` as stub lines, one snippet per defining file. With more names
+        than fit, the ones the user began typing come first, then names that match a word on
+        the cursor's line (``limits = httpx.`` -> ``Limits``), then the most used ones; the
+        first two of those that match are also offered whole (a class with its constructor),
+        since the completion is most likely a call of one of them."""
+        exports = self._exports(module)
+        if not exports:
+            return []
+        line_words = {w.lower() for w in re.findall(r"[A-Za-z_]\w*", c.lines[c.line][: c.column])}
+
+        def rank(item: tuple[str, Symbol]) -> tuple[bool, bool, int, str]:
+            name = item[1].name
+            return (not name.startswith(partial), name.lower() not in line_words,
+                    -len(self.index.files_with(name)), name)
+
+        chosen = sorted(exports, key=rank)[: self.options.api_names]
+        whole = set()
+        for path, symbol in chosen[:2]:
+            typed, named = rank((path, symbol))[:2]
+            if (partial and not typed) or not named:
+                add(path, symbol, 1.6)
+                whole.add((path, symbol.start_line))
+        by_file: dict[str, list[Symbol]] = {}
+        for path, symbol in chosen:
+            if (path, symbol.start_line) not in whole:  # shown whole: no stub as well
+                by_file.setdefault(path, []).append(symbol)
+        out = []
+        for rank_no, (path, symbols) in enumerate(by_file.items()):
+            entry = self.index.entries.get(path)
+            lines = self.source.lines(path)
+            if entry is None or lines is None:
+                continue
+            start, end, text = render_module_summary(symbols, lines, entry.language,
+                                                     prefix=partial,
+                                                     limit=self.options.api_names)
+            if text:
+                out.append(Snippet(path, start, end, text, 1.5 - 0.05 * rank_no, "definition",
+                                   key=f"api:{path}"))
+        return out
+
+    def _exports(self, module: str, depth: int = 2) -> list[tuple[str, Symbol]]:
+        """The public top-level names ``module`` offers: its own, then what its star imports
+        bring in and, for a package ``__init__``, the names it imports (re-exports), followed
+        ``depth`` files deep. Deduplicated, in discovery order."""
+        seen: set[str] = set()
+        found: dict[tuple[str, int], tuple[str, Symbol]] = {}
+
+        def visit(path: str, level: int) -> None:
+            entry = self.index.entries.get(path)
+            if entry is None or path in seen:
+                return
+            seen.add(path)
+            for symbol in entry.symbols:
+                if _public_top_level(symbol):
+                    found.setdefault((path, symbol.start_line), (path, symbol))
+            if level <= 0:
+                return
+            package = path.rsplit("/", 1)[-1].startswith("__init__.")
+            resolved = self.index.resolve_imports(path)
+            for imp in entry.imports:
+                for target in resolved.get(imp.module, []):
+                    if not imp.names and not imp.alias:  # from x import *
+                        visit(target, level - 1)
+                    elif package:
+                        for remote, local in imp.names:
+                            if local.startswith("_"):
+                                continue
+                            for where, symbol in self._defs_in(target, remote, follow=0):
+                                if _public_top_level(symbol):
+                                    found.setdefault((where, symbol.start_line), (where, symbol))
+
+        visit(module, depth)
+        return list(found.values())
 
     def _resolve_global(self, q: CursorQuery, name: str, weight: float,
                         prior: Mapping[str, float],
@@ -431,6 +500,13 @@ class ContextBuilder:
         if q.path in self.index.entries and q.path not in chosen:
             chosen.append(q.path)
         return chosen, anchors
+
+
+def _public_top_level(symbol: Symbol) -> bool:
+    """A module-level name other modules use: not private, and a variable only when named
+    like a constant."""
+    return (not symbol.scope and not symbol.name.startswith("_") and
+            (symbol.kind not in {"constant", "variable"} or symbol.name.isupper()))
 
 
 def _specific(symbol: Symbol) -> bool:

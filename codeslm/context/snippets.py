@@ -18,6 +18,7 @@ FULL_MAX_LINES = 12  # definitions up to this long are shown whole
 CLASS_MAX_LINES = 28
 MAX_MEMBERS = 12  # member signatures shown for a class
 BODY_LINES = 4  # body lines shown after the signature of a long function
+STUB_CHARS = 110  # a module API stub line is cut (at a parameter) past this length
 _CLASS_KINDS = frozenset({"class", "interface", "enum", "type", "module"})
 _MEMBER_KINDS = frozenset({"method", "function", "field", "constant"})
 
@@ -202,10 +203,23 @@ def render_module_summary(symbols: Sequence[Symbol], lines: Sequence[str],
         elif language == "python":
             # A stub line reads as an API listing. A bare signature with no body did not:
             # the 0.5B model ignored it and invented a name (tests/context/test_real_model).
-            out.append("\n".join(head) + " ...")
+            out.append(one_line(symbol.signature) + " ...")
         else:
             out.append("\n".join(head))
     return chosen[0].start_line, chosen[-1].end_line + 1, "\n".join(out)
+
+
+def one_line(signature: str, limit: int = STUB_CHARS) -> str:
+    """A (possibly multi-line) Python signature on one line, parameters elided past ``limit``
+    characters: ``def get(url: URL | str, *, params: ... = None, ...):``."""
+    text = " ".join(part.strip() for part in signature.split("\n") if part.strip() != "...")
+    text = text.replace("( ", "(").replace(" )", ")").replace(",)", ")")
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(", ", 0, limit)
+    if cut < 0:
+        return text[:limit].rstrip() + " ...):"
+    return text[:cut] + ", ...):"
 
 
 def render_lines(lines: Sequence[str], start: int, end: int) -> str:

@@ -2,9 +2,16 @@
 
 Holes are lines chosen deterministically (a seed) among lines that use a name defined in
 another file of the repository (the CrossCodeEval criterion); import lines, definition
-headers, comments and strings are never holes. A hole hides the line from its first
-non-blank character; the engine completes it in single-line mode and the first line of the
-completion is scored against the hidden text:
+headers, comments and strings are never holes. Where a hole starts (``cut``):
+
+- ``api`` (CrossCodeEval's split): right before the first cross-file name of the line, so the
+  text before it on the line stays visible and the hidden text starts where knowledge of
+  another file is needed (``limits = httpx.|Limits(max_connections=1)``);
+- ``line``: the whole line from its first non-blank character (harder: the model must also
+  guess what the statement is for).
+
+The engine completes the hole in single-line mode and the first line of the completion is
+scored against the hidden text:
 
 - **exact match** (whitespace-trimmed), **edit similarity** (1 - Levenshtein / longer length),
 - **syntax validity** (the file with the completion parses without new errors, tree-sitter),
@@ -81,8 +88,9 @@ def _inside(node: Any, types: frozenset[str]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Hole:
-    """A hidden line: ``path`` relative to the root, 0-based ``line``, the indentation width
-    and the hidden ``target``; ``names`` are the cross-file names it uses."""
+    """A hidden line: ``path`` relative to the root, 0-based ``line``, the indentation width,
+    the ``column`` where the hidden ``target`` starts (the end of the line is hidden too);
+    ``names`` are the cross-file names it uses."""
 
     id: str
     path: str
@@ -90,6 +98,12 @@ class Hole:
     indent: int
     target: str
     names: tuple[str, ...]
+    column: int = -1  # -1: the indentation (the whole line is hidden)
+
+    @property
+    def start(self) -> int:
+        """The column of the cursor: where the hidden text starts."""
+        return self.indent if self.column < 0 else self.column
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +120,7 @@ class RepoEvalSettings:
     prefix_chars: int
     suffix_chars: int
     probe: bool = True
+    cut: str = "api"
 
     def header(self) -> dict[str, Any]:
         data = asdict(self)
@@ -221,9 +236,15 @@ def percentile(values: Sequence[float], q: float) -> float:
 # -- holes ---------------------------------------------------------------------------------
 
 
+CUTS = ("api", "line")
+
+
 def pick_holes(index: WorkspaceIndex, *, count: int, seed: int, per_file: int = 2,
-               read: Callable[[str], str | None] | None = None) -> list[Hole]:
-    """Deterministic holes on lines that use names defined only in other files."""
+               read: Callable[[str], str | None] | None = None, cut: str = "line") -> list[Hole]:
+    """Deterministic holes on lines that use names defined only in other files; the same
+    lines for every ``cut`` (only where the hidden text starts differs)."""
+    if cut not in CUTS:
+        raise InputError(f"unknown hole cut {cut!r}", hint="use api or line")
     candidates: dict[str, list[Hole]] = {}
     for path in sorted(index.entries):
         entry = index.entries[path]
@@ -232,7 +253,7 @@ def pick_holes(index: WorkspaceIndex, *, count: int, seed: int, per_file: int = 
         text = read(path) if read else _read(index.root / path)
         if text is None:
             continue
-        found = _holes_in(index, path, text, entry.language)
+        found = _holes_in(index, path, text, entry.language, cut)
         if found:
             candidates[path] = found
     rng = random.Random(seed)
@@ -252,7 +273,8 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _holes_in(index: WorkspaceIndex, path: str, text: str, language: str | None) -> list[Hole]:
+def _holes_in(index: WorkspaceIndex, path: str, text: str, language: str | None,
+              cut: str = "line") -> list[Hole]:
     spec = languages.spec_for(language)
     keywords = spec.keywords if spec else frozenset()
     tree = tags.parse(text.encode("utf-8"), language)
@@ -291,9 +313,40 @@ def _holes_in(index: WorkspaceIndex, path: str, text: str, language: str | None)
                 name[0].isupper() or re.search(rf"(?:\.{name}\b|\b{name}\s*\()", code))
             if api and files and path not in files and len(files) <= MAX_DEFINERS:
                 names.append(name)
-        if names:
-            out.append(Hole(f"{path}:{i + 1}", path, i, indent, stripped.rstrip(), tuple(names)))
+        if not names:
+            continue
+        hole = Hole(f"{path}:{i + 1}", path, i, indent, stripped.rstrip(), tuple(names))
+        if cut == "api":
+            column = _first_use(line, names, indent, tree, offsets[i])
+            if column is None:
+                continue  # every use is inside a string: not an API use after all
+            hole = Hole(hole.id, path, i, indent, line[column:].rstrip(), hole.names, column)
+        out.append(hole)
     return out
+
+
+def _first_use(line: str, names: Sequence[str], indent: int, tree: Any,
+               line_byte: int) -> int | None:
+    """The column of the first use of any of ``names`` on ``line`` outside strings and
+    comments (None when there is none). A lower-case name counts where it is used as an API
+    (``.name`` or ``name(``), not where a local variable of the same name is assigned."""
+    best: int | None = None
+    for name in names:
+        for m in re.finditer(rf"\b{re.escape(name)}\b", line):
+            if m.start() < indent or (best is not None and m.start() >= best):
+                break
+            if not name[0].isupper() and not (
+                    line[: m.start()].rstrip().endswith(".")
+                    or re.match(r"\s*\(", line[m.end():])):
+                continue
+            if tree is not None:
+                byte = line_byte + len(line[: m.start()].encode("utf-8"))
+                node = tree.root_node.descendant_for_byte_range(byte, byte + 1)
+                if node is not None and _inside(node, _STRINGY):
+                    continue
+            best = m.start()
+            break
+    return best
 
 
 # -- running -------------------------------------------------------------------------------
@@ -325,12 +378,12 @@ class RepoEvaluation:
         lines = text.split("\n")
         line_start = sum(len(line) + 1 for line in lines[: hole.line])
         line_end = line_start + len(lines[hole.line])
-        cursor = line_start + hole.indent
+        cursor = line_start + hole.start
         doc_text = text[:cursor] + text[line_end:]
         abs_path = str(self.index.root / hole.path)
         language = self.index.entries[hole.path].language
         document = Document(doc_text, abs_path, language)
-        position = Position(hole.line, hole.indent)
+        position = Position(hole.line, hole.start)
         results = []
         with self.index.lock:
             # No leakage: the index sees this file only up to the line before the hole.
@@ -366,7 +419,7 @@ class RepoEvaluation:
         plan = await engine.plan(document, position, mode=CompletionMode.SINGLE_LINE,
                                  use_context=use_context, max_tokens=self.settings.max_tokens)
         predicted = completion.text.split("\n", 1)[0].rstrip()
-        cursor = line_start + hole.indent
+        cursor = line_start + hole.start
         completed = text[:cursor] + predicted + text[line_end:]
         result = HoleResult(
             hole=hole.id, mode=mode, path=hole.path, line=hole.line + 1, target=hole.target,
@@ -386,7 +439,7 @@ class RepoEvaluation:
             probe_doc = Document(document.text[:cursor] + typed + document.text[cursor:],
                                  document.path, document.language)
             started = time.perf_counter()
-            plan = await engine.plan(probe_doc, Position(hole.line, hole.indent + len(typed)),
+            plan = await engine.plan(probe_doc, Position(hole.line, hole.start + len(typed)),
                                      mode=CompletionMode.SINGLE_LINE, use_context=use_context,
                                      max_tokens=4)
             generated = await self.backend.generate(plan.request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 from codeslm.backends.fake import FakeBackend
@@ -45,6 +46,22 @@ def test_holes_are_deterministic_cross_file_code_lines(repo: Path, config: Confi
     index.close()
 
 
+def test_api_cut_hides_the_line_from_its_first_cross_file_name(repo: Path,
+                                                               config: Config) -> None:
+    """The CrossCodeEval split: the same lines as whole-line holes, the cursor right before the
+    first use of a name defined in another file."""
+    index = _index(repo, config)
+    whole = ev.pick_holes(index, count=10, seed=3)
+    api = ev.pick_holes(index, count=10, seed=3, cut="api")
+    assert [h.id for h in api] == [h.id for h in whole]
+    for hole in api:
+        line = (repo / hole.path).read_text().split("\n")[hole.line]
+        assert hole.start >= hole.indent and line[hole.start:].rstrip() == hole.target
+        first = re.match(r"\w+", hole.target)
+        assert first is not None and first.group() in hole.names, hole
+    index.close()
+
+
 LEAKY = {
     "lib/api.py": "def helper_api(value, size):\n    return value * size\n",
     "app/main.py": "from lib.api import helper_api\n\n\ndef first(alpha_token):\n"
@@ -82,6 +99,15 @@ def test_nothing_after_the_hole_reaches_the_prompt(tmp_path: Path) -> None:
     assert all(r.exact and r.syntax_ok for r in results), results
     # The index holds the whole file again afterwards.
     assert "later" in {s.name for s in index.entries["app/main.py"].symbols}
+    # Cut at the API: the text before it on the line is the end of the prompt's prefix.
+    (api_hole,) = [h for h in ev.pick_holes(index, count=20, seed=0, cut="api")
+                   if h.id == holes[0].id]
+    assert api_hole.target == "helper_api(alpha_token, 17)"
+    backend = FakeBackend("helper_api(alpha_token, 17)")
+    evaluation = ev.RepoEvaluation(index, config, backend, settings)
+    (result,) = asyncio.run(evaluation.run_hole(api_hole, text))[:1]
+    assert result.exact and result.predicted == "helper_api(alpha_token, 17)"
+    assert any("result = <|fim_suffix|>" in (r.prompt or "") for r in backend.requests)
     index.close()
 
 

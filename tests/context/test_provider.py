@@ -244,3 +244,47 @@ def test_the_pure_builder_ranks_without_a_provider(repo: Path, provider: Workspa
     assert chosen and chosen == sorted(chosen, key=lambda s: -s.score)
     assert any(s.path == "pkg/models.py" and "def make_user" in s.text for s in chosen)
     assert all(s.path != "pkg/service.py" for s in chosen)  # the whole file is the window
+
+
+PACKAGE = {
+    "shop/__init__.py": "from ._config import *\nfrom ._models import Order as Order\n"
+                        "from ._http import *\n\n__all__ = ['Limits', 'Order', 'fetch']\n",
+    "shop/_config.py": "class Limits:\n    \"\"\"How much a client may do.\"\"\"\n\n"
+                       "    def __init__(self, *, max_orders: int = 10, max_items: int = 3):\n"
+                       "        self.max_orders = max_orders\n"
+                       "        self.max_items = max_items\n\n"
+                       "    def allows(self, count: int) -> bool:\n"
+                       "        return count <= self.max_orders\n"
+                       "\n\nclass Timeout:\n    def __init__(self, seconds: float):\n"
+                       "        self.seconds = seconds\n\n\ndef _private():\n    return 1\n",
+    "shop/_models.py": "class Order:\n    def __init__(self, item: str, quantity: int = 1):\n"
+                       "        self.item = item\n        self.quantity = quantity\n",
+    "shop/_http.py": "def fetch(url: str, *, timeout: float = 5.0, retries: int = 2,\n"
+                     "          verify: bool = True, headers: dict | None = None,\n"
+                     "          follow_redirects: bool = False) -> bytes:\n"
+                     "    return b''\n",
+    "tests/test_shop.py": "import shop\n\n\ndef test_limits():\n    limits = shop.\n",
+}
+
+
+def test_a_package_s_reexported_api_is_offered_after_its_name_and_a_dot(
+        tmp_path: Path, config: Config) -> None:
+    """``limits = shop.``: the package ``__init__`` only re-exports, so its API comes from the
+    files it star-imports and imports; the class the line names is offered whole (with its
+    constructor), the rest as one-line stubs, private names never."""
+    from .conftest import write_repo
+
+    root = write_repo(tmp_path / "shop", PACKAGE)
+    p = WorkspaceProvider.open(root, config)
+    try:
+        doc = _doc(root, "tests/test_shop.py")
+        ctx = p.context_for(doc, _cursor(doc.text, "limits = shop."), budget_tokens=600,
+                            count_tokens=estimate_tokens)
+        text = "\n".join(f"<{f.path}>\n{f.text}" for f in ctx.files)
+        assert "max_orders: int = 10" in text  # Limits whole, constructor included
+        assert "class Order: ..." in text and "class Timeout: ..." in text
+        assert "def fetch(url: str, *, timeout: float = 5.0" in text
+        assert "_private" not in text
+        assert text.count("class Limits") == 1
+    finally:
+        p.close()
