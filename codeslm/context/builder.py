@@ -268,7 +268,7 @@ class ContextBuilder:
             for f in modules.get(receiver, []):
                 for path, sym in self._defs_in(f, attr)[: o.defs_per_name]:
                     add(path, sym, weight)
-        summaries = self._member_access(q, c, imported, modules, add)
+        summaries, members = self._member_access(q, c, imported, modules, add)
         for name, weight in plain.items():
             if name in modules:
                 continue
@@ -291,7 +291,7 @@ class ContextBuilder:
             symbols = entry.symbols if entry else ()
             start, end, text = render_definition(symbol, lines, symbols,
                                                  entry.language if entry else None,
-                                                 prefer=attrs)
+                                                 prefer=members | attrs.keys())
             if text.strip():
                 out.append(Snippet(path, start, end, text, score, "definition",
                                    key=f"def:{path}:{symbol.start_line}"))
@@ -300,13 +300,14 @@ class ContextBuilder:
     def _member_access(self, q: CursorQuery, c: _Cursor,
                        imported: Mapping[str, list[tuple[str, str]]],
                        modules: Mapping[str, list[str]],
-                       add: Callable[[str, Symbol, float], None]) -> list[Snippet]:
-        """``module.`` or ``Name.`` right before the cursor: the module's API (as stubs, with
-        what a package re-exports) or the class, whatever the user is about to pick a member
-        of."""
+                       add: Callable[[str, Symbol, float], None],
+                       ) -> tuple[list[Snippet], set[str]]:
+        """``module.``, ``Name.`` or ``variable.`` right before the cursor: the module's API (as
+        stubs, with what a package re-exports), the class, or the variable's class, whatever
+        the user is about to pick a member of; also the member names to show first."""
         m = _MEMBER_AT_CURSOR.search(c.lines[c.line][: c.column])
         if m is None:
-            return []
+            return [], set()
         receiver, partial = m.group(1), m.group(2) or ""
         out: list[Snippet] = []
         if q.scope == "repo":
@@ -315,7 +316,53 @@ class ContextBuilder:
         for f, remote in imported.get(receiver, []):
             for path, sym in self._defs_in(f, remote)[:1]:
                 add(path, sym, 1.5)
-        return out
+        members: set[str] = set()
+        if receiver not in modules and receiver not in imported and receiver not in c.keywords:
+            for path, cls in self._receiver_classes(q, c, receiver, imported):
+                add(path, cls, 1.6)
+                entry = self.index.entries.get(path)
+                members.update(s.name for s in (entry.symbols if entry else ())
+                               if s.scope.rsplit(".", 1)[-1] == cls.name
+                               and s.name.startswith(partial) and not s.name.startswith("_"))
+        return out, members
+
+    def _receiver_classes(self, q: CursorQuery, c: _Cursor, variable: str,
+                          imported: Mapping[str, list[tuple[str, str]]],
+                          ) -> list[tuple[str, Symbol]]:
+        """The class of ``variable`` before ``variable.``, read off the code above the cursor:
+        an annotation (``request: Request``), a construction (``client = httpx.Client(...)``,
+        ``with Client() as client``) or, failing those, a class named like the variable
+        (``response`` -> ``Response``). Empty when unknown or ambiguous."""
+        name = None
+        v = re.escape(variable)
+        patterns = (
+            rf"\b{v}\s*:\s*(?:[\w.]+\.)?([A-Z]\w*)",
+            rf"\b{v}\s*=\s*(?:await\s+)?(?:[\w.]+\.)?([A-Z]\w*)\s*[(.]",
+            rf"(?:[\w.]+\.)?([A-Z]\w*)\s*\([^()]*\)\s+as\s+{v}\b",
+        )
+        for i in range(c.line, max(-1, c.line - 2 * self.options.near_above), -1):
+            text = c.lines[i][: c.column] if i == c.line else c.lines[i]
+            for pattern in patterns:
+                found = re.search(pattern, text)
+                if found:
+                    name = found.group(1)
+                    break
+            if name:
+                break
+        guessed = name is None
+        if guessed:
+            name = "".join(part.capitalize() for part in variable.split("_") if part)
+        if not name:
+            return []
+        if name in imported:
+            found_defs = [d for f, remote in imported[name] for d in self._defs_in(f, remote)]
+        else:
+            found_defs = self.index.definitions(name)
+        classes = [(p, s) for p, s in found_defs if s.kind == "class" and not s.scope
+                   and _family(self.index.entries[p].language) == _family(q.language)]
+        if len({p for p, _ in classes}) > (1 if guessed else self.options.max_definers):
+            return []
+        return classes[: self.options.defs_per_name]
 
     def _api_snippets(self, module: str, partial: str, c: _Cursor,
                       add: Callable[[str, Symbol, float], None]) -> list[Snippet]:

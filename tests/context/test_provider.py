@@ -288,3 +288,48 @@ def test_a_package_s_reexported_api_is_offered_after_its_name_and_a_dot(
         assert text.count("class Limits") == 1
     finally:
         p.close()
+
+
+RECEIVERS = {
+    "billing/models.py": "class Invoice:\n    def __init__(self, number: str):\n"
+                         "        self.number = number\n\n"
+                         "    def total_due(self) -> float:\n        return 0.0\n\n"
+                         "    def mark_paid(self, when: str) -> None:\n        pass\n",
+    "billing/other.py": "class Receipt:\n    def printable(self) -> str:\n        return ''\n",
+    "app.py": "from billing.models import Invoice\n\n\n"
+              + "".join(f"def filler_{i}():\n    return {i}\n\n\n" for i in range(12)) +
+              "def annotated(doc: Invoice):\n    return doc.\n\n\n"
+              "def constructed():\n    bill = Invoice('7')\n    return bill.\n\n\n"
+              "def unknown(thing):\n    return thing.\n",
+    "named.py": "from billing.models import Invoice\n\n\n"
+                + "".join(f"def filler_{i}():\n    return {i}\n\n\n" for i in range(12))
+                + "def named(invoice):\n    return invoice.\n\n\n"
+                + "".join(f"def after_{i}():\n    return {i}\n\n\n" for i in range(4)),
+}
+
+
+@pytest.mark.parametrize("where", [("app.py", "return doc."), ("app.py", "return bill."),
+                                   ("named.py", "return invoice.")])
+def test_the_class_of_a_variable_before_a_dot_is_offered(
+        tmp_path: Path, config: Config, where: tuple[str, str]) -> None:
+    """``doc: Invoice`` (annotation), ``bill = Invoice(...)`` (construction) and ``invoice``
+    (named like the class, with ``Invoice`` imported far above): the class outline with its
+    members reaches the prompt; a variable with no known class brings nothing."""
+    from .conftest import write_repo
+
+    root = write_repo(tmp_path / "billing", RECEIVERS)
+    p = WorkspaceProvider.open(root, config)
+    try:
+        path, marker = where
+        doc = _doc(root, path)
+        ctx = p.context_for(doc, _cursor(doc.text, marker), budget_tokens=400,
+                            count_tokens=estimate_tokens)
+        blocks = {f.path: f.text for f in ctx.files}
+        assert "def total_due(self) -> float:" in blocks.get("billing/models.py", ""), blocks
+        p.forget_region()
+        doc = _doc(root, "app.py")
+        unknown = p.context_for(doc, _cursor(doc.text, "return thing."), budget_tokens=400,
+                                count_tokens=estimate_tokens)
+        assert "billing/other.py" not in {f.path for f in unknown.files}
+    finally:
+        p.close()
