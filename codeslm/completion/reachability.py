@@ -3,7 +3,9 @@
 A completion that ends with ``return`` (or ``raise``, ``throw``, ``break``, ``continue``) at
 the indentation of the next statement after the cursor turns that statement into dead code;
 the model has stopped early, usually because it guessed the rest of the function. The
-completion is cut before such a line.
+completion is cut before such a line. A terminator whose block the completion itself closes
+(a later line is indented less: ``if c == ' ':`` / ``continue`` / ``if c == '(':``) leaves the
+next statement reachable and stays.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def unreachable_cut(lines: list[str], hole: Hole) -> int:
     terminator = _TERMINATOR.get(hole.language or "", _DEFAULT)
     for i, line in enumerate(lines):
         full = hole.before + line if i == 0 else line
-        if full.strip() and width(indentation(full)) == level and terminator.match(full.strip()):
+        if full.strip() and width(indentation(full)) == level and terminator.match(full.strip()) \
+                and not any(later.strip() and width(indentation(later)) < level
+                            for later in lines[i + 1:]):
             return i
     return len(lines)
