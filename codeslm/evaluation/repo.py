@@ -35,6 +35,7 @@ from __future__ import annotations
 import builtins
 import io
 import json
+import logging
 import random
 import re
 import statistics
@@ -71,11 +72,12 @@ _IMPORTS = frozenset({"import_statement", "import_from_statement", "future_impor
                      "import_declaration", "use_declaration", "preproc_include",
                      "import_spec_list"})
 _PY_BUILTINS = frozenset(dir(builtins))
-# Members of built-in types and files: ``.join`` or ``.read`` on a line says nothing about
-# the repository's own API even when the repository happens to define a ``join``.
+# Members of built-in types, files and loggers: ``.join``, ``.read`` or ``logger.debug`` on a
+# line says nothing about the repository's own API even when the repository happens to define
+# a ``join``.
 _PY_BUILTIN_MEMBERS = frozenset(
     name for kind in (str, bytes, list, dict, set, tuple, int, float, object, io.TextIOWrapper,
-                      io.BufferedReader) for name in dir(kind))
+                      io.BufferedReader, logging.Logger) for name in dir(kind))
 
 
 def _inside(node: Any, types: frozenset[str]) -> bool:
@@ -280,6 +282,7 @@ def _holes_in(index: WorkspaceIndex, path: str, text: str, language: str | None,
     tree = tags.parse(text.encode("utf-8"), language)
     entry = index.entries[path]
     local_names = {s.name for s in entry.symbols}
+    external = _external_modules(index, path)
     def_lines = {s.start_line for s in entry.symbols}
     lines = text.split("\n")
     offsets = [0]
@@ -311,7 +314,8 @@ def _holes_in(index: WorkspaceIndex, path: str, text: str, language: str | None,
             api = any(s.kind not in {"constant", "variable", "field"} or s.name.isupper()
                       for _, s in found) and (
                 name[0].isupper() or re.search(rf"(?:\.{name}\b|\b{name}\s*\()", code))
-            if api and files and path not in files and len(files) <= MAX_DEFINERS:
+            if api and files and path not in files and len(files) <= MAX_DEFINERS and \
+                    not _only_on_external(code, name, external):
                 names.append(name)
         if not names:
             continue
@@ -323,6 +327,27 @@ def _holes_in(index: WorkspaceIndex, path: str, text: str, language: str | None,
             hole = Hole(hole.id, path, i, indent, line[column:].rstrip(), hole.names, column)
         out.append(hole)
     return out
+
+
+def _external_modules(index: WorkspaceIndex, path: str) -> set[str]:
+    """Local names of the modules ``path`` imports from outside the repository
+    (``import asyncio``, ``from importlib import metadata``)."""
+    resolved = index.resolve_imports(path)
+    out: set[str] = set()
+    for imp in index.entries[path].imports:
+        if resolved.get(imp.module):
+            continue
+        if imp.alias:
+            out.add(imp.alias)
+        out.update(local for _, local in imp.names)
+    return out
+
+
+def _only_on_external(code: str, name: str, external: set[str]) -> bool:
+    """Whether every use of ``name`` in ``code`` is a member of an outside module
+    (``asyncio.run`` when the repository also defines a ``run``)."""
+    uses = list(re.finditer(rf"(?:\b(\w+)\s*\.\s*)?\b{re.escape(name)}\b", code))
+    return bool(uses) and all(m.group(1) in external for m in uses)
 
 
 def _first_use(line: str, names: Sequence[str], indent: int, tree: Any,

@@ -62,6 +62,13 @@ def test_api_cut_hides_the_line_from_its_first_cross_file_name(repo: Path,
     index.close()
 
 
+def test_members_of_outside_modules_and_loggers_are_not_cross_file_names() -> None:
+    assert ev._only_on_external("asyncio.run(main())", "run", {"asyncio"})
+    assert not ev._only_on_external("app.run()", "run", {"asyncio"})
+    assert not ev._only_on_external("asyncio.run(run())", "run", {"asyncio"})
+    assert "debug" in ev._PY_BUILTIN_MEMBERS and "warning" in ev._PY_BUILTIN_MEMBERS
+
+
 LEAKY = {
     "lib/api.py": "def helper_api(value, size):\n    return value * size\n",
     "app/main.py": "from lib.api import helper_api\n\n\ndef first(alpha_token):\n"
