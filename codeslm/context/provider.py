@@ -67,6 +67,7 @@ class _Sticky:
     budget: int
     segments: list[list[Snippet]]
     stamps: dict[str, str]  # snippet key -> hash of the source it was rendered from
+    refreshes: int = 0  # the provider's refresh count when the blocks were chosen
 
 
 @dataclass(slots=True)
@@ -108,6 +109,7 @@ class WorkspaceProvider:
         self._overlay_lines: dict[str, tuple[str, list[str]]] = {}
         self._recent: dict[str, float] = {}
         self._sticky: dict[str, _Sticky] = {}
+        self._refreshes = 0  # completed index refreshes (an empty sticky context expires)
         self._refresh_thread: threading.Thread | None = None
         try:
             self._redact_extra = secrets.compile_patterns(config.context.redact_patterns)
@@ -137,6 +139,7 @@ class WorkspaceProvider:
         """Re-index changed files on disk (open buffers keep their text)."""
         report = self.index.refresh(progress=progress, workers=workers)
         with self._lock:
+            self._refreshes += 1
             for path, buffer in self._buffers.items():
                 analysis = buffer.analyzer.analyse(buffer.data, buffer.tree) if (
                     buffer.analyzer is not None) else None
@@ -367,8 +370,11 @@ class WorkspaceProvider:
         line = q.text.count("\n", 0, q.offset)
         scope = self._region(q, line)
         previous = self._sticky.get(q.path)
+        # No blocks chosen before the index was (re)built is not a choice to keep: the
+        # file opened while the background refresh ran would otherwise stay without context.
         if previous is not None and previous.budget == budget and previous.scope == scope \
-                and abs(previous.line - line) <= STICKY_LINES:
+                and abs(previous.line - line) <= STICKY_LINES \
+                and (previous.segments or previous.refreshes == self._refreshes):
             kept = [x for seg in previous.segments for x in seg]
             if all(self._stamp(x) == previous.stamps.get(x.key) for x in kept):
                 # Exactly the same blocks: even a block appended at the end would change the
@@ -381,7 +387,8 @@ class WorkspaceProvider:
             known = sorted((x for x in segment if x.key in order), key=lambda x: order[x.key])
             segment = known + [x for x in segment if x.key not in order]
         self._sticky[q.path] = _Sticky(line, scope, budget, [segment] if segment else [],
-                                       {x.key: self._stamp(x) for x in segment})
+                                       {x.key: self._stamp(x) for x in segment},
+                                       self._refreshes)
         return self._sticky[q.path].segments, False
 
     def _region(self, q: CursorQuery, line: int) -> str:

@@ -333,3 +333,26 @@ def test_the_class_of_a_variable_before_a_dot_is_offered(
         assert "billing/other.py" not in {f.path for f in unknown.files}
     finally:
         p.close()
+
+
+def test_a_context_left_empty_before_the_index_was_built_is_chosen_again(
+        tmp_path: Path, config: Config) -> None:
+    """A file opened while the background refresh runs gets no blocks at first; once the index
+    is built, the same place must get them (an empty choice is not kept sticky)."""
+    from .conftest import write_repo
+
+    root = write_repo(tmp_path / "early", {
+        "helpers.py": "def scale_factor():\n    return 42\n",
+        "main.py": "from helpers import scale_factor\n\nx = scale_factor()\n",
+    })
+    p = WorkspaceProvider.open(root, config, refresh="none")
+    try:
+        doc = _doc(root, "main.py")
+        offset = len(doc.text)
+        before = p.context_for(doc, offset, budget_tokens=300, count_tokens=estimate_tokens)
+        assert not any("return 42" in f.text for f in before.files)
+        p.refresh(workers=1)
+        after = p.context_for(doc, offset, budget_tokens=300, count_tokens=estimate_tokens)
+        assert any("return 42" in f.text for f in after.files)
+    finally:
+        p.close()
