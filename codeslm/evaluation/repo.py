@@ -100,12 +100,7 @@ class Hole:
     indent: int
     target: str
     names: tuple[str, ...]
-    column: int = -1  # -1: the indentation (the whole line is hidden)
-
-    @property
-    def start(self) -> int:
-        """The column of the cursor: where the hidden text starts."""
-        return self.indent if self.column < 0 else self.column
+    column: int  # the cursor: the indentation for a whole-line hole
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,13 +314,11 @@ def _holes_in(index: WorkspaceIndex, path: str, text: str, language: str | None,
                 names.append(name)
         if not names:
             continue
-        hole = Hole(f"{path}:{i + 1}", path, i, indent, stripped.rstrip(), tuple(names))
-        if cut == "api":
-            column = _first_use(line, names, indent, tree, offsets[i])
-            if column is None:
-                continue  # every use is inside a string: not an API use after all
-            hole = Hole(hole.id, path, i, indent, line[column:].rstrip(), hole.names, column)
-        out.append(hole)
+        column = indent if cut == "line" else _first_use(line, names, indent, tree, offsets[i])
+        if column is None:
+            continue  # every use is inside a string: not an API use after all
+        out.append(Hole(f"{path}:{i + 1}", path, i, indent, line[column:].rstrip(),
+                        tuple(names), column))
     return out
 
 
@@ -403,12 +396,12 @@ class RepoEvaluation:
         lines = text.split("\n")
         line_start = sum(len(line) + 1 for line in lines[: hole.line])
         line_end = line_start + len(lines[hole.line])
-        cursor = line_start + hole.start
+        cursor = line_start + hole.column
         doc_text = text[:cursor] + text[line_end:]
         abs_path = str(self.index.root / hole.path)
         language = self.index.entries[hole.path].language
         document = Document(doc_text, abs_path, language)
-        position = Position(hole.line, hole.start)
+        position = Position(hole.line, hole.column)
         results = []
         with self.index.lock:
             # No leakage: the index sees this file only up to the line before the hole.
@@ -444,7 +437,7 @@ class RepoEvaluation:
         plan = await engine.plan(document, position, mode=CompletionMode.SINGLE_LINE,
                                  use_context=use_context, max_tokens=self.settings.max_tokens)
         predicted = completion.text.split("\n", 1)[0].rstrip()
-        cursor = line_start + hole.start
+        cursor = line_start + hole.column
         completed = text[:cursor] + predicted + text[line_end:]
         result = HoleResult(
             hole=hole.id, mode=mode, path=hole.path, line=hole.line + 1, target=hole.target,
@@ -464,7 +457,7 @@ class RepoEvaluation:
             probe_doc = Document(document.text[:cursor] + typed + document.text[cursor:],
                                  document.path, document.language)
             started = time.perf_counter()
-            plan = await engine.plan(probe_doc, Position(hole.line, hole.start + len(typed)),
+            plan = await engine.plan(probe_doc, Position(hole.line, hole.column + len(typed)),
                                      mode=CompletionMode.SINGLE_LINE, use_context=use_context,
                                      max_tokens=4)
             generated = await self.backend.generate(plan.request)

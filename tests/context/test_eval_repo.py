@@ -56,7 +56,7 @@ def test_api_cut_hides_the_line_from_its_first_cross_file_name(repo: Path,
     assert [h.id for h in api] == [h.id for h in whole]
     for hole in api:
         line = (repo / hole.path).read_text().split("\n")[hole.line]
-        assert hole.start >= hole.indent and line[hole.start:].rstrip() == hole.target
+        assert hole.column >= hole.indent and line[hole.column:].rstrip() == hole.target
         first = re.match(r"\w+", hole.target)
         assert first is not None and first.group() in hole.names, hole
     index.close()
