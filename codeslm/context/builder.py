@@ -29,7 +29,13 @@ from . import languages, similarity
 from .budget import select
 from .graph import FileGraph, personalized_pagerank
 from .index import WorkspaceIndex
-from .snippets import Snippet, render_definition, render_lines, render_module_summary
+from .snippets import (
+    Snippet,
+    is_public_api,
+    render_definition,
+    render_lines,
+    render_module_summary,
+)
 from .tags import Symbol
 
 TokenCounter = Callable[[str], int]
@@ -419,7 +425,7 @@ class ContextBuilder:
                 return
             seen.add(path)
             for symbol in entry.symbols:
-                if _public_top_level(symbol):
+                if is_public_api(symbol):
                     found.setdefault((path, symbol.start_line), (path, symbol))
             if level <= 0:
                 return
@@ -434,7 +440,7 @@ class ContextBuilder:
                             if local.startswith("_"):
                                 continue
                             for where, symbol in self._defs_in(target, remote, follow=0):
-                                if _public_top_level(symbol):
+                                if is_public_api(symbol):
                                     found.setdefault((where, symbol.start_line), (where, symbol))
 
         visit(module, depth)
@@ -547,13 +553,6 @@ class ContextBuilder:
         if q.path in self.index.entries and q.path not in chosen:
             chosen.append(q.path)
         return chosen, anchors
-
-
-def _public_top_level(symbol: Symbol) -> bool:
-    """A module-level name other modules use: not private, and a variable only when named
-    like a constant."""
-    return (not symbol.scope and not symbol.name.startswith("_") and
-            (symbol.kind not in {"constant", "variable"} or symbol.name.isupper()))
 
 
 def _specific(symbol: Symbol) -> bool:

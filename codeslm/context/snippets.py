@@ -183,13 +183,19 @@ def _members(symbol: Symbol, lines: Sequence[str], symbols: Sequence[Symbol], bo
     return fields + sigs
 
 
+def is_public_api(symbol: Symbol) -> bool:
+    """A module-level name other modules use: not private, and a variable only when named
+    like a constant."""
+    return (not symbol.scope and not symbol.name.startswith("_") and
+            (symbol.kind not in {"constant", "variable"} or symbol.name.isupper()))
+
+
 def render_module_summary(symbols: Sequence[Symbol], lines: Sequence[str],
                           language: str | None, *, prefix: str = "",
                           limit: int = 30) -> tuple[int, int, str]:
     """The public top-level API of a module as stub lines (``def f(a) -> int: ...``), in file
     order; names starting with ``prefix`` first when the user began typing one."""
-    chosen = [s for s in symbols if not s.scope and not s.name.startswith("_") and
-              (s.kind not in {"constant", "variable"} or s.name.isupper())]
+    chosen = [s for s in symbols if is_public_api(s)]
     if prefix:
         chosen.sort(key=lambda s: (not s.name.startswith(prefix), s.start_line))
     chosen = sorted(chosen[:limit], key=lambda s: s.start_line)
