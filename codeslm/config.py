@@ -32,7 +32,7 @@ class CompletionConfig:
     mode: str = "auto"  # auto | single-line | multi-line
     fim_format: str = "auto"  # auto (detected from the vocabulary) or a family in fim_formats.toml
     max_tokens: int = 64  # tokens for a multi-line completion
-    max_tokens_single_line: int = 32
+    max_tokens_single_line: int = 48
     temperature: float = 0.0
     # Characters of the current file before and after the cursor put in the prompt.
     prefix_chars: int = 3000

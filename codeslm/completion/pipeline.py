@@ -7,7 +7,8 @@ Order of the rules (each one only ever shortens or re-indents the text):
    never), leading blank lines when the cursor starts a line, and (after a token-limit stop)
    an unfinished last line;
 2. indentation made consistent with the surrounding code (double indentation, tabs/spaces);
-3. single line: the first line; nothing if it repeats the next line; minus what repeats the
+3. single line: the first line (a call the model spread over lines joined back onto it when
+   it fits the line); nothing if it repeats the next line; minus what repeats the
    rest of the cursor's line; cut at the token boundary that leaves the fewest syntax errors,
    closing brackets it opened when that parses; moved to another indentation when only that
    makes the file parse;
@@ -27,6 +28,7 @@ import re
 
 from ..types import CompletionMode
 from . import indent
+from .brackets import MAX_JOINED_COLUMNS, join_spread_call
 from .hole import Hole, indentation, is_closer_line
 from .reachability import unreachable_cut
 from .repetition import repetition_cut
@@ -101,7 +103,7 @@ def postprocess(
 
 
 def _single_line(text: str, hole: Hole) -> str:
-    line = text.split("\n", 1)[0].rstrip()
+    line = _joined_call(text, hole) or text.split("\n", 1)[0].rstrip()
     if not line.strip():
         return ""
     if hole.at_line_start and hole.next_lines and (
@@ -126,6 +128,23 @@ def _single_line(text: str, hole: Hole) -> str:
     if hole.at_line_start and not unreachable_cut([line], hole):
         return ""  # a return here would make the code below dead
     return line
+
+
+def _joined_call(text: str, hole: Hole) -> str | None:
+    """The model's call spread over lines as one line (see
+    :func:`~codeslm.completion.brackets.join_spread_call`), or None when it does not fit the
+    line (``MAX_JOINED_COLUMNS``) or its lines repeat the code below the cursor (the hole is
+    the first line of a call already spread there)."""
+    joined = join_spread_call(text)
+    if joined is None:
+        return None
+    second = next((line.strip() for line in text.split("\n")[1:] if line.strip()), "")
+    below = next((line.strip() for line in hole.next_lines if line.strip()), None)
+    if second == below:
+        return None
+    if len(hole.before) + len(joined) + len(hole.after) > MAX_JOINED_COLUMNS:
+        return None
+    return joined
 
 
 def _multi_line(text: str, hole: Hole) -> str:

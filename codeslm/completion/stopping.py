@@ -2,7 +2,8 @@
 
 The engine feeds streamed text to a :class:`StreamStopper` and closes the stream (which
 cancels the generation in the backend) when the stopper says the rest cannot be shown: a
-single-line completion once its line is complete; a multi-line completion once it leaves the
+single-line completion once its line is complete (a line that opens brackets is complete with
+the line that closes them: the model spreads a call over lines); a multi-line completion once it leaves the
 cursor's code unit, starts repeating the code after the cursor, or loops. The rules are the
 post-processing rules applied to whole lines, so stopping never removes anything
 post-processing would have kept.
@@ -11,6 +12,7 @@ post-processing would have kept.
 from __future__ import annotations
 
 from ..types import CompletionMode
+from .brackets import MAX_JOINED_LINES, closing_line
 from .hole import Hole
 from .repetition import repetition_cut
 from .scope import scope_end
@@ -48,6 +50,10 @@ class StreamStopper:
         if not any(line.strip() for line in lines):
             return False
         if self.mode is CompletionMode.SINGLE_LINE:
+            first = next(i for i, line in enumerate(lines) if line.strip())
+            spread = lines[first:]
+            if closing_line("\n".join(spread)) is None and len(spread) <= MAX_JOINED_LINES:
+                return False  # a call spread over lines: post-processing joins it when closed
             self.reason = "line complete"
             return True
         if repetition_cut(lines) < len(lines):

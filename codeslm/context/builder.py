@@ -43,6 +43,10 @@ TokenCounter = Callable[[str], int]
 _MEMBER_AT_CURSOR = re.compile(r"\b([A-Za-z_]\w*)\s*\.\s*([A-Za-z_]\w*)?$")
 _ATTR = re.compile(r"(?:\b([A-Za-z_]\w*)\s*)?\.\s*([A-Za-z_]\w*)|\b([A-Za-z_]\w*)")
 
+_WORD = re.compile(r"[A-Za-z_]\w*")
+_ASSIGNED = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
+_AS_OR_FOR = re.compile(r"\b(?:as|for)[ \t]+([A-Za-z_]\w*)")
+
 LANGUAGE_FAMILIES = {"typescript": "js", "tsx": "js", "javascript": "js", "c": "c", "cpp": "c"}
 
 
@@ -75,6 +79,8 @@ class BuilderOptions:
     defs_per_name: int = 2
     ppr_max_pushes: int = 24
     api_names: int = 30  # names listed for ``module.`` at the cursor
+    # A name the file imports but does not use yet is likely what the user is about to write.
+    unused_import_score: float = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +264,7 @@ class ContextBuilder:
         o = self.options
         plain, attrs, pairs = self._names_near(c)
         imported, modules = self._bindings(q.path)
+        local_names = _bound_locally(c, 2 * o.near_above)
         scored: dict[tuple[str, int], tuple[float, str, Symbol]] = {}
 
         def add(path: str, symbol: Symbol, score: float) -> None:
@@ -283,9 +290,15 @@ class ContextBuilder:
                     for path, sym in self._defs_in(f, remote)[: o.defs_per_name]:
                         add(path, sym, weight)
                 continue
-            self._resolve_global(q, name, weight, prior, add, methods=False)
+            if name not in local_names:
+                self._resolve_global(q, name, weight, prior, add, methods=False)
         for name, weight in attrs.items():
             self._resolve_global(q, name, 0.6 * weight, prior, add, methods=True)
+        if q.scope == "repo":
+            for name in _unused_imports(q.text, imported):
+                for f, remote in imported[name]:
+                    for path, sym in self._defs_in(f, remote)[:1]:
+                        add(path, sym, o.unused_import_score)
         out = list(summaries)
         for score, path, symbol in scored.values():
             if score < o.min_definition_score:
@@ -553,6 +566,29 @@ class ContextBuilder:
         if q.path in self.index.entries and q.path not in chosen:
             chosen.append(q.path)
         return chosen, anchors
+
+
+def _unused_imports(text: str, imported: Mapping[str, list[tuple[str, str]]]) -> list[str]:
+    """Names ``text`` imports (resolved to files of the repository) that it mentions nowhere
+    but in the import itself."""
+    if not imported:
+        return []
+    counts: dict[str, int] = {}
+    for word in _WORD.findall(text):
+        if word in imported:
+            counts[word] = counts.get(word, 0) + 1
+    return [name for name in imported if counts.get(name, 0) <= 1]
+
+
+def _bound_locally(c: _Cursor, lines_above: int) -> set[str]:
+    """Names the code above the cursor (within the resolved window) binds itself: assignment
+    targets, loop variables, ``as`` names in the ``lines_above``. Such a name is a local, not the global definition
+    that happens to share it (``version = ...`` is not the ``version()`` command elsewhere)."""
+    first = max(0, c.line - lines_above)
+    text = "\n".join([*c.lines[first:c.line], c.lines[c.line][: c.column]])
+    names = set(_ASSIGNED.findall(text))
+    names.update(_AS_OR_FOR.findall(text))
+    return names
 
 
 def _specific(symbol: Symbol) -> bool:

@@ -93,6 +93,11 @@ def test_stopper_single_and_multi_line() -> None:
     at_start = StreamStopper(Hole("def f():\n", "\n", "python"), SINGLE)
     assert not at_start.should_stop("\n\n")  # blank lines first: not a line yet
     assert at_start.should_stop("\n    return 1\n")
+    spread = StreamStopper(Hole("x = ", "\n", "python"), SINGLE)
+    assert not spread.should_stop("Agent(\n    name='a',\n")  # the call is still open
+    assert spread.should_stop("Agent(\n    name='a',\n)\n")
+    endless = StreamStopper(Hole("x = ", "\n", "python"), SINGLE)
+    assert endless.should_stop("f(\n" + "    a,\n" * 9)  # too long to join: give up
     multi = StreamStopper(Hole("def f():\n", "\n\ndef g():\n    pass\n", "python"), MULTI)
     assert not multi.should_stop("    a = 1\n    b = 2\n")
     assert multi.should_stop("    a = 1\n    b = 2\n\n\ndef g():\n")
