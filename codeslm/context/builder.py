@@ -29,6 +29,7 @@ from . import languages, similarity
 from .budget import select
 from .graph import FileGraph, personalized_pagerank
 from .index import WorkspaceIndex
+from .secrets import strip_strings
 from .snippets import (
     Snippet,
     is_public_api,
@@ -45,6 +46,9 @@ _ATTR = re.compile(r"(?:\b([A-Za-z_]\w*)\s*)?\.\s*([A-Za-z_]\w*)|\b([A-Za-z_]\w*
 
 _WORD = re.compile(r"[A-Za-z_]\w*")
 _ASSIGNED = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
+# ``-> RunResult:`` (a plain or generic class name; ``-> None``/builtins never match a class)
+_RETURNS_CLASS = re.compile(r"->\s*['\"]?([A-Z]\w*)")
+_ASSIGNED_FROM = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*([A-Za-z_]\w*)\.", re.MULTILINE)
 _AS_OR_FOR = re.compile(r"\b(?:as|for)[ \t]+([A-Za-z_]\w*)")
 
 LANGUAGE_FAMILIES = {"typescript": "js", "tsx": "js", "javascript": "js", "c": "c", "cpp": "c"}
@@ -179,13 +183,21 @@ class ContextBuilder:
         first = max(0, c.line - o.near_above)
         last = min(len(c.lines) - 1, c.line + o.near_below)
         for i in range(first, last + 1):
-            text = c.lines[i][: c.column] if i == c.line else c.lines[i]
+            text = strip_strings(c.lines[i][: c.column] if i == c.line else c.lines[i])
+            if text.lstrip().startswith(("import ", "from ")):
+                # A module path is not a use of its parts (``mcp`` in ``from mcp.types``);
+                # the names imported are.
+                text = text.partition(" import ")[2]
             distance = abs(c.line - i)
             weight = 1.0 / (1.0 + distance / 6.0)
             if i > c.line:
                 weight *= 0.5
+            chain_end, chain_root = -1, None
             for m in _ATTR.finditer(text):
                 receiver, attr, name = m.group(1), m.group(2), m.group(3)
+                if attr and receiver is None and m.start() == chain_end:
+                    receiver = chain_root  # ``a.b.c``: ``c`` is a member of ``a``'s chain
+                chain_end, chain_root = m.end(), receiver or name
                 if attr:
                     if attr not in c.keywords:
                         attrs[attr] = max(attrs.get(attr, 0.0), weight)
@@ -243,6 +255,22 @@ class ContextBuilder:
                                                    if _stem(f) != remote)
         return names, modules
 
+    def _outside_modules(self, path: str) -> set[str]:
+        """Local names of the modules ``path`` imports from outside the repository
+        (``import asyncio``, ``from importlib import metadata``)."""
+        entry = self.index.entries.get(path)
+        if entry is None:
+            return set()
+        resolved = self.index.resolve_imports(path)
+        out: set[str] = set()
+        for imp in entry.imports:
+            if resolved.get(imp.module):
+                continue
+            if imp.alias:
+                out.add(imp.alias)
+            out.update(local for _, local in imp.names)
+        return out
+
     def _defs_in(self, path: str, name: str, *, follow: int = 1,
                  top_level: bool = True) -> list[tuple[str, Symbol]]:
         entry = self.index.entries.get(path)
@@ -292,8 +320,16 @@ class ContextBuilder:
                 continue
             if name not in local_names:
                 self._resolve_global(q, name, weight, prior, add, methods=False)
+        outside = self._outside_modules(q.path)
+        # ``logger = logging.getLogger(...)``: members of what an outside module made are
+        # outside too.
+        outside.update(m.group(1) for m in _ASSIGNED_FROM.finditer(q.text)
+                       if m.group(2) in outside)
+        on_outside = ({a for r, a, _ in pairs if r in outside}
+                      - {a for r, a, _ in pairs if r not in outside})
         for name, weight in attrs.items():
-            self._resolve_global(q, name, 0.6 * weight, prior, add, methods=True)
+            if name not in on_outside:  # ``asyncio.run`` is not the repository's ``run``
+                self._resolve_global(q, name, 0.6 * weight, prior, add, methods=True)
         if q.scope == "repo":
             for name in _unused_imports(q.text, imported):
                 for f, remote in imported[name]:
@@ -349,10 +385,12 @@ class ContextBuilder:
                           imported: Mapping[str, list[tuple[str, str]]],
                           ) -> list[tuple[str, Symbol]]:
         """The class of ``variable`` before ``variable.``, read off the code above the cursor:
-        an annotation (``request: Request``), a construction (``client = httpx.Client(...)``,
-        ``with Client() as client``) or, failing those, a class named like the variable
-        (``response`` -> ``Response``). Empty when unknown or ambiguous."""
-        name = None
+        the annotated return type of the function whose result it was assigned (see
+        :meth:`_returned_class`), an annotation (``request: Request``), a construction
+        (``client = httpx.Client(...)``, ``with Client() as client``) or, failing those, a
+        class named like the variable (``response`` -> ``Response``). Empty when unknown or
+        ambiguous."""
+        name = self._returned_class(c, variable, imported)
         v = re.escape(variable)
         patterns = (
             rf"\b{v}\s*:\s*(?:[\w.]+\.)?([A-Z]\w*)",
@@ -360,14 +398,14 @@ class ContextBuilder:
             rf"(?:[\w.]+\.)?([A-Z]\w*)\s*\([^()]*\)\s+as\s+{v}\b",
         )
         for i in range(c.line, max(-1, c.line - 2 * self.options.near_above), -1):
+            if name:
+                break
             text = c.lines[i][: c.column] if i == c.line else c.lines[i]
             for pattern in patterns:
                 found = re.search(pattern, text)
                 if found:
                     name = found.group(1)
                     break
-            if name:
-                break
         guessed = name is None
         if guessed:
             name = "".join(part.capitalize() for part in variable.split("_") if part)
@@ -382,6 +420,34 @@ class ContextBuilder:
         if len({p for p, _ in classes}) > (1 if guessed else self.options.max_definers):
             return []
         return classes[: self.options.defs_per_name]
+
+    def _returned_class(self, c: _Cursor, variable: str,
+                        imported: Mapping[str, list[tuple[str, str]]]) -> str | None:
+        """The class ``variable`` holds when the code above assigns it a call's result and
+        that function's definition annotates its return type (``result = await
+        Runner.run(...)`` with ``async def run(...) -> RunResult``), or None."""
+        assigned = re.compile(rf"\b{re.escape(variable)}\s*=\s*(?:await\s+)?"
+                              rf"(?:([A-Za-z_]\w*)\.)?([A-Za-z_]\w*)\s*\(")
+        for i in range(c.line - 1, max(-1, c.line - 2 * self.options.near_above), -1):
+            found = assigned.search(c.lines[i])
+            if found:
+                break
+        else:
+            return None
+        owner, function = found.group(1), found.group(2)
+        if owner is not None:
+            classes = ([d for f, r in imported.get(owner, []) for d in self._defs_in(f, r)]
+                       or self.index.definitions(owner))
+            scopes = {(p, s.name) for p, s in classes if s.kind == "class"}
+            defs = [(p, s) for p, s in self.index.definitions(function)
+                    if (p, s.scope.rsplit(".", 1)[-1]) in scopes]
+        elif function in imported:
+            defs = [d for f, r in imported[function] for d in self._defs_in(f, r)]
+        else:
+            defs = [(p, s) for p, s in self.index.definitions(function) if not s.scope]
+        names = {m.group(1) for _, s in defs[: self.options.max_definers]
+                 if (m := _RETURNS_CLASS.search(s.signature))}
+        return names.pop() if len(names) == 1 else None
 
     def _api_snippets(self, module: str, partial: str, c: _Cursor,
                       add: Callable[[str, Symbol, float], None]) -> list[Snippet]:

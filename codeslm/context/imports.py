@@ -259,7 +259,11 @@ def _resolve_python(imp: Import, current: str, paths: PathLookup) -> list[str]:
     def add_module(stem: str, *, suffix: bool) -> None:
         for candidate in (stem + ".py", stem + "/__init__.py", stem + ".pyi"):
             if suffix:
-                hits = paths.ending_with(candidate)[:1]
+                # Only where ``stem`` is importable: its top package sits in a source root (a
+                # directory that is not a package itself), so ``import logging`` is not
+                # ``src/pkg/utils/logging.py``.
+                hits = [h for h in paths.ending_with(candidate)
+                        if _source_root(h[: len(h) - len(candidate)], paths)][:1]
             else:
                 hits = [candidate] if candidate in paths else []
             for hit in hits:
@@ -279,6 +283,13 @@ def _resolve_python(imp: Import, current: str, paths: PathLookup) -> list[str]:
         for name, _ in imp.names:
             add_module(f"{stem}/{name}", suffix=True)
     return found
+
+
+def _source_root(prefix: str, paths: PathLookup) -> bool:
+    """Whether the directory ``prefix`` (``""`` or ending with ``/``) is a place the
+    interpreter imports top-level modules from: the root, or a directory with no
+    ``__init__.py``."""
+    return not prefix or f"{prefix}__init__.py" not in paths
 
 
 _JS_EXTS = ("", ".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".d.ts", "/index.ts", "/index.tsx",

@@ -30,6 +30,16 @@ def test_python_resolution_relative_and_absolute() -> None:
     assert resolve(Import(".", (("deep", "deep"),)), here, "python", PATHS) == [
         "src/pkg/sub/__init__.py", "src/pkg/sub/deep.py"]
     assert resolve(Import("requests"), here, "python", PATHS) == []
+    # A module named like the standard library's, deep inside a package, is not what an
+    # absolute ``import logging`` gets; a top-level one is.
+    nested = PathLookup(["src/pkg/__init__.py", "src/pkg/util/__init__.py",
+                         "src/pkg/util/logging.py"])
+    assert resolve(Import("logging", (), "logging"), here, "python", nested) == []
+    assert resolve(Import("pkg.util.logging"), here, "python", nested) == [
+        "src/pkg/util/logging.py"]
+    top = PathLookup(["scripts/logging.py"])
+    assert resolve(Import("logging", (), "logging"), "scripts/run.py", "python", top) == [
+        "scripts/logging.py"]
 
 
 def test_javascript_and_typescript() -> None:

@@ -296,6 +296,16 @@ RECEIVERS = {
                          "    def total_due(self) -> float:\n        return 0.0\n\n"
                          "    def mark_paid(self, when: str) -> None:\n        pass\n",
     "billing/other.py": "class Receipt:\n    def printable(self) -> str:\n        return ''\n",
+    "billing/service.py": "from billing.models import Invoice\n\n\n"
+                          "class Biller:\n    @staticmethod\n"
+                          "    def issue(number: str) -> Invoice:\n"
+                          "        return Invoice(number)\n\n\n"
+                          "def open_invoice(number: str) -> 'Invoice':\n"
+                          "    return Invoice(number)\n",
+    "returned.py": "from billing.service import Biller, open_invoice\n\n\n"
+                   + "".join(f"def filler_{i}():\n    return {i}\n\n\n" for i in range(12))
+                   + "def by_function():\n    x = open_invoice('7')\n    return x.\n\n\n"
+                   + "def by_method():\n    made = Biller.issue('7')\n    return made.\n",
     "app.py": "from billing.models import Invoice\n\n\n"
               + "".join(f"def filler_{i}():\n    return {i}\n\n\n" for i in range(12)) +
               "def annotated(doc: Invoice):\n    return doc.\n\n\n"
@@ -309,12 +319,15 @@ RECEIVERS = {
 
 
 @pytest.mark.parametrize("where", [("app.py", "return doc."), ("app.py", "return bill."),
-                                   ("named.py", "return invoice.")])
+                                   ("named.py", "return invoice."),
+                                   ("returned.py", "return x."),
+                                   ("returned.py", "return made.")])
 def test_the_class_of_a_variable_before_a_dot_is_offered(
         tmp_path: Path, config: Config, where: tuple[str, str]) -> None:
-    """``doc: Invoice`` (annotation), ``bill = Invoice(...)`` (construction) and ``invoice``
-    (named like the class, with ``Invoice`` imported far above): the class outline with its
-    members reaches the prompt; a variable with no known class brings nothing."""
+    """``doc: Invoice`` (annotation), ``bill = Invoice(...)`` (construction), ``invoice``
+    (named like the class, with ``Invoice`` imported far above) and ``x = open_invoice(...)`` /
+    ``made = Biller.issue(...)`` (the called function's return annotation): the class outline
+    with its members reaches the prompt; a variable with no known class brings nothing."""
     from .conftest import write_repo
 
     root = write_repo(tmp_path / "billing", RECEIVERS)
@@ -354,5 +367,34 @@ def test_a_context_left_empty_before_the_index_was_built_is_chosen_again(
         p.refresh(workers=1)
         after = p.context_for(doc, offset, budget_tokens=300, count_tokens=estimate_tokens)
         assert any("return 42" in f.text for f in after.files)
+    finally:
+        p.close()
+
+
+def test_a_name_imported_but_not_used_yet_is_offered_and_a_local_is_not_resolved(
+        tmp_path: Path, config: Config) -> None:
+    """``stdio_server`` is imported far above the cursor and used nowhere yet: the user is
+    likely about to call it, so its definition is offered. ``version`` is a local variable
+    near the cursor: the repository's unrelated ``version()`` command is not."""
+    from .conftest import write_repo
+
+    root = write_repo(tmp_path / "unused", {
+        "transport.py": "def stdio_server(stdin=None, stdout=None):\n"
+                        "    \"\"\"Yield a (read_stream, write_stream) pair.\"\"\"\n"
+                        "    return stdin, stdout\n",
+        "cli.py": "def version() -> None:\n    \"\"\"Print the CLI version banner.\"\"\"\n",
+        "main.py": "from transport import stdio_server\n\n\n"
+                   + "".join(f"def filler_{i}():\n    return {i}\n\n\n" for i in range(12))
+                   + "def main():\n    version = read_version()\n    print(version)\n"
+                   + "    with \n",
+    })
+    p = WorkspaceProvider.open(root, config)
+    try:
+        doc = _doc(root, "main.py")
+        ctx = p.context_for(doc, _cursor(doc.text, "    with "), budget_tokens=400,
+                            count_tokens=estimate_tokens)
+        blocks = {f.path: f.text for f in ctx.files}
+        assert "def stdio_server(stdin=None, stdout=None):" in blocks.get("transport.py", "")
+        assert "cli.py" not in blocks
     finally:
         p.close()
