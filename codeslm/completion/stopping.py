@@ -3,10 +3,10 @@
 The engine feeds streamed text to a :class:`StreamStopper` and closes the stream (which
 cancels the generation in the backend) when the stopper says the rest cannot be shown: a
 single-line completion once its line is complete (a line that opens brackets is complete with
-the line that closes them: the model spreads a call over lines); a multi-line completion once it leaves the
-cursor's code unit, starts repeating the code after the cursor, or loops. The rules are the
-post-processing rules applied to whole lines, so stopping never removes anything
-post-processing would have kept.
+the line that closes them: the model spreads a call over lines); a multi-line completion
+once it leaves the cursor's code unit, starts repeating the code after the cursor, or loops.
+The rules are the post-processing rules applied to whole lines, so stopping never removes
+anything post-processing would have kept.
 """
 
 from __future__ import annotations

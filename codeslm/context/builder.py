@@ -44,12 +44,13 @@ TokenCounter = Callable[[str], int]
 _MEMBER_AT_CURSOR = re.compile(r"\b([A-Za-z_]\w*)\s*\.\s*([A-Za-z_]\w*)?$")
 _ATTR = re.compile(r"(?:\b([A-Za-z_]\w*)\s*)?\.\s*([A-Za-z_]\w*)|\b([A-Za-z_]\w*)")
 
-_WORD = re.compile(r"[A-Za-z_]\w*")
+_LEADING_NAME = re.compile(r"[A-Za-z_]\w*")
 _ASSIGNED = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
 # ``-> RunResult:`` (a plain or generic class name; ``-> None``/builtins never match a class)
 _RETURNS_CLASS = re.compile(r"->\s*['\"]?([A-Z]\w*)")
-_ASSIGNED_FROM = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*([A-Za-z_]\w*)\.", re.MULTILINE)
 _AS_OR_FOR = re.compile(r"\b(?:as|for)[ \t]+([A-Za-z_]\w*)")
+
+MAX_UNUSED_IMPORTS = 40
 
 LANGUAGE_FAMILIES = {"typescript": "js", "tsx": "js", "javascript": "js", "c": "c", "cpp": "c"}
 
@@ -321,10 +322,7 @@ class ContextBuilder:
             if name not in local_names:
                 self._resolve_global(q, name, weight, prior, add, methods=False)
         outside = self._outside_modules(q.path)
-        # ``logger = logging.getLogger(...)``: members of what an outside module made are
-        # outside too.
-        outside.update(m.group(1) for m in _ASSIGNED_FROM.finditer(q.text)
-                       if m.group(2) in outside)
+        outside.update(r for r, _, _ in pairs if r and _made_by(q.text, r, outside))
         on_outside = ({a for r, a, _ in pairs if r in outside}
                       - {a for r, a, _ in pairs if r not in outside})
         for name, weight in attrs.items():
@@ -636,20 +634,34 @@ class ContextBuilder:
 
 def _unused_imports(text: str, imported: Mapping[str, list[tuple[str, str]]]) -> list[str]:
     """Names ``text`` imports (resolved to files of the repository) that it mentions nowhere
-    but in the import itself."""
+    but in the import itself; none when there are more than ``MAX_UNUSED_IMPORTS``."""
     if not imported:
         return []
-    counts: dict[str, int] = {}
-    for word in _WORD.findall(text):
-        if word in imported:
-            counts[word] = counts.get(word, 0) + 1
-    return [name for name in imported if counts.get(name, 0) <= 1]
+    # A substring count (fast on big files) may also count longer names: never more unused.
+    unused = [name for name in imported if text.count(name) <= 1]
+    # Many unused names: a module that re-exports (``__init__``), not a hint of what is next.
+    return unused if len(unused) <= MAX_UNUSED_IMPORTS else []
+
+
+def _made_by(text: str, variable: str, modules: set[str]) -> bool:
+    """Whether ``text`` assigns ``variable`` from a member of one of ``modules``
+    (``logger = logging.getLogger(...)``): its members then belong outside too."""
+    needle = f"{variable} = "
+    at = text.find(needle)
+    while at >= 0:
+        line_start = text.rfind("\n", 0, at) + 1
+        if not text[line_start:at].strip():
+            found = _LEADING_NAME.match(text, at + len(needle))
+            if found and text.startswith(".", found.end()) and found.group() in modules:
+                return True
+        at = text.find(needle, at + 1)
+    return False
 
 
 def _bound_locally(c: _Cursor, lines_above: int) -> set[str]:
-    """Names the code above the cursor (within the resolved window) binds itself: assignment
-    targets, loop variables, ``as`` names in the ``lines_above``. Such a name is a local, not the global definition
-    that happens to share it (``version = ...`` is not the ``version()`` command elsewhere)."""
+    """Names the ``lines_above`` the cursor bind themselves: assignment targets, loop
+    variables, ``as`` names. Such a name is a local, not the global definition that happens
+    to share it (``version = ...`` is not the ``version()`` command elsewhere)."""
     first = max(0, c.line - lines_above)
     text = "\n".join([*c.lines[first:c.line], c.lines[c.line][: c.column]])
     names = set(_ASSIGNED.findall(text))

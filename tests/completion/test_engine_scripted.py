@@ -214,7 +214,8 @@ async def test_a_rejected_completion_is_retried_with_seeded_samples() -> None:
 async def test_a_call_spread_over_lines_is_streamed_to_its_end_and_joined() -> None:
     """In a single-line completion the stream is not stopped at the first newline while the
     call the model opened is still open; the call comes back on one line."""
-    script = "make_circle(\n        radius=r,\n        centre=(0, 0),\n    )\n\nprint(1)\n" + "x" * 40
+    script = ("make_circle(\n        radius=r,\n        centre=(0, 0),\n    )\n\nprint(1)\n"
+              + "x" * 40)
     engine = _engine(script)
     completion = await engine.complete(_doc(), CURSOR)
     assert completion.mode is CompletionMode.SINGLE_LINE

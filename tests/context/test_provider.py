@@ -375,7 +375,8 @@ def test_a_name_imported_but_not_used_yet_is_offered_and_a_local_is_not_resolved
         tmp_path: Path, config: Config) -> None:
     """``stdio_server`` is imported far above the cursor and used nowhere yet: the user is
     likely about to call it, so its definition is offered. ``version`` is a local variable
-    near the cursor: the repository's unrelated ``version()`` command is not."""
+    near the cursor: the repository's unrelated ``version()`` command is not; nor is the
+    repository's ``Console.info`` for ``logger.info`` (a logger comes from outside)."""
     from .conftest import write_repo
 
     root = write_repo(tmp_path / "unused", {
@@ -383,10 +384,12 @@ def test_a_name_imported_but_not_used_yet_is_offered_and_a_local_is_not_resolved
                         "    \"\"\"Yield a (read_stream, write_stream) pair.\"\"\"\n"
                         "    return stdin, stdout\n",
         "cli.py": "def version() -> None:\n    \"\"\"Print the CLI version banner.\"\"\"\n",
-        "main.py": "from transport import stdio_server\n\n\n"
+        "ui.py": "class Console:\n    def info(self, text):\n        \"\"\"Show text.\"\"\"\n",
+        "main.py": "import logging\n\nfrom transport import stdio_server\n\n"
+                   "logger = logging.getLogger(__name__)\n\n\n"
                    + "".join(f"def filler_{i}():\n    return {i}\n\n\n" for i in range(12))
                    + "def main():\n    version = read_version()\n    print(version)\n"
-                   + "    with \n",
+                   + "    logger.info('starting')\n    with \n",
     })
     p = WorkspaceProvider.open(root, config)
     try:
@@ -395,6 +398,6 @@ def test_a_name_imported_but_not_used_yet_is_offered_and_a_local_is_not_resolved
                             count_tokens=estimate_tokens)
         blocks = {f.path: f.text for f in ctx.files}
         assert "def stdio_server(stdin=None, stdout=None):" in blocks.get("transport.py", "")
-        assert "cli.py" not in blocks
+        assert "cli.py" not in blocks and "ui.py" not in blocks
     finally:
         p.close()
