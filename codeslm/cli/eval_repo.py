@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         common.run(body)
     finally:
         index.close()
-    summaries = repo_eval.summarize(rows, modes, {h.id: h.names for h in holes})
+    summaries = repo_eval.summarize(rows, modes, {h.id: h.names for h in holes},
+                                    {h.id: h.first_use for h in holes})
     if args.json:
         print(json.dumps([asdict(s) for s in summaries], indent=2))
     else:
@@ -135,19 +136,23 @@ def _default_output(settings: repo_eval.RepoEvalSettings) -> Path:
 def format_table(summaries: list[repo_eval.ModeSummary],
                  settings: repo_eval.RepoEvalSettings) -> str:
     """The side-by-side table printed at the end of a run."""
-    head = (f"{'context':8} {'holes':>5} {'exact':>6} {'edit-sim':>8} {'api':>5} {'syntax':>6} "
-            f"{'p50 s':>6} {'p95 s':>6} {'prompt':>6} {'typing':>6} {'probe s':>7} "
-            f"{'ctx ms':>6}")
+    head = (f"{'context':8} {'holes':>5} {'exact':>6} {'first':>6} {'edit-sim':>8} {'api':>5} "
+            f"{'syntax':>6} {'p50 s':>6} {'p95 s':>6} {'prompt':>6} {'typing':>6} "
+            f"{'probe s':>7} {'ctx ms':>6}")
     lines = [f"{Path(settings.root).name}: {settings.model}, budget {settings.budget_tokens} "
              f"tokens, seed {settings.seed}, holes cut at {settings.cut}", head]
     for s in summaries:
         typing = f"{s.probe_reuse:6.2f}" if s.probe_reuse is not None else f"{'-':>6}"
         probe = f"{s.probe_p50_s:7.2f}" if s.probe_p50_s is not None else f"{'-':>7}"
+        first = f"{s.first_use_exact:6.3f}" if s.first_use_holes else f"{'-':>6}"
         lines.append(
-            f"{s.mode:8} {s.holes:5d} {s.exact:6.3f} {s.edit_similarity:8.3f} "
+            f"{s.mode:8} {s.holes:5d} {s.exact:6.3f} {first} {s.edit_similarity:8.3f} "
             f"{s.api_match:5.2f} {s.syntax_ok:6.2f} {s.p50_s:6.2f} {s.p95_s:6.2f} "
             f"{s.prompt_tokens:6.0f} {typing} {probe} {s.context_p95_ms:6.1f}"
         )
+    firsts = max((s.first_use_holes for s in summaries), default=0)
+    lines.append(f"first: exact match on the {firsts} holes whose cross-file names the file "
+                 "has not used above them (only another file can tell)")
     lines.append("api: the hole's cross-file names all in the prediction; p50/p95: cold "
                  "latency; typing: share of the prompt reused from the KV cache by the next "
                  "request after typing, probe s: its p50 latency; ctx ms: p95 context build")

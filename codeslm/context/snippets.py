@@ -124,13 +124,31 @@ def render_definition(symbol: Symbol, lines: Sequence[str], symbols: Sequence[Sy
         # The first lines of the body, then an elision comment: real code, never a stub
         # body (a small model copies a `...` body into the code it completes).
         body_from = max(sig_end, _docstring_span(lines, sig_end, end - 1).stop)
-        shown = [line for line in lines[body_from:end] if line.strip()][:BODY_LINES]
-        out.extend(shown)
-        if body_from + len(shown) < end:
+        body = [i for i in range(body_from, end) if lines[i].strip()]
+        shown = body[:BODY_LINES]
+        out.extend(lines[i] for i in shown)
+        if len(shown) < len(body):
             out.append(_elision(language, body_indent))
+            result = _result_line(lines, body[len(shown):])
+            if result is not None:
+                # What the function gives back (``yield read_stream, write_stream``) tells the
+                # caller what to bind; the lines before it are left out.
+                out.extend([lines[result], _elision(language, body_indent)]
+                           if result != body[-1] else [lines[result]])
     if language != "python" and lines[end - 1].strip().startswith("}"):
         out.append(lines[end - 1])
     return start, end, "\n".join(out)
+
+
+def _result_line(lines: Sequence[str], candidates: Sequence[int]) -> int | None:
+    """The last one-line ``yield``/``return`` with a value among the ``candidates`` lines."""
+    for i in reversed(candidates):
+        stripped = lines[i].strip()
+        if stripped.startswith(("yield ", "return ")) and stripped not in (
+                "return None", "return None;", "yield None") \
+                and stripped.rstrip(";")[-1:] not in "([{,\\":
+            return i
+    return None
 
 
 def _members(symbol: Symbol, lines: Sequence[str], symbols: Sequence[Symbol], body_start: int,

@@ -101,6 +101,9 @@ class Hole:
     target: str
     names: tuple[str, ...]
     column: int  # the cursor: the indentation for a whole-line hole
+    # No cross-file name of the hidden part appears in the file above the hole (imports
+    # aside): only another file can tell the model what comes (CrossCodeEval's intent).
+    first_use: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +150,7 @@ class HoleResult:
     probe_cached_tokens: int | None = None
     probe_latency_s: float | None = None
     api_match: bool | None = None  # every cross-file name of the hole is in the prediction
+    first_use: bool | None = None  # see Hole.first_use
 
 
 @dataclass(slots=True)
@@ -166,6 +170,8 @@ class ModeSummary:
     probe_reuse: float | None = None
     probe_p50_s: float | None = None
     context_p95_ms: float = 0.0
+    first_use_holes: int = 0  # holes whose cross-file names the file has not used yet
+    first_use_exact: float = 0.0  # exact match on those
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -284,16 +290,21 @@ def _holes_in(index: WorkspaceIndex, path: str, text: str, language: str | None,
     for line in lines:
         offsets.append(offsets[-1] + len(line.encode("utf-8")) + 1)
     out: list[Hole] = []
+    first_line: dict[str, int] = {}  # word -> the first line using it, imports aside
     for i, line in enumerate(lines):
         stripped = line.strip()
-        if not 8 <= len(stripped) <= 160 or i in def_lines or _SKIP_LINE.match(stripped):
-            continue
         indent = len(line) - len(line.lstrip())
-        if tree is not None:
+        node = None
+        if tree is not None and stripped:
             byte = offsets[i] + len(line[:indent].encode("utf-8"))
             node = tree.root_node.descendant_for_byte_range(byte, byte + 1)
-            if node is not None and _inside(node, _STRINGY | _IMPORTS):
-                continue
+        if node is None or not _inside(node, _IMPORTS):
+            for word in IDENT.findall(strip_strings(line)):
+                first_line.setdefault(word, i)
+        if not 8 <= len(stripped) <= 160 or i in def_lines or _SKIP_LINE.match(stripped):
+            continue
+        if node is not None and _inside(node, _STRINGY | _IMPORTS):
+            continue
         names = []
         code = strip_strings(stripped)
         for name in dict.fromkeys(IDENT.findall(code)):
@@ -317,8 +328,11 @@ def _holes_in(index: WorkspaceIndex, path: str, text: str, language: str | None,
         column = indent if cut == "line" else _first_use(line, names, indent, tree, offsets[i])
         if column is None:
             continue  # every use is inside a string: not an API use after all
+        hidden = set(IDENT.findall(strip_strings(line[column:])))
         out.append(Hole(f"{path}:{i + 1}", path, i, indent, line[column:].rstrip(),
-                        tuple(names), column))
+                        tuple(names), column,
+                        first_use=not any(first_line.get(n, i) < i
+                                          for n in names if n in hidden)))
     return out
 
 
@@ -445,6 +459,7 @@ class RepoEvaluation:
             exact=predicted.strip() == hole.target.strip(),
             edit_similarity=round(edit_similarity(predicted.strip(), hole.target.strip()), 4),
             api_match=api_match(predicted, hole.names),
+            first_use=hole.first_use,
             syntax_ok=syntax_ok(completed, text, language),
             latency_s=round(completion.latency_s, 4),
             context_s=round(provider.last.seconds if provider else 0.0, 5),
@@ -480,9 +495,11 @@ def api_match(predicted: str, names: Sequence[str]) -> bool:
 
 
 def summarize(results: Sequence[dict[str, Any]], modes: Sequence[str],
-              names: dict[str, Sequence[str]] | None = None) -> list[ModeSummary]:
+              names: dict[str, Sequence[str]] | None = None,
+              first_use: dict[str, bool] | None = None) -> list[ModeSummary]:
     """Per-mode aggregates of result rows (as stored in the JSONL file). ``names`` (hole id ->
-    cross-file names) fills ``api_match`` for rows written before it existed."""
+    cross-file names) and ``first_use`` (hole id -> Hole.first_use) fill ``api_match`` and
+    ``first_use`` for rows written before those existed."""
     out = []
     for mode in modes:
         rows = [r for r in results if r["mode"] == mode]
@@ -502,6 +519,10 @@ def summarize(results: Sequence[dict[str, Any]], modes: Sequence[str],
             s.prompt_tokens = statistics.fmean(r["prompt_tokens"] for r in rows)
             s.cache_reuse = _ratio(rows, "cached_prompt_tokens", "prompt_tokens")
             s.context_p95_ms = 1000 * percentile([r["context_s"] for r in rows], 0.95)
+            firsts = [r for r in rows if (r.get("first_use") if r.get("first_use") is not None
+                                          else (first_use or {}).get(r["hole"], False))]
+            s.first_use_holes = len(firsts)
+            s.first_use_exact = sum(r["exact"] for r in firsts) / len(firsts) if firsts else 0.0
             probes = [r for r in rows if r.get("probe_prompt_tokens")]
             if probes:
                 s.probe_reuse = _ratio(probes, "probe_cached_tokens", "probe_prompt_tokens")

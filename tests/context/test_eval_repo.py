@@ -129,8 +129,9 @@ def test_summary_and_resume_rows(tmp_path: Path) -> None:
          "latency_s": 3.0, "prompt_tokens": 100, "cached_prompt_tokens": 0, "context_s": 0.0,
          "probe_prompt_tokens": None, "probe_cached_tokens": None, "probe_latency_s": None},
     ]
-    (summary,) = ev.summarize(rows, ["none"], {"a.py:2": ("h",)})
+    (summary,) = ev.summarize(rows, ["none"], {"a.py:2": ("h",)}, {"a.py:1": True})
     assert (summary.holes, summary.exact, summary.syntax_ok) == (2, 0.5, 0.5)
+    assert (summary.first_use_holes, summary.first_use_exact) == (1, 1.0)
     assert summary.api_match == 0.5  # the second row predates api_match: computed from names
     assert ev.api_match("x = make_user(name)", ("make_user",))
     assert not ev.api_match("x = make_users(name)", ("make_user",))
@@ -144,3 +145,22 @@ def test_summary_and_resume_rows(tmp_path: Path) -> None:
     assert ev.load_results(out, settings) == [rows[0]]
     other = ev.RepoEvalSettings("/r", "m", 2, 1, ("none",), 768, 48, 3000, 1000)
     assert ev.load_results(out, other) == []
+
+
+def test_a_hole_is_a_first_use_when_the_file_has_not_used_its_names_above(
+        tmp_path: Path) -> None:
+    """``first_use``: the hidden part's cross-file names appear nowhere above the hole but in
+    the imports (only another file can tell the model); a later use of the same name is not
+    a first use."""
+    root = write_repo(tmp_path / "first", {
+        "lib/shapes.py": "def make_circle(radius):\n    return radius\n",
+        "app.py": "from lib.shapes import (\n    make_circle,\n)\n\n\n"
+                  "def first(size):\n    shape = make_circle(size)\n    return shape\n\n\n"
+                  "def second(size):\n    other = make_circle(size * 2)\n    return other\n",
+    })
+    index = _index(root, Config())
+    holes = {h.target: h for h in ev.pick_holes(index, count=10, seed=0, cut="api")
+             if h.path == "app.py"}
+    assert holes["make_circle(size)"].first_use
+    assert not holes["make_circle(size * 2)"].first_use
+    index.close()

@@ -401,3 +401,29 @@ def test_a_name_imported_but_not_used_yet_is_offered_and_a_local_is_not_resolved
         assert "cli.py" not in blocks and "ui.py" not in blocks
     finally:
         p.close()
+
+
+def test_a_long_function_shows_what_it_gives_back(tmp_path: Path, config: Config) -> None:
+    """A definition too long to show whole keeps its signature, first lines and, after the
+    elision, its last ``yield``/``return``: what a caller binds (``as (read, write)``)."""
+    from .conftest import write_repo
+
+    body = "".join(f"        step_{i} = prepare({i})\n" for i in range(20))
+    root = write_repo(tmp_path / "streams", {
+        "transport.py": "import contextlib\n\n\n@contextlib.contextmanager\n"
+                        "def open_streams(url: str):\n    \"\"\"Connect to url.\"\"\"\n"
+                        "    with connect(url) as conn:\n" + body
+                        + "        yield conn.reader, conn.writer\n",
+        "client.py": "from transport import open_streams\n\n\ndef run(url):\n"
+                     "    with open_streams(url) as \n",
+    })
+    p = WorkspaceProvider.open(root, config)
+    try:
+        doc = _doc(root, "client.py")
+        ctx = p.context_for(doc, _cursor(doc.text, "open_streams(url) as "), budget_tokens=400,
+                            count_tokens=estimate_tokens)
+        shown = {f.path: f.text for f in ctx.files}.get("transport.py", "")
+        assert "def open_streams(url: str):" in shown and "step_19" not in shown
+        assert shown.rstrip().endswith("yield conn.reader, conn.writer")
+    finally:
+        p.close()
