@@ -31,6 +31,7 @@ def unclosed(text: str) -> str:
 MAX_JOINED_LINES = 8
 MAX_JOINED_COLUMNS = 100
 _COMMENT_STARTS = ("#", "//")
+_MULTILINE_QUOTES = ("`", '"""', "'''")
 # Words before ``(`` that make it a tuple or a group, not a call (``in (a,)``).
 _NOT_CALLEES = frozenset(keyword.kwlist)
 
@@ -49,8 +50,9 @@ def closing_line(text: str) -> int | None:
 def join_spread_call(text: str) -> str | None:
     """The first line of ``text`` with the lines that close the brackets it opened joined onto
     it (``Agent(`` / ``name="a",`` / ``)`` -> ``Agent(name="a")``), or None when the first
-    line closes its own brackets, the brackets stay open, or a line holds a comment (joining
-    would swallow the code after it). A trailing comma before a closer is dropped except in a
+    line closes its own brackets, the brackets stay open, a line holds a comment (joining
+    would swallow the code after it) or a string that may span lines (a template literal, a
+    triple-quoted string). A trailing comma before a closer is dropped except in a
     one-element tuple (``(a,)``)."""
     lines = text.split("\n")
     last = closing_line(text)
@@ -59,6 +61,8 @@ def join_spread_call(text: str) -> str | None:
     parts = [lines[0].rstrip()] + [line.strip() for line in lines[1 : last + 1]]
     if any(part.startswith(_COMMENT_STARTS) or _has_comment(part) for part in parts[1:]):
         return None
+    if any(q in part for part in parts for q in _MULTILINE_QUOTES):
+        return None  # a string spanning the lines: joining would change its text
     joined = parts[0]
     for part in parts[1:]:
         if not part:
