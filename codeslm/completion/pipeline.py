@@ -29,7 +29,7 @@ import re
 from ..types import CompletionMode
 from . import indent
 from .brackets import MAX_JOINED_COLUMNS, join_spread_call
-from .hole import Hole, indentation, is_closer_line
+from .hole import Hole, indentation, is_closer_line, width
 from .reachability import unreachable_cut
 from .repetition import repetition_cut
 from .scope import scope_cut
@@ -133,14 +133,18 @@ def _single_line(text: str, hole: Hole) -> str:
 def _joined_call(text: str, hole: Hole) -> str | None:
     """The model's call spread over lines as one line (see
     :func:`~codeslm.completion.brackets.join_spread_call`), or None when it does not fit the
-    line (``MAX_JOINED_COLUMNS``) or its lines repeat the code below the cursor (the hole is
-    the first line of a call already spread there)."""
+    line (``MAX_JOINED_COLUMNS``), or the code below the cursor already continues the line
+    (indented deeper, a closing bracket) or is what the model wrote next (the hole is the
+    first line of a call already spread there)."""
     joined = join_spread_call(text)
     if joined is None:
         return None
+    below = hole.next_lines[0] if hole.next_lines else None
+    if below is not None and (width(indentation(below)) > width(indentation(hole.before))
+                              or is_closer_line(below)):
+        return None  # the code below continues the cursor's line: the rest is already there
     second = next((line.strip() for line in text.split("\n")[1:] if line.strip()), "")
-    below = next((line.strip() for line in hole.next_lines if line.strip()), None)
-    if second == below:
+    if below is not None and second == below.strip():
         return None
     if len(hole.before) + len(joined) + len(hole.after) > MAX_JOINED_COLUMNS:
         return None
