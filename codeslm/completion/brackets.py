@@ -47,12 +47,13 @@ def closing_line(text: str) -> int | None:
     return None
 
 
-def join_spread_call(text: str) -> str | None:
+def join_spread_call(text: str, lead: str = "") -> str | None:
     """The first line of ``text`` with the lines that close the brackets it opened joined onto
     it (``Agent(`` / ``name="a",`` / ``)`` -> ``Agent(name="a")``), or None when the first
     line closes its own brackets, the brackets stay open, a line holds a comment (joining
     would swallow the code after it) or a string that may span lines (a template literal, a
-    triple-quoted string). A trailing comma before a closer is dropped except in a
+    triple-quoted string). ``lead`` is the line's text before the completion: it tells a
+    call's ``(`` (``parser.add_argument`` + ``(``) from a tuple's. A trailing comma before a closer is dropped except in a
     one-element tuple (``(a,)``)."""
     lines = text.split("\n")
     last = closing_line(text)
@@ -69,8 +70,7 @@ def join_spread_call(text: str) -> str | None:
             continue
         glue = "" if joined[-1:] in "([{" or part[0] in ")]}" else " "
         joined += glue + part
-    # What follows the last closer on its line (``) as f:``) stays, but nothing after it.
-    return _drop_trailing_commas(joined)
+    return _drop_trailing_commas(lead + joined, keep=len(lead))[len(lead):]
 
 
 def _has_comment(line: str) -> bool:
@@ -80,8 +80,9 @@ def _has_comment(line: str) -> bool:
     return False
 
 
-def _drop_trailing_commas(line: str) -> str:
-    """``f(a, b,)`` -> ``f(a, b)``, ``[a,]`` -> ``[a]``; ``(a,)`` (a tuple) is kept."""
+def _drop_trailing_commas(line: str, keep: int = 0) -> str:
+    """``f(a, b,)`` -> ``f(a, b)``, ``[a,]`` -> ``[a]``; ``(a,)`` (a tuple) is kept, and so is
+    everything in the first ``keep`` characters."""
     out = list(line)
     openers: list[int] = []
     drop: set[int] = set()
@@ -98,6 +99,6 @@ def _drop_trailing_commas(line: str) -> str:
                 word = re.search(r"\w+$", before)
                 is_call = before[-1:] in (")", "]") or (
                     word is not None and word.group() not in _NOT_CALLEES)
-                if ch != ")" or is_call:
+                if (ch != ")" or is_call) and j >= keep:
                     drop.add(j)
     return "".join(c for i, c in enumerate(out) if i not in drop)

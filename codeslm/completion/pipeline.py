@@ -136,7 +136,7 @@ def _joined_call(text: str, hole: Hole) -> str | None:
     line (``MAX_JOINED_COLUMNS``), or the code below the cursor already continues the line
     (indented deeper, a closing bracket) or is what the model wrote next (the hole is the
     first line of a call already spread there)."""
-    joined = join_spread_call(text)
+    joined = join_spread_call(text, hole.before)
     if joined is None:
         return None
     below = hole.next_lines[0] if hole.next_lines else None

@@ -154,3 +154,39 @@ async def test_early_stopped_completions_report_the_reused_prompt(
         assert completion.prompt_tokens and completion.completion_tokens is not None
     assert second.cached_prompt_tokens is not None
     assert second.cached_prompt_tokens >= second.prompt_tokens // 2, second
+
+
+ARGPARSE = '''\
+import argparse
+
+
+def parse():
+    parser = argparse.ArgumentParser(description="Copy files.")
+    parser.add_argument(
+        "--source",
+        help="where to copy from",
+    )
+    parser.add_argument(
+        "--target",
+        help="where to copy to",
+    )
+    parser.add_argument
+    return parser.parse_args()
+'''
+
+
+async def test_a_call_the_model_spreads_over_lines_comes_back_on_one_line(
+        backend: LlamaCppBackend) -> None:
+    """The file spreads every ``add_argument`` call over lines and so does the model: the
+    single-line completion waits for the call to close and joins it onto the line."""
+    engine = _engine(backend)
+    document = Document(ARGPARSE, "cli.py", "python")
+    completion = await engine.complete(document, Position(13, 23))
+    assert completion.mode is CompletionMode.SINGLE_LINE
+    assert "\n" in completion.raw.strip(), completion.raw  # the model did spread the call
+    text = completion.text
+    assert "\n" not in text and text.startswith("(") and text.endswith(")"), text
+    assert not text.endswith(",)")  # a call's trailing comma goes with the join
+    lines = ARGPARSE.split("\n")
+    lines[13] += text
+    ast.parse("\n".join(lines))
