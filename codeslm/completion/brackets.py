@@ -52,9 +52,9 @@ def join_spread_call(text: str, lead: str = "") -> str | None:
     it (``Agent(`` / ``name="a",`` / ``)`` -> ``Agent(name="a")``), or None when the first
     line closes its own brackets, the brackets stay open, a line holds a comment (joining
     would swallow the code after it) or a string that may span lines (a template literal, a
-    triple-quoted string). ``lead`` is the line's text before the completion: it tells a
-    call's ``(`` (``parser.add_argument`` + ``(``) from a tuple's. A trailing comma before a closer is dropped except in a
-    one-element tuple (``(a,)``)."""
+    triple-quoted string). A trailing comma before a closer is dropped except in a
+    one-element tuple (``(a,)``); ``lead``, the line's text before the completion, tells a
+    call's ``(`` (``parser.add_argument`` + ``(``) from a tuple's."""
     lines = text.split("\n")
     last = closing_line(text)
     if not last:
