@@ -256,22 +256,6 @@ class ContextBuilder:
                                                    if _stem(f) != remote)
         return names, modules
 
-    def _outside_modules(self, path: str) -> set[str]:
-        """Local names of the modules ``path`` imports from outside the repository
-        (``import asyncio``, ``from importlib import metadata``)."""
-        entry = self.index.entries.get(path)
-        if entry is None:
-            return set()
-        resolved = self.index.resolve_imports(path)
-        out: set[str] = set()
-        for imp in entry.imports:
-            if resolved.get(imp.module):
-                continue
-            if imp.alias:
-                out.add(imp.alias)
-            out.update(local for _, local in imp.names)
-        return out
-
     def _defs_in(self, path: str, name: str, *, follow: int = 1,
                  top_level: bool = True) -> list[tuple[str, Symbol]]:
         entry = self.index.entries.get(path)
@@ -321,7 +305,7 @@ class ContextBuilder:
                 continue
             if name not in local_names:
                 self._resolve_global(q, name, weight, prior, add, methods=False)
-        outside = self._outside_modules(q.path)
+        outside = self.index.outside_modules(q.path)
         outside.update(r for r, _, _ in pairs if r and _made_by(q.text, r, outside))
         on_outside = ({a for r, a, _ in pairs if r in outside}
                       - {a for r, a, _ in pairs if r not in outside})

@@ -388,6 +388,22 @@ class WorkspaceIndex:
         self._imports[relpath] = (entry.hash, self.lookup.version, result)
         return result
 
+    def outside_modules(self, relpath: str) -> set[str]:
+        """Local names of the modules ``relpath`` imports from outside the workspace
+        (``import asyncio``, ``from importlib import metadata``)."""
+        entry = self.entries.get(relpath)
+        if entry is None:
+            return set()
+        resolved = self.resolve_imports(relpath)
+        out: set[str] = set()
+        for imp in entry.imports:
+            if resolved.get(imp.module):
+                continue
+            if imp.alias:
+                out.add(imp.alias)
+            out.update(local for _, local in imp.names)
+        return out
+
     def files_with(self, token: str) -> tuple[str] | set[str]:
         """Paths of the files that contain the identifier ``token``."""
         bucket = self.postings.get(token)

@@ -283,7 +283,7 @@ def _holes_in(index: WorkspaceIndex, path: str, text: str, language: str | None,
     tree = tags.parse(text.encode("utf-8"), language)
     entry = index.entries[path]
     local_names = {s.name for s in entry.symbols}
-    external = _external_modules(index, path)
+    external = index.outside_modules(path)
     def_lines = {s.start_line for s in entry.symbols}
     lines = text.split("\n")
     offsets = [0]
@@ -333,20 +333,6 @@ def _holes_in(index: WorkspaceIndex, path: str, text: str, language: str | None,
                         tuple(names), column,
                         first_use=not any(first_line.get(n, i) < i
                                           for n in names if n in hidden)))
-    return out
-
-
-def _external_modules(index: WorkspaceIndex, path: str) -> set[str]:
-    """Local names of the modules ``path`` imports from outside the repository
-    (``import asyncio``, ``from importlib import metadata``)."""
-    resolved = index.resolve_imports(path)
-    out: set[str] = set()
-    for imp in index.entries[path].imports:
-        if resolved.get(imp.module):
-            continue
-        if imp.alias:
-            out.add(imp.alias)
-        out.update(local for _, local in imp.names)
     return out
 
 
