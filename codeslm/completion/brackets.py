@@ -83,7 +83,6 @@ def _has_comment(line: str) -> bool:
 def _drop_trailing_commas(line: str, keep: int = 0) -> str:
     """``f(a, b,)`` -> ``f(a, b)``, ``[a,]`` -> ``[a]``; ``(a,)`` (a tuple) is kept, and so is
     everything in the first ``keep`` characters."""
-    out = list(line)
     openers: list[int] = []
     drop: set[int] = set()
     for i, ch in code_chars(line):
@@ -101,4 +100,4 @@ def _drop_trailing_commas(line: str, keep: int = 0) -> str:
                     word is not None and word.group() not in _NOT_CALLEES)
                 if (ch != ")" or is_call) and j >= keep:
                     drop.add(j)
-    return "".join(c for i, c in enumerate(out) if i not in drop)
+    return "".join(c for i, c in enumerate(line) if i not in drop)

@@ -94,6 +94,16 @@ class Hole:
         lines = self.suffix.split("\n")[1:]
         return [line.rstrip("\r") for line in lines if line.strip()]
 
+    def below_continues(self, first_line: str) -> bool:
+        """Whether the code after the cursor line continues it once ``first_line`` is typed
+        there: the next line is indented deeper than the cursor line or closes a bracket
+        (the cursor is on the first line of a call or literal already spread below)."""
+        if not self.next_lines:
+            return False
+        below = self.next_lines[0]
+        line = self.before + first_line
+        return width(indentation(below)) > width(indentation(line)) or is_closer_line(below)
+
     @functools.cached_property
     def indent_unit(self) -> str:
         """The file's indentation step: a tab, or the most common step into a block (after a

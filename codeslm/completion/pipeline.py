@@ -29,7 +29,7 @@ import re
 from ..types import CompletionMode
 from . import indent
 from .brackets import MAX_JOINED_COLUMNS, join_spread_call
-from .hole import Hole, indentation, is_closer_line, width
+from .hole import Hole, indentation, is_closer_line
 from .reachability import unreachable_cut
 from .repetition import repetition_cut
 from .scope import scope_cut
@@ -139,12 +139,10 @@ def _joined_call(text: str, hole: Hole) -> str | None:
     joined = join_spread_call(text, hole.before)
     if joined is None:
         return None
-    below = hole.next_lines[0] if hole.next_lines else None
-    if below is not None and (width(indentation(below)) > width(indentation(hole.before))
-                              or is_closer_line(below)):
-        return None  # the code below continues the cursor's line: the rest is already there
+    if hole.below_continues(text.split("\n", 1)[0]):
+        return None  # the rest of the call is already there
     second = next((line.strip() for line in text.split("\n")[1:] if line.strip()), "")
-    if below is not None and second == below.strip():
+    if hole.next_lines and second == hole.next_lines[0].strip():
         return None
     if len(hole.before) + len(joined) + len(hole.after) > MAX_JOINED_COLUMNS:
         return None

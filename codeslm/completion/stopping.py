@@ -52,7 +52,8 @@ class StreamStopper:
         if self.mode is CompletionMode.SINGLE_LINE:
             first = next(i for i, line in enumerate(lines) if line.strip())
             spread = lines[first:]
-            if closing_line("\n".join(spread)) is None and len(spread) <= MAX_JOINED_LINES:
+            if closing_line("\n".join(spread)) is None and len(spread) <= MAX_JOINED_LINES \
+                    and not self.hole.below_continues(spread[0]):
                 return False  # a call spread over lines: post-processing joins it when closed
             self.reason = "line complete"
             return True

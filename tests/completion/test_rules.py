@@ -96,6 +96,8 @@ def test_stopper_single_and_multi_line() -> None:
     spread = StreamStopper(Hole("x = ", "\n", "python"), SINGLE)
     assert not spread.should_stop("Agent(\n    name='a',\n")  # the call is still open
     assert spread.should_stop("Agent(\n    name='a',\n)\n")
+    literal = StreamStopper(Hole("x = ", "\n    'a': 1,\n}\n", "python"), SINGLE)
+    assert literal.should_stop("{\n")  # the entries follow in the file: the line is done
     endless = StreamStopper(Hole("x = ", "\n", "python"), SINGLE)
     assert endless.should_stop("f(\n" + "    a,\n" * 9)  # too long to join: give up
     multi = StreamStopper(Hole("def f():\n", "\n\ndef g():\n    pass\n", "python"), MULTI)
