@@ -185,10 +185,7 @@ class ContextBuilder:
         last = min(len(c.lines) - 1, c.line + o.near_below)
         for i in range(first, last + 1):
             text = strip_strings(c.lines[i][: c.column] if i == c.line else c.lines[i])
-            if text.lstrip().startswith(("import ", "from ")):
-                # A module path is not a use of its parts (``mcp`` in ``from mcp.types``);
-                # the names imported are.
-                text = text.partition(" import ")[2]
+            text = _imported_names_part(text)
             distance = abs(c.line - i)
             weight = 1.0 / (1.0 + distance / 6.0)
             if i > c.line:
@@ -614,6 +611,18 @@ class ContextBuilder:
         if q.path in self.index.entries and q.path not in chosen:
             chosen.append(q.path)
         return chosen, anchors
+
+
+def _imported_names_part(line: str) -> str:
+    """``line`` without the module path of an import, which is not a use of its parts (``mcp``
+    in ``from mcp.types import Tool``): the names imported stay (``Tool``; ``{ helper }`` of
+    ``import { helper } from './util'``); ``import a.b`` keeps nothing."""
+    stripped = line.lstrip()
+    if stripped.startswith("from "):
+        return line.partition(" import ")[2]
+    if stripped.startswith("import "):
+        return stripped[len("import "):].partition(" from ")[0] if " from " in stripped else ""
+    return line
 
 
 def _unused_imports(text: str, imported: Mapping[str, list[tuple[str, str]]]) -> list[str]:

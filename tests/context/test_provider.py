@@ -427,3 +427,27 @@ def test_a_long_function_shows_what_it_gives_back(tmp_path: Path, config: Config
         assert shown.rstrip().endswith("yield conn.reader, conn.writer")
     finally:
         p.close()
+
+
+def test_module_paths_and_strings_are_not_uses_of_a_name(tmp_path: Path, config: Config) -> None:
+    """``shop`` in ``from shop.models import Order`` and in ``"shop"`` is no use of the
+    repository's ``shop()`` function; ``Order``, imported and used, is."""
+    from .conftest import write_repo
+
+    root = write_repo(tmp_path / "paths", {
+        "shop/__init__.py": "",
+        "shop/models.py": "class Order:\n    def total(self) -> float:\n        return 0.0\n",
+        "helpers.py": "def shop():\n    \"\"\"Open the shop for the day.\"\"\"\n    return 1\n",
+        "main.py": "from shop.models import Order\n\nLABEL = \"shop\"\n\n\ndef run():\n"
+                   "    order = Order()\n    print(LABEL, order)\n    \n",
+    })
+    p = WorkspaceProvider.open(root, config)
+    try:
+        doc = _doc(root, "main.py")
+        ctx = p.context_for(doc, len(doc.text) - 1, budget_tokens=400,
+                            count_tokens=estimate_tokens)
+        blocks = {f.path: f.text for f in ctx.files}
+        assert "class Order:" in blocks.get("shop/models.py", ""), blocks
+        assert "helpers.py" not in blocks
+    finally:
+        p.close()
