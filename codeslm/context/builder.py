@@ -37,7 +37,7 @@ from .snippets import (
     render_lines,
     render_module_summary,
 )
-from .tags import Symbol
+from .tags import MAX_SIGNATURE_CHARS, Symbol
 
 TokenCounter = Callable[[str], int]
 
@@ -48,9 +48,12 @@ _LEADING_NAME = re.compile(r"[A-Za-z_]\w*")
 _ASSIGNED = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
 # ``-> RunResult:`` (a plain or generic class name; ``-> None``/builtins never match a class)
 _RETURNS_CLASS = re.compile(r"->\s*['\"]?([A-Z]\w*)")
+# ``class Name(Base, Mixin[T]):`` -> ``Base, Mixin[T]``
+_BASES = re.compile(r"^\s*class\s+\w+\s*(?:\[[^\]]*\])?\s*\(([^)]*)\)")
 _AS_OR_FOR = re.compile(r"\b(?:as|for)[ \t]+([A-Za-z_]\w*)")
 
 MAX_UNUSED_IMPORTS = 40
+MAX_HEADER_LINES = 24  # a definition header read from source when its signature was cut
 
 LANGUAGE_FAMILIES = {"typescript": "js", "tsx": "js", "javascript": "js", "c": "c", "cpp": "c"}
 
@@ -352,8 +355,9 @@ class ContextBuilder:
                 add(path, sym, 1.5)
         members: set[str] = set()
         if receiver not in modules and receiver not in imported and receiver not in c.keywords:
-            for path, cls in self._receiver_classes(q, c, receiver, imported):
-                add(path, cls, 1.6)
+            classes = self._receiver_classes(q, c, receiver, imported)
+            for rank, (path, cls) in enumerate(self._with_bases(classes)):
+                add(path, cls, 1.6 if rank < len(classes) else 1.2)
                 entry = self.index.entries.get(path)
                 members.update(s.name for s in (entry.symbols if entry else ())
                                if s.scope.rsplit(".", 1)[-1] == cls.name
@@ -424,9 +428,46 @@ class ContextBuilder:
             defs = [d for f, r in imported[function] for d in self._defs_in(f, r)]
         else:
             defs = [(p, s) for p, s in self.index.definitions(function) if not s.scope]
-        names = {m.group(1) for _, s in defs[: self.options.max_definers]
-                 if (m := _RETURNS_CLASS.search(s.signature))}
+        names = {m.group(1) for p, s in defs[: self.options.max_definers]
+                 if (m := _RETURNS_CLASS.search(self._header(p, s)))}
         return names.pop() if len(names) == 1 else None
+
+    def _header(self, path: str, symbol: Symbol) -> str:
+        """The whole header of a definition: its stored signature, or, where that was cut
+        (a long parameter list), the source lines up to the one that ends the header, so a
+        return annotation after many parameters is seen."""
+        if len(symbol.signature) < MAX_SIGNATURE_CHARS and not symbol.signature.endswith("..."):
+            return symbol.signature
+        lines = self.source.lines(path)
+        if lines is None:
+            return symbol.signature
+        header = []
+        for line in lines[symbol.start_line: symbol.start_line + MAX_HEADER_LINES]:
+            header.append(line)
+            if line.rstrip().endswith((":", "{")) and len(header) > 1:
+                break
+        return "\n".join(header)
+
+    def _with_bases(self, classes: list[tuple[str, Symbol]]) -> list[tuple[str, Symbol]]:
+        """``classes`` and, after them, the repository classes they inherit from (one level):
+        a member the user picks is often defined on a base (``RunResultStreaming`` gets
+        ``to_input_list`` from ``RunResultBase``)."""
+        out = list(classes)
+        for path, cls in classes:
+            bases = _BASES.search(cls.signature)
+            if not bases:
+                continue
+            imported, _ = self._bindings(path)
+            for base in _LEADING_NAME.findall(bases.group(1)):
+                if not base[:1].isupper():
+                    continue
+                if base in imported:
+                    found = [d for f, r in imported[base] for d in self._defs_in(f, r)]
+                else:
+                    found = self._defs_in(path, base, follow=0)
+                out.extend((p, s) for p, s in found[:1]
+                           if s.kind == "class" and (p, s) not in out)
+        return out
 
     def _api_snippets(self, module: str, partial: str, c: _Cursor,
                       add: Callable[[str, Symbol, float], None]) -> list[Snippet]:

@@ -348,6 +348,39 @@ def test_the_class_of_a_variable_before_a_dot_is_offered(
         p.close()
 
 
+def test_a_long_signature_s_return_class_and_its_base_are_offered(
+        tmp_path: Path, config: Config) -> None:
+    """``result = Runner.stream(...)`` where ``stream`` has more parameters than a stored
+    signature keeps: its return annotation is read from the source, and the members of the
+    returned class's base (defined in another module) reach the prompt with the class."""
+    from .conftest import write_repo
+
+    params = "".join(f"        p{i}: int = {i},\n" for i in range(10))
+    root = write_repo(tmp_path / "runner", {
+        "pkg/__init__.py": "",
+        "pkg/base.py": "class ResultBase:\n    def to_input_list(self) -> list[str]:\n"
+                       "        return []\n",
+        "pkg/result.py": "from pkg.base import ResultBase\n\n\n"
+                         "class StreamedResult(ResultBase):\n    current_turn: int = 0\n",
+        "pkg/run.py": "from pkg.result import StreamedResult\n\n\nclass Runner:\n"
+                      "    @classmethod\n    def stream(\n        cls,\n" + params
+                      + "    ) -> StreamedResult:\n        return StreamedResult()\n",
+        "main.py": "from pkg.run import Runner\n\n\n"
+                   + "".join(f"def filler_{i}():\n    return {i}\n\n\n" for i in range(12))
+                   + "def go():\n    result = Runner.stream(1)\n    return result.\n",
+    })
+    p = WorkspaceProvider.open(root, config)
+    try:
+        doc = _doc(root, "main.py")
+        ctx = p.context_for(doc, _cursor(doc.text, "return result."), budget_tokens=400,
+                            count_tokens=estimate_tokens)
+        blocks = {f.path: f.text for f in ctx.files}
+        assert "class StreamedResult(ResultBase):" in blocks.get("pkg/result.py", ""), blocks
+        assert "def to_input_list(self)" in blocks.get("pkg/base.py", ""), blocks
+    finally:
+        p.close()
+
+
 def test_a_context_left_empty_before_the_index_was_built_is_chosen_again(
         tmp_path: Path, config: Config) -> None:
     """A file opened while the background refresh runs gets no blocks at first; once the index
