@@ -28,7 +28,7 @@ import re
 
 from ..types import CompletionMode
 from . import indent
-from .brackets import MAX_JOINED_COLUMNS, join_spread_call
+from .brackets import MAX_JOINED_COLUMNS, closing_line, join_spread_call
 from .hole import Hole, indentation, is_closer_line
 from .reachability import unreachable_cut
 from .repetition import repetition_cut
@@ -103,7 +103,25 @@ def postprocess(
 
 
 def _single_line(text: str, hole: Hole) -> str:
-    line = _joined_call(text, hole) or text.split("\n", 1)[0].rstrip()
+    call = _spread_call(text, hole)
+    joined = None
+    if call is not None:
+        joined = join_spread_call(text, hole.before)
+        if joined is not None and \
+                len(hole.before) + len(joined) + len(hole.after) > MAX_JOINED_COLUMNS:
+            joined = None
+    line = _one_line(joined or text.split("\n", 1)[0].rstrip(), hole)
+    if call is None or joined is not None or hole.after.strip():
+        return line
+    # The call does not fit on one line (or holds a comment or a multi-line string): offer it
+    # as the model wrote it, over several lines, rather than cut to its first line's name.
+    judge = SyntaxJudge(hole)
+    if judge.available and judge.errors(call) > judge.errors(line):
+        return line
+    return call
+
+
+def _one_line(line: str, hole: Hole) -> str:
     if not line.strip():
         return ""
     if hole.at_line_start and hole.next_lines and (
@@ -130,23 +148,23 @@ def _single_line(text: str, hole: Hole) -> str:
     return line
 
 
-def _joined_call(text: str, hole: Hole) -> str | None:
-    """The model's call spread over lines as one line (see
-    :func:`~codeslm.completion.brackets.join_spread_call`), or None when it does not fit the
-    line (``MAX_JOINED_COLUMNS``), or the code below the cursor already continues the line
-    (indented deeper, a closing bracket) or is what the model wrote next (the hole is the
-    first line of a call already spread there)."""
-    joined = join_spread_call(text, hole.before)
-    if joined is None:
+def _spread_call(text: str, hole: Hole) -> str | None:
+    """The call the model spread over lines (its first line up to the line that closes its
+    brackets, see :func:`~codeslm.completion.brackets.closing_line`), or None when the first
+    line closes its own brackets, they stay open, the code below the cursor already
+    continues the line (indented deeper, a closing bracket) or is what the model wrote next
+    (the hole is the first line of a call already spread there). Single-line mode shows it
+    joined onto the line when it fits ``MAX_JOINED_COLUMNS``, else as several lines."""
+    last = closing_line(text)
+    if not last:
         return None
-    if hole.below_continues(text.split("\n", 1)[0]):
+    lines = text.split("\n")
+    if hole.below_continues(lines[0]):
         return None  # the rest of the call is already there
-    second = next((line.strip() for line in text.split("\n")[1:] if line.strip()), "")
+    second = next((line.strip() for line in lines[1:] if line.strip()), "")
     if hole.next_lines and second == hole.next_lines[0].strip():
         return None
-    if len(hole.before) + len(joined) + len(hole.after) > MAX_JOINED_COLUMNS:
-        return None
-    return joined
+    return "\n".join(line.rstrip() for line in lines[: last + 1])
 
 
 def _multi_line(text: str, hole: Hole) -> str:
