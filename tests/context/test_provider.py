@@ -36,6 +36,16 @@ def _cursor(text: str, marker: str) -> int:
     return text.index(marker) + len(marker)
 
 
+def _blocks_at(provider: WorkspaceProvider, repo: Path, rel: str, marker: str | None,
+               budget: int = 400) -> dict[str, str]:
+    """The context blocks (path -> text) for a cursor just after ``marker`` in ``rel`` (its
+    last character but one when ``marker`` is None)."""
+    doc = _doc(repo, rel)
+    offset = _cursor(doc.text, marker) if marker is not None else len(doc.text) - 1
+    ctx = provider.context_for(doc, offset, budget_tokens=budget, count_tokens=estimate_tokens)
+    return {f.path: f.text for f in ctx.files}
+
+
 def test_definitions_of_names_near_the_cursor_come_from_their_files(
         repo: Path, provider: WorkspaceProvider) -> None:
     doc = _doc(repo, "pkg/service.py")
@@ -333,11 +343,7 @@ def test_the_class_of_a_variable_before_a_dot_is_offered(
     root = write_repo(tmp_path / "billing", RECEIVERS)
     p = WorkspaceProvider.open(root, config)
     try:
-        path, marker = where
-        doc = _doc(root, path)
-        ctx = p.context_for(doc, _cursor(doc.text, marker), budget_tokens=400,
-                            count_tokens=estimate_tokens)
-        blocks = {f.path: f.text for f in ctx.files}
+        blocks = _blocks_at(p, root, *where)
         assert "def total_due(self) -> float:" in blocks.get("billing/models.py", ""), blocks
         p.forget_region()
         doc = _doc(root, "app.py")
@@ -371,10 +377,7 @@ def test_a_long_signature_s_return_class_and_its_base_are_offered(
     })
     p = WorkspaceProvider.open(root, config)
     try:
-        doc = _doc(root, "main.py")
-        ctx = p.context_for(doc, _cursor(doc.text, "return result."), budget_tokens=400,
-                            count_tokens=estimate_tokens)
-        blocks = {f.path: f.text for f in ctx.files}
+        blocks = _blocks_at(p, root, "main.py", "return result.")
         assert "class StreamedResult(ResultBase):" in blocks.get("pkg/result.py", ""), blocks
         assert "def to_input_list(self)" in blocks.get("pkg/base.py", ""), blocks
     finally:
@@ -426,10 +429,7 @@ def test_a_name_imported_but_not_used_yet_is_offered_and_a_local_is_not_resolved
     })
     p = WorkspaceProvider.open(root, config)
     try:
-        doc = _doc(root, "main.py")
-        ctx = p.context_for(doc, _cursor(doc.text, "    with "), budget_tokens=400,
-                            count_tokens=estimate_tokens)
-        blocks = {f.path: f.text for f in ctx.files}
+        blocks = _blocks_at(p, root, "main.py", "    with ")
         assert "def stdio_server(stdin=None, stdout=None):" in blocks.get("transport.py", "")
         assert "cli.py" not in blocks and "ui.py" not in blocks
     finally:
@@ -476,10 +476,7 @@ def test_module_paths_and_strings_are_not_uses_of_a_name(tmp_path: Path, config:
     })
     p = WorkspaceProvider.open(root, config)
     try:
-        doc = _doc(root, "main.py")
-        ctx = p.context_for(doc, len(doc.text) - 1, budget_tokens=400,
-                            count_tokens=estimate_tokens)
-        blocks = {f.path: f.text for f in ctx.files}
+        blocks = _blocks_at(p, root, "main.py", None)
         assert "class Order:" in blocks.get("shop/models.py", ""), blocks
         assert "helpers.py" not in blocks
     finally:
