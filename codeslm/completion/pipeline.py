@@ -111,8 +111,8 @@ def _single_line(text: str, hole: Hole) -> str:
                 len(hole.before) + len(joined) + len(hole.after) > MAX_JOINED_COLUMNS:
             joined = None
     line = _one_line(joined or text.split("\n", 1)[0].rstrip(), hole)
-    if call is None or joined is not None or hole.after.strip():
-        return line
+    if call is None or joined is not None or hole.after.strip() or not line:
+        return line  # nothing to spread, joined, code after the cursor, or nothing wanted
     # The call does not fit on one line (or holds a comment or a multi-line string): offer it
     # as the model wrote it, over several lines, rather than cut to its first line's name.
     judge = SyntaxJudge(hole)
