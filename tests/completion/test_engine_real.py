@@ -190,3 +190,35 @@ async def test_a_call_the_model_spreads_over_lines_comes_back_on_one_line(
     lines = ARGPARSE.split("\n")
     lines[13] += text
     ast.parse("\n".join(lines))
+
+
+
+AGENTS = '''\
+from agents import Agent
+
+
+def build(tools):
+    helper = Agent(
+        name="Helper",
+        instructions="You answer questions about the files in the repository, briefly, politely.",
+        tools=tools,
+    )
+    reviewer = Agent
+    return helper, reviewer
+'''
+
+
+async def test_a_spread_call_too_long_for_the_line_comes_back_over_its_lines(
+        backend: LlamaCppBackend) -> None:
+    """A call the file spreads over lines, with arguments too long to join within 100
+    columns: the single-line completion is the whole call over its lines, as the model wrote
+    it (not a bare ``(``), and the file parses with it in place."""
+    engine = _engine(backend)
+    document = Document(AGENTS, "team.py", "python")
+    completion = await engine.complete(document, Position(9, 20))
+    assert completion.mode is CompletionMode.SINGLE_LINE
+    text = completion.text
+    assert "\n" in text and text.startswith("(") and text.endswith(")"), text
+    lines = AGENTS.split("\n")
+    lines[9] += text
+    ast.parse("\n".join(lines))
