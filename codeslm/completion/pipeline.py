@@ -110,25 +110,24 @@ def _single_line(text: str, hole: Hole) -> str:
         if joined is not None and \
                 len(hole.before) + len(joined) + len(hole.after) > MAX_JOINED_COLUMNS:
             joined = None
-    line = _one_line(joined or text.split("\n", 1)[0].rstrip(), hole)
+    judge = SyntaxJudge(hole)  # one per hole: it parses the file and caches what it saw
+    line = _one_line(joined or text.split("\n", 1)[0].rstrip(), hole, judge)
     if call is None or joined is not None or hole.after.strip() or not line:
         return line  # nothing to spread, joined, code after the cursor, or nothing wanted
     # The call does not fit on one line (or holds a comment or a multi-line string): offer it
     # as the model wrote it, over several lines, rather than cut to its first line's name.
-    judge = SyntaxJudge(hole)
     if judge.available and judge.errors(call) > judge.errors(line):
         return line
     return call
 
 
-def _one_line(line: str, hole: Hole) -> str:
+def _one_line(line: str, hole: Hole, judge: SyntaxJudge) -> str:
     if not line.strip():
         return ""
     if hole.at_line_start and hole.next_lines and (
         (hole.before + line).rstrip() == hole.next_lines[0].rstrip() and len(line.strip()) >= 6
     ):
         return ""  # the model skipped the hole and wrote the next line again
-    judge = SyntaxJudge(hole)
     trimmed = trim_line_overlap(line, hole.after)
     if trimmed != line and judge.available and judge.errors(line) < judge.errors(trimmed):
         trimmed = line  # the parser says the "repeat" belongs to the completion

@@ -32,7 +32,8 @@ def _python_compiles(text: str) -> bool:
 
 
 class SyntaxJudge:
-    """Counts the syntax errors a candidate adds to the hole; caches parses of the hole.
+    """Counts the syntax errors a candidate adds to the hole; caches parses of the hole
+    (nothing is parsed before the first question, so making one costs nothing).
 
     The count is tree-sitter's ERROR and MISSING nodes; for Python, a file that CPython's
     parser rejects counts one more (the tree-sitter grammar tolerates bad indentation).
@@ -43,7 +44,6 @@ class SyntaxJudge:
         self.available = syntax.language(hole.language) is not None
         self._cache: dict[str, int] = {}
         self._strict = self.available and hole.language == "python"
-        self.base = self.errors("") if self.available else 0
 
     def errors(self, candidate: str) -> int:
         """Syntax errors of the file with ``candidate`` in the hole."""
@@ -58,7 +58,7 @@ class SyntaxJudge:
 
     def added(self, candidate: str) -> int:
         """Errors ``candidate`` adds compared with the empty hole (never negative)."""
-        return max(0, self.errors(candidate) - self.base)
+        return max(0, self.errors(candidate) - self.errors(""))
 
 
 def line_candidates(text: str) -> list[str]:
