@@ -19,6 +19,7 @@ from ..errors import CodeslmError
 # Subcommand modules under codeslm.cli; each has register(subparsers, parents) and run(args).
 COMMANDS = [
     "complete",
+    "context_cmd",
     "gen",
     "doctor",
     "models",

@@ -6,14 +6,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends import create_backend
 from ..config import Config
 from ..documents import parse_location, read_document, resolve_end_of_line
-from ..engine import CompletionEngine, ContextProvider
+from ..engine import CompletionEngine
 from ..types import Completion, CompletionMode, Document
 from . import common
+
+if TYPE_CHECKING:
+    from ..context import WorkspaceProvider
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -35,7 +38,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(run=run)
 
 
-def context_provider_for(config: Config, document: Document) -> ContextProvider | None:
+def context_provider_for(config: Config, document: Document) -> WorkspaceProvider | None:
     """The cross-file context provider for ``document``, or None when there is none.
 
     The workspace is the git repository around the file (else the current directory when the

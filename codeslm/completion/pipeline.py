@@ -7,6 +7,7 @@ Order of the rules (each one only ever shortens or re-indents the text):
    never), leading blank lines when the cursor starts a line, and (after a token-limit stop)
    an unfinished last line;
 2. indentation made consistent with the surrounding code (double indentation, tabs/spaces);
+   a restatement of the code before the cursor dropped (``await `` + ``await f()``);
 3. single line: the first line (a call the model spread over lines joined back onto it when
    it fits the line); nothing if it repeats the next line; minus what repeats the
    rest of the cursor's line; cut at the token boundary that leaves the fewest syntax errors,
@@ -30,6 +31,7 @@ from ..types import CompletionMode
 from . import indent
 from .brackets import MAX_JOINED_COLUMNS, closing_line, join_spread_call
 from .hole import Hole, indentation, is_closer_line
+from .prefix import drop_prefix_repeat
 from .reachability import unreachable_cut
 from .repetition import repetition_cut
 from .scope import scope_cut
@@ -93,6 +95,8 @@ def postprocess(
     if truncated and mode is CompletionMode.MULTI_LINE and "\n" in text.strip():
         text = text[: text.rstrip().rfind("\n")]
     text = indent.normalise(text, hole)
+    if not hole.at_line_start:
+        text = drop_prefix_repeat(text, hole.before)
     if mode is CompletionMode.SINGLE_LINE:
         text = _single_line(text, hole).rstrip()
     else:

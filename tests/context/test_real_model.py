@@ -18,7 +18,7 @@ from codeslm.engine import CompletionEngine
 from codeslm.types import CompletionMode, Document, Position
 
 from ..conftest import codeslm_command
-from .conftest import write_repo
+from .conftest import CANARIES, write_repo
 
 pytestmark = pytest.mark.model
 
@@ -155,3 +155,38 @@ def test_cli_index_complete_and_eval_repo(cli_env: dict[str, str], shop: Path, r
     assert "exact" in table and "\nnone " in table and "\nrepo " in table
     again = subprocess.run(command, env=cli_env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and len(out.read_text().splitlines()) == 5  # resumed: no rerun
+
+
+def test_cli_context_shows_what_the_prompt_gets(cli_env: dict[str, str], shop: Path,
+                                                repo: Path) -> None:
+    line = PRICING["shop/checkout.py"].split("\n").index("    cost = pricing.") + 1
+    location = f"shop/checkout.py:{line}:{len('    cost = pricing.') + 1}"
+    shown = subprocess.run([*codeslm_command(), "context", location, "--json"], env=cli_env,
+                           cwd=shop, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    assert report["root"] == str(shop) and report["mode"] == "single-line"
+    pricing = [s for s in report["snippets"] if s["path"] == "shop/pricing.py"]
+    assert pricing and pricing[0]["kind"] == "definition" and pricing[0]["tokens"] > 5
+    assert "def compute_shipping_quote(" in report["prompt"]
+    assert report["prompt"].rstrip().endswith("<|fim_middle|>")
+    assert report["prompt_tokens"] > sum(s["tokens"] for s in report["snippets"])
+
+    table = subprocess.run([*codeslm_command(), "context", location, "--prompt", "--budget",
+                            "0"], env=cli_env, cwd=shop, capture_output=True, text=True,
+                           timeout=120)
+    assert table.returncode == 0, table.stderr
+    assert "0 snippet(s)" in table.stdout and "no snippet chosen" in table.stdout
+    assert "<|fim_prefix|>" in table.stdout and "compute_shipping_quote" not in table.stdout
+
+    # The secret canaries of the sample repository never show, even when asked for the prompt.
+    settings = repo / "pkg" / "service.py"
+    canary = subprocess.run([*codeslm_command(), "context", f"{settings}:9:12", "--prompt"],
+                            env=cli_env, cwd=repo, capture_output=True, text=True, timeout=120)
+    assert canary.returncode == 0, canary.stderr
+    assert not any(c in canary.stdout for c in CANARIES)
+
+    wrong = subprocess.run([*codeslm_command(), "context", "shop/checkout.py:99:1"],
+                           env=cli_env, cwd=shop, capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and wrong.stderr.startswith("error: ")
+    assert len(wrong.stderr.strip().splitlines()) == 1
