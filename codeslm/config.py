@@ -103,6 +103,9 @@ class ContextConfig:
     extra_ignore: list[str] = field(default_factory=list)  # more .gitignore-style patterns
     max_files: int = 20_000  # a workspace with more files is indexed only up to this many
     redact_patterns: list[str] = field(default_factory=list)  # more regexes of secret values
+    # After ``receiver.`` in Python, let the model pick only a member the receiver has, when
+    # the index knows them all (monitor-guided decoding; the embedded backend enforces it).
+    member_constraint: bool = True
 
 
 @dataclass(slots=True)

@@ -69,6 +69,8 @@ class CrossFileContext:
     files: tuple[ContextFile, ...] = ()
     repo_name: str = ""
     path: str | None = None  # the current file as the blocks name it (relative to the root)
+    # What may follow ``receiver.`` at the cursor (every member's rest), when all are known.
+    member_names: tuple[str, ...] = ()
 
 
 class ContextProvider(Protocol):
@@ -281,6 +283,7 @@ class CompletionEngine:
             stop=tuple(stops),
             stop_token_ids=self._stop_ids,
             cache_key=document.path or UNTITLED,
+            first_identifier=context.member_names,
         )
         return PromptPlan(prompt, prefix, suffix, mode, request, len(context.files), offset,
                           document.language)

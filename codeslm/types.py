@@ -45,6 +45,11 @@ class GenerationRequest:
     at any token of ``stop_token_ids``, at the model's end-of-generation token, or when the
     consumer stops iterating (cancellation).
 
+    ``first_identifier``, when not empty, lists what the output's leading identifier may be
+    (the rest of a member name after ``receiver.``): the output must start with one of them,
+    followed by a non-identifier character or the end. A backend that cannot enforce it
+    ignores it, so it is a strong hint, not a guarantee.
+
     ``session`` is an affinity key (for example the repository root) that multi-endpoint
     backends use to keep one repository on one replica; ``cache_key`` groups requests whose
     prompts share a prefix (for example one document), so a backend may supersede the older.
@@ -60,6 +65,7 @@ class GenerationRequest:
     seed: int | None = None
     session: str | None = None
     cache_key: str | None = None
+    first_identifier: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (not self.messages):

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         modes=modes, budget_tokens=config.context.budget_tokens, max_tokens=args.max_tokens,
         prefix_chars=config.completion.prefix_chars, suffix_chars=config.completion.suffix_chars,
         probe=not args.no_probe, cut=args.cut,
+        member_constraint=config.context.member_constraint,
     )
     output = args.output or _default_output(settings)
     index = WorkspaceIndex.open(root, config.context)
@@ -151,6 +152,11 @@ def format_table(summaries: list[repo_eval.ModeSummary],
             f"{s.prompt_tokens:6.0f} {typing} {probe} {s.context_p95_ms:6.1f}"
         )
     firsts = max((s.first_use_holes for s in summaries), default=0)
+    constrained = ", ".join(f"{s.mode} {s.constrained_holes}" for s in summaries
+                            if s.constrained_holes)
+    if constrained:
+        lines.append(f"holes whose first name was kept to the receiver's known members: "
+                     f"{constrained}")
     lines.append(f"first: exact match on the {firsts} holes whose cross-file names the file "
                  "has not used above them (only another file can tell)")
     lines.append("api: the hole's cross-file names all in the prediction; p50/p95: cold "

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from . import languages, similarity
+from . import languages, members, similarity
 from .budget import select
 from .graph import FileGraph, personalized_pagerank
 from .index import WorkspaceIndex
@@ -146,6 +146,126 @@ class ContextBuilder:
         out.extend(self._definition_snippets(query, cursor, prior))
         out.extend(self._similar_snippets(query, cursor, prior, recent))
         return out
+
+    def member_names(self, query: CursorQuery) -> tuple[str, ...]:
+        """When the cursor follows ``receiver.`` (and the start of a name) in Python code, what
+        may follow: the rest of every member name that receiver has, if the source tells the
+        whole set (see :mod:`.members`); empty when it cannot (unknown receiver, ``self``,
+        a base from outside, a string or comment, code right after the cursor). In ``infile``
+        scope only the current file is read."""
+        if query.language != "python":
+            return ()
+        c = self._cursor(query)
+        line = c.lines[c.line]
+        before, after = line[: c.column], line[c.column:]
+        m = _MEMBER_AT_CURSOR.search(before)
+        if m is None or after[:1].isidentifier() or after[:1].isdigit():
+            return ()
+        receiver, partial = m.group(1), m.group(2) or ""
+        lead = before[: m.start(1)].rstrip()
+        if lead.endswith(".") or receiver in {"self", "cls"} or receiver in c.keywords or \
+                "#" in strip_strings(before) or before.count('"') % 2 or before.count("'") % 2:
+            return ()
+        imported, modules = self._bindings(query.path)
+        names: set[str] | None = None
+        if receiver in modules:
+            names = self._module_members(modules[receiver], query)
+        else:
+            if receiver in imported:
+                found = [d for f, r in imported[receiver] for d in self._defs_in(f, r)]
+                classes = [d for d in found if d[1].kind == "class"]
+                if len(found) != len(classes):
+                    return ()  # a function or constant: its type is not known here
+            else:
+                classes = [d for d in self._defs_in(query.path, receiver, follow=0)
+                           if d[1].kind == "class"]
+                if not classes:
+                    classes = self._receiver_classes(query, c, receiver, imported, guess=False)
+                    if len(classes) == 1 and not self._bound_as(c, receiver, classes[0][1].name,
+                                                               imported):
+                        return ()
+            if len(classes) == 1:
+                names = self._class_members(*classes[0], query, depth=4)
+        if not names:
+            return ()
+        return members.remainders(names, partial)
+
+    def _bound_as(self, c: _Cursor, variable: str, class_name: str,
+                  imported: Mapping[str, list[tuple[str, str]]]) -> bool:
+        """Whether the nearest line above the cursor that binds ``variable`` (an assignment, a
+        parameter, ``as``, ``for``) gives it ``class_name``: by naming the class, or by calling
+        a function annotated to return it. A rebinding since the evidence was seen (``x =
+        other()``) makes the class unknown."""
+        v = re.escape(variable)
+        binds = re.compile(rf"(?<![\w.]){v}\s*(?::[^=\n]*)?=(?!=)|\b(?:as|for)\s+{v}\b"
+                           rf"|(?<![\w.]){v}\s*:\s*[A-Za-z_'\"]")
+        for i in range(c.line - 1, max(-1, c.line - 2 * self.options.near_above), -1):
+            line = c.lines[i]
+            if binds.search(line):
+                return re.search(rf"\b{re.escape(class_name)}\b", line) is not None or \
+                    self._returned_class(c, variable, imported) == class_name
+        return False
+
+    def _class_members(self, path: str, cls: Symbol, query: CursorQuery,
+                       depth: int) -> set[str] | None:
+        """Every member of ``cls`` (bases included), or None when not all are known."""
+        if query.scope != "repo" and path != query.path:
+            return None
+        entry = self.index.entries.get(path)
+        lines = self.source.lines(path)
+        if entry is None or lines is None or depth < 0:
+            return None
+        own = members.class_own_members(lines, cls, entry.symbols)
+        bases = members.class_bases(self._header(path, cls))
+        if own is None or bases is None:
+            return None
+        names = own | members.OBJECT_MEMBERS
+        imported, _ = self._bindings(path)
+        for base in bases:
+            if base in imported:
+                found = [d for f, r in imported[base] for d in self._defs_in(f, r)]
+            else:
+                found = self._defs_in(path, base, follow=0)
+            found = [d for d in found if d[1].kind == "class"]
+            inherited: Set[str] | None
+            if len(found) == 1 and found[0][1] is not cls:
+                inherited = self._class_members(*found[0], query, depth - 1)
+            else:
+                inherited = None if found else members.KNOWN_BASES.get(base)
+            if inherited is None:
+                return None
+            names |= inherited
+        return names
+
+    def _module_members(self, files: list[str], query: CursorQuery,
+                        depth: int = 2) -> set[str] | None:
+        """Every name the module ``files`` offer (its submodules and star imports included),
+        or None when not all are known."""
+        names: set[str] = set()
+        for path in files:
+            entry = self.index.entries.get(path)
+            lines = self.source.lines(path)
+            if entry is None or lines is None or (query.scope != "repo" and path != query.path):
+                return None
+            bound = [local for imp in entry.imports for _, local in imp.names]
+            bound += [imp.alias for imp in entry.imports if imp.alias]
+            own = members.module_own_members(lines, entry.symbols, bound)
+            if own is None:
+                return None
+            names |= own
+            resolved = self.index.resolve_imports(path)
+            for module in members.star_imports(lines):
+                targets = resolved.get(module, [])
+                inner = self._module_members(targets, query, depth - 1) if targets and \
+                    depth > 0 else None
+                if inner is None:
+                    return None
+                names |= inner
+            if path.rsplit("/", 1)[-1] == "__init__.py":
+                folder = path[: -len("__init__.py")]
+                names.update(p[len(folder):].split("/", 1)[0].removesuffix(".py")
+                             for p in self.index.entries if p.startswith(folder))
+        return names
 
     def prior(self, path: str, recent: Mapping[str, float]) -> dict[str, float]:
         """Personalised PageRank of files, seeded at ``path`` and recently touched files,
@@ -365,14 +485,14 @@ class ContextBuilder:
         return out, members
 
     def _receiver_classes(self, q: CursorQuery, c: _Cursor, variable: str,
-                          imported: Mapping[str, list[tuple[str, str]]],
+                          imported: Mapping[str, list[tuple[str, str]]], *, guess: bool = True,
                           ) -> list[tuple[str, Symbol]]:
         """The class of ``variable`` before ``variable.``, read off the code above the cursor:
         the annotated return type of the function whose result it was assigned (see
         :meth:`_returned_class`), an annotation (``request: Request``), a construction
         (``client = httpx.Client(...)``, ``with Client() as client``) or, failing those, a
         class named like the variable (``response`` -> ``Response``). Empty when unknown or
-        ambiguous."""
+        ambiguous; without ``guess`` the last (the name) is not tried."""
         name = self._returned_class(c, variable, imported)
         v = re.escape(variable)
         patterns = (
@@ -390,6 +510,8 @@ class ContextBuilder:
                     name = found.group(1)
                     break
         guessed = name is None
+        if guessed and not guess:
+            return []
         if guessed:
             name = "".join(part.capitalize() for part in variable.split("_") if part)
         if not name:

@@ -77,6 +77,7 @@ class LastContext:
     snippets: list[Snippet] = field(default_factory=list)
     reused: bool = False
     seconds: float = 0.0
+    member_names: tuple[str, ...] = ()
 
 
 def _digest(text: str) -> str:
@@ -346,8 +347,11 @@ class WorkspaceProvider:
             segments, reused = self._stick(query, candidates, budget_tokens, count_tokens)
             files = self._layout(segments)
             shown = [x for seg in segments for x in seg]
-            self.last = LastContext(shown, reused, time.perf_counter() - started)
-            return CrossFileContext(files=files, repo_name=self.index.root.name, path=rel)
+            names = self.builder.member_names(query) if \
+                self.config.context.member_constraint else ()
+            self.last = LastContext(shown, reused, time.perf_counter() - started, names)
+            return CrossFileContext(files=files, repo_name=self.index.root.name, path=rel,
+                                    member_names=names)
 
     def _stamp(self, snippet: Snippet) -> str:
         if snippet.path == "":

@@ -121,6 +121,7 @@ class RepoEvalSettings:
     suffix_chars: int
     probe: bool = True
     cut: str = "api"
+    member_constraint: bool = True  # context.member_constraint
 
     def header(self) -> dict[str, Any]:
         data = asdict(self)
@@ -151,6 +152,7 @@ class HoleResult:
     probe_latency_s: float | None = None
     api_match: bool | None = None  # every cross-file name of the hole is in the prediction
     first_use: bool | None = None  # see Hole.first_use
+    constrained: bool | None = None  # the first identifier was kept to the receiver's members
 
 
 @dataclass(slots=True)
@@ -172,6 +174,7 @@ class ModeSummary:
     context_p95_ms: float = 0.0
     first_use_holes: int = 0  # holes whose cross-file names the file has not used yet
     first_use_exact: float = 0.0  # exact match on those
+    constrained_holes: int = 0  # holes whose first identifier was kept to known members
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -452,6 +455,7 @@ class RepoEvaluation:
             prompt_tokens=engine.count_tokens(plan.prompt),
             cached_prompt_tokens=completion.cached_prompt_tokens or 0,
             context_files=len(provider.last.snippets) if provider else 0,
+            constrained=bool(provider.last.member_names) if provider else False,
         )
         if self.settings.probe and len(hole.target) >= 4:
             typed = hole.target[: min(4, max(1, len(hole.target) // 3))]
@@ -507,6 +511,7 @@ def summarize(results: Sequence[dict[str, Any]], modes: Sequence[str],
             s.context_p95_ms = 1000 * percentile([r["context_s"] for r in rows], 0.95)
             firsts = [r for r in rows if (r.get("first_use") if r.get("first_use") is not None
                                           else (first_use or {}).get(r["hole"], False))]
+            s.constrained_holes = sum(bool(r.get("constrained")) for r in rows)
             s.first_use_holes = len(firsts)
             s.first_use_exact = sum(r["exact"] for r in firsts) / len(firsts) if firsts else 0.0
             probes = [r for r in rows if r.get("probe_prompt_tokens")]

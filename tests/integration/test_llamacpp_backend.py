@@ -106,3 +106,23 @@ async def test_broken_model_file_is_a_model_error(tmp_path: Path) -> None:
             await backend.generate(GenerationRequest(prompt="x", max_tokens=2))
     finally:
         await backend.aclose()
+
+
+MEMBER = ("<|fim_prefix|>def summary(result):\n    x = result.<|fim_suffix|>\n"
+          "    return x\n<|fim_middle|>")
+
+
+async def test_the_first_identifier_is_kept_to_the_allowed_names(
+        backend: LlamaCppBackend) -> None:
+    free = await backend.generate(GenerationRequest(prompt=MEMBER, max_tokens=8, stop=("\n",)))
+    names = ("final_output", "final_output_as", "to_input_list")
+    assert not free.text.startswith(names)  # the model alone invents another member
+    kept = await backend.generate(GenerationRequest(prompt=MEMBER, max_tokens=8, stop=("\n",),
+                                                    first_identifier=names))
+    assert kept.text.startswith(names) and kept.finish_reason == "stop"
+    # After the name the model is free again; a name that is complete may end the output.
+    rest = kept.text[len(next(n for n in sorted(names, key=len, reverse=True)
+                              if kept.text.startswith(n))):]
+    assert not rest[:1].isidentifier()
+    again = await backend.generate(GenerationRequest(prompt=MEMBER, max_tokens=8, stop=("\n",)))
+    assert again.text == free.text  # no constraint left behind on the next request
