@@ -155,12 +155,13 @@ class ContextBuilder:
         scope only the current file is read."""
         if query.language != "python":
             return ()
-        c = self._cursor(query)
-        line = c.lines[c.line]
-        before, after = line[: c.column], line[c.column:]
+        text, offset = query.text, query.offset
+        before = text[text.rfind("\n", 0, offset) + 1: offset]
         m = _MEMBER_AT_CURSOR.search(before)
-        if m is None or after[:1].isidentifier() or after[:1].isdigit():
-            return ()
+        after = text[offset: offset + 1]
+        if m is None or after.isidentifier() or after.isdigit():
+            return ()  # not after ``receiver.``, or inside a name being edited
+        c = self._cursor(query)
         receiver, partial = m.group(1), m.group(2) or ""
         lead = before[: m.start(1)].rstrip()
         if lead.endswith(".") or receiver in {"self", "cls"} or receiver in c.keywords or \
