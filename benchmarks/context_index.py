@@ -8,7 +8,9 @@ files). Measures, each printed with the machine and the git commit:
 - incremental update of an open buffer after a one-line edit (p50/p95);
 - context build per request at random positions of random files (p50/p95; each file is
   opened first as an editor would, and that first parse is reported on its own), with the
-  real tokenizer of the default model (``--tokenizer estimate`` to skip loading it).
+  real tokenizer of the default model (``--tokenizer estimate`` to skip loading it);
+- context build right after ``receiver.`` (the rest of the line cut), where the member lookup
+  for the first-identifier constraint runs too, and how often it found a whole member set.
 
 Usage: python benchmarks/context_index.py [ROOT] [--requests 300] [--seed 0]
 """
@@ -19,6 +21,7 @@ import argparse
 import os
 import platform
 import random
+import re
 import resource
 import subprocess
 import sys
@@ -167,6 +170,40 @@ def main() -> int:
               f"p95 {1000 * pct(build_times, .95):.1f} ms, max "
               f"{1000 * max(build_times):.1f} ms; {sum(sizes) / len(sizes):.1f} blocks on "
               f"average")
+        # Right after ``receiver.``, where the member lookup (the first-identifier
+        # constraint) also runs: the text after the dot is cut, as when the user just typed it.
+        dot_times: list[float] = []
+        plain_times: list[float] = []
+        constrained = 0
+        for _ in range(args.requests):
+            rel = rng.choice(sources)
+            path = args.root / rel
+            text = path.read_text(encoding="utf-8", errors="replace")
+            dots = [m.end() for m in re.finditer(r"\b[A-Za-z_]\w*\.(?=[A-Za-z_])", text)]
+            if not dots:
+                continue
+            offset = rng.choice(dots)
+            end = text.find("\n", offset)
+            text = text[:offset] + (text[end:] if end >= 0 else "")
+            doc = Document(text, str(path), language_for(rel))
+            provider.update_document(path, text)
+            # Side by side; which one goes first (and warms the caches) alternates.
+            pair = [(True, dot_times), (False, plain_times)]
+            for lookup, times in pair[:: 1 if len(dot_times) % 2 else -1]:
+                config.context.member_constraint = lookup
+                provider.forget_region()
+                started = time.perf_counter()
+                ctx = provider.context_for(doc, offset, budget_tokens=args.budget,
+                                           count_tokens=count)
+                times.append(time.perf_counter() - started)
+                constrained += bool(ctx.member_names)
+            provider.remove_document(path)
+        config.context.member_constraint = True
+        for label, times in (("with", dot_times), ("without", plain_times)):
+            print(f"context build right after receiver., {label} the member lookup "
+                  f"({len(times)} requests): p50 {1000 * pct(times, .5):.1f} ms, p95 "
+                  f"{1000 * pct(times, .95):.1f} ms, max {1000 * max(times):.1f} ms")
+        print(f"  {constrained} of {len(dot_times)} got the receiver's whole member set")
         print(f"opening a file (first parse and analysis of the buffer, before the requests "
               f"above): p50 {1000 * pct(open_times, .5):.1f} ms, p95 "
               f"{1000 * pct(open_times, .95):.1f} ms")
