@@ -41,6 +41,7 @@ from ..types import BackendHealth, Chunk, GenerationRequest, HealthStatus, Model
 from . import served_fim
 from .base import Backend
 from .endpoints import Endpoint
+from .grammar import leading_identifier
 from .httpclient import HttpClient, StopMatcher, lines_of, parse_event, sse_data, stream_error
 
 log = logging.getLogger(__name__)
@@ -295,6 +296,8 @@ class OpenAICompatBackend(Backend):
             extras = {"min_p": 0.0, "repeat_penalty": 1.0, "top_k": 40}
             if kind == LLAMA_SERVER:
                 extras["cache_prompt"] = True
+            if request.first_identifier:
+                extras["grammar"] = leading_identifier(request.first_identifier)
             return extras
         return {}
 

@@ -83,6 +83,22 @@ async def test_stop_strings_and_max_tokens(served: Served) -> None:
     await backend.aclose()
 
 
+MEMBER = ("<|fim_prefix|>def summary(result):\n    x = result.<|fim_suffix|>\n"
+          "    return x\n<|fim_middle|>")
+
+
+async def test_the_first_identifier_constraint_reaches_the_server_as_a_grammar(
+        served: Served) -> None:
+    backend = client(served)
+    free = await backend.generate(GenerationRequest(prompt=MEMBER, max_tokens=8, stop=("\n",)))
+    names = ("final_output", "final_output_as", "to_input_list")
+    assert not free.text.startswith(names)
+    kept = await backend.generate(GenerationRequest(prompt=MEMBER, max_tokens=8, stop=("\n",),
+                                                    first_identifier=names))
+    await backend.aclose()
+    assert kept.text.startswith(names), kept.text
+
+
 async def test_tokenizer_is_exact_and_detects_qwen_fim(served: Served, model_path: Path) -> None:
     import llama_cpp
 

@@ -41,3 +41,18 @@ def test_an_empty_name_allows_stopping_at_once() -> None:
     constraint = IdentifierConstraint(table, ["", "_as"], 3)
     allowed = _allowed(constraint, [])
     assert {"", "(", "\n", "_as"} <= allowed and "x" not in allowed
+
+
+def test_the_grammar_for_llama_cpp_servers() -> None:
+    from codeslm.backends.grammar import leading_identifier
+
+    assert leading_identifier(["to_input_list", "final_output"]).splitlines()[0] == (
+        'root ::= ("final_output" | "to_input_list") rest?')
+    assert leading_identifier(["", "_as"]).startswith('root ::= ("_as")? rest?')
+    assert leading_identifier([""]).startswith("root ::= rest?")
+    try:
+        leading_identifier(['x" | "y'])
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a name that is not an identifier must be refused")
