@@ -6,9 +6,10 @@ files). Measures, each printed with the machine and the git commit:
 - full index build (empty cache) time and peak RSS (this process, and the worker processes);
 - cache reload (a new process state loading the SQLite cache) and a no-op refresh;
 - incremental update of an open buffer after a one-line edit (p50/p95);
-- context build per request at random positions of random files (p50/p95; each file is
-  opened first as an editor would, and that first parse is reported on its own), with the
-  real tokenizer of the default model (``--tokenizer estimate`` to skip loading it);
+- context build per request at random positions of random files (p50/p95; the heap frozen
+  once the index is loaded, as the language server does; each file is opened first as an
+  editor would, and that first parse is reported on its own), with the real tokenizer of the
+  default model (``--tokenizer estimate`` to skip loading it);
 - context build right after ``receiver.`` (the rest of the line cut), where the member lookup
   for the first-identifier constraint runs too, and how often it found a whole member set.
 
@@ -18,6 +19,7 @@ Usage: python benchmarks/context_index.py [ROOT] [--requests 300] [--seed 0]
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import random
@@ -128,6 +130,9 @@ def main() -> int:
 
         count, counter_name = token_counter(args.tokenizer)
         provider = WorkspaceProvider(index, config)
+        # As the language server does once its index is loaded (see provider_for_root).
+        gc.collect()
+        gc.freeze()
         rng = random.Random(args.seed)
         sources = sorted(p for p, e in index.entries.items() if e.language == "python")
 

@@ -128,6 +128,8 @@ class ContextBuilder:
         self.options = options or BuilderOptions()
         self.graph = FileGraph(index)
         self._windows: dict[tuple[str, str], similarity.FileWindows] = {}
+        # (path, content hash, class line) -> the names the class binds itself (or None)
+        self._own_members: dict[tuple[str, str, int], set[str] | None] = {}
 
     # -- public ----------------------------------------------------------------------------
 
@@ -168,7 +170,7 @@ class ContextBuilder:
                 "#" in strip_strings(before) or before.count('"') % 2 or before.count("'") % 2:
             return ()
         imported, modules = self._bindings(query.path)
-        names: set[str] | None = None
+        names: Set[str] | None = None
         if receiver in modules:
             names = self._module_members(modules[receiver], query)
         else:
@@ -186,7 +188,7 @@ class ContextBuilder:
                                                                imported):
                         return ()
             if len(classes) == 1:
-                names = self._class_members(*classes[0], query, depth=4)
+                names = self._class_members(*classes[0], query, depth=4, seen={})
         if not names:
             return ()
         return members.remainders(names, partial)
@@ -207,16 +209,28 @@ class ContextBuilder:
                     self._returned_class(c, variable, imported) == class_name
         return False
 
-    def _class_members(self, path: str, cls: Symbol, query: CursorQuery,
-                       depth: int) -> set[str] | None:
-        """Every member of ``cls`` (bases included), or None when not all are known."""
+    def _class_members(self, path: str, cls: Symbol, query: CursorQuery, depth: int,
+                       seen: dict[tuple[str, int], Set[str] | None]) -> Set[str] | None:
+        """Every member of ``cls`` (bases included), or None when not all are known. ``seen``
+        holds the classes already read in this lookup (a diamond of bases is read once)."""
+        key = (path, cls.start_line)
+        if key in seen:
+            return seen[key]
+        seen[key] = None  # a cycle of bases is not a known set
         if query.scope != "repo" and path != query.path:
             return None
         entry = self.index.entries.get(path)
-        lines = self.source.lines(path)
-        if entry is None or lines is None or depth < 0:
+        if entry is None or depth < 0:
             return None
-        own = members.class_own_members(lines, cls, entry.symbols)
+        cached = (path, entry.hash, cls.start_line)
+        if cached not in self._own_members:
+            lines = self.source.lines(path)
+            if lines is None:
+                return None
+            if len(self._own_members) >= 256:
+                self._own_members.clear()
+            self._own_members[cached] = members.class_own_members(lines, cls, entry.symbols)
+        own = self._own_members[cached]
         bases = members.class_bases(self._header(path, cls))
         if own is None or bases is None:
             return None
@@ -230,12 +244,13 @@ class ContextBuilder:
             found = [d for d in found if d[1].kind == "class"]
             inherited: Set[str] | None
             if len(found) == 1 and found[0][1] is not cls:
-                inherited = self._class_members(*found[0], query, depth - 1)
+                inherited = self._class_members(*found[0], query, depth - 1, seen)
             else:
                 inherited = None if found else members.KNOWN_BASES.get(base)
             if inherited is None:
                 return None
             names |= inherited
+        seen[key] = names
         return names
 
     def _module_members(self, files: list[str], query: CursorQuery,
