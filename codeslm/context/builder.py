@@ -174,19 +174,15 @@ class ContextBuilder:
         if receiver in modules:
             names = self._module_members(modules[receiver], query)
         else:
-            if receiver in imported:
-                found = [d for f, r in imported[receiver] for d in self._defs_in(f, r)]
-                classes = [d for d in found if d[1].kind == "class"]
-                if len(found) != len(classes):
-                    return ()  # a function or constant: its type is not known here
-            else:
-                classes = [d for d in self._defs_in(query.path, receiver, follow=0)
-                           if d[1].kind == "class"]
-                if not classes:
-                    classes = self._receiver_classes(query, c, receiver, imported, guess=False)
-                    if len(classes) == 1 and not self._bound_as(c, receiver, classes[0][1].name,
-                                                               imported):
-                        return ()
+            found = self._defs_named(query.path, receiver, imported)
+            classes = [d for d in found if d[1].kind == "class"]
+            if receiver in imported and len(found) != len(classes):
+                return ()  # a function or constant: its type is not known here
+            if not classes and receiver not in imported:  # a variable: its class, if told
+                classes = self._receiver_classes(query, c, receiver, imported, guess=False)
+                if len(classes) == 1 and not self._bound_as(c, receiver, classes[0][1].name,
+                                                           imported):
+                    return ()
             if len(classes) == 1:
                 names = self._class_members(*classes[0], query, depth=4, seen={})
         if not names:
@@ -237,11 +233,7 @@ class ContextBuilder:
         names = own | members.OBJECT_MEMBERS
         imported, _ = self._bindings(path)
         for base in bases:
-            if base in imported:
-                found = [d for f, r in imported[base] for d in self._defs_in(f, r)]
-            else:
-                found = self._defs_in(path, base, follow=0)
-            found = [d for d in found if d[1].kind == "class"]
+            found = [d for d in self._defs_named(path, base, imported) if d[1].kind == "class"]
             inherited: Set[str] | None
             if len(found) == 1 and found[0][1] is not cls:
                 inherited = self._class_members(*found[0], query, depth - 1, seen)
@@ -407,6 +399,14 @@ class ContextBuilder:
         for f, remote in names.get(name, []):
             out.extend(self._defs_in(f, remote, follow=follow - 1))
         return out
+
+    def _defs_named(self, path: str, name: str,
+                    imported: Mapping[str, list[tuple[str, str]]]) -> list[tuple[str, Symbol]]:
+        """What ``name`` refers to in ``path`` (whose imports are ``imported``): the imported
+        definitions when the file imports it, else its own top-level definitions."""
+        if name in imported:
+            return [d for f, r in imported[name] for d in self._defs_in(f, r)]
+        return self._defs_in(path, name, follow=0)
 
     def _definition_snippets(self, q: CursorQuery, c: _Cursor,
                              prior: Mapping[str, float]) -> list[Snippet]:
@@ -599,10 +599,7 @@ class ContextBuilder:
             for base in _LEADING_NAME.findall(bases.group(1)):
                 if not base[:1].isupper():
                     continue
-                if base in imported:
-                    found = [d for f, r in imported[base] for d in self._defs_in(f, r)]
-                else:
-                    found = self._defs_in(path, base, follow=0)
+                found = self._defs_named(path, base, imported)
                 out.extend((p, s) for p, s in found[:1]
                            if s.kind == "class" and (p, s) not in out)
         return out
