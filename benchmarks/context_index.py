@@ -50,8 +50,10 @@ def commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, cwd=Path(__file__).parent, check=False)
+        # The path is the repository's, so ask from its root (not from benchmarks/).
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "codeslm/context"],
-                               capture_output=True, text=True, cwd=Path(__file__).parent,
+                               capture_output=True, text=True,
+                               cwd=Path(__file__).resolve().parent.parent,
                                check=False).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "")
     except OSError:
