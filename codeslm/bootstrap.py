@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -27,24 +26,10 @@ import time
 import venv
 from pathlib import Path
 
+from codeslm import llama_build
+
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
-LLAMA_VERSION = "0.3.36"
-
-# /proc/cpuinfo flag -> ggml CMake option.
-_CPU_FLAGS = {
-    "avx": "GGML_AVX",
-    "avx2": "GGML_AVX2",
-    "fma": "GGML_FMA",
-    "f16c": "GGML_F16C",
-    "bmi2": "GGML_BMI2",
-    "avx512f": "GGML_AVX512",
-    "avx512_vnni": "GGML_AVX512_VNNI",
-    "avx512vbmi": "GGML_AVX512_VBMI",
-    "avx512_bf16": "GGML_AVX512_BF16",
-    "avx_vnni": "GGML_AVX_VNNI",
-}
-_ALWAYS_OFF = ["GGML_AMX_TILE", "GGML_AMX_INT8", "GGML_AMX_BF16"]
 
 
 def say(message: str) -> None:
@@ -68,30 +53,9 @@ def ensure_venv() -> None:
     run([str(venv_python()), "-m", "pip", "install", "-q", "--upgrade", "pip"])
 
 
-def cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
-
-
 def llama_cmake_args() -> str:
-    """CMake options for building llama.cpp on this machine (see the module docstring)."""
-    if os.environ.get("CMAKE_ARGS"):
-        return os.environ["CMAKE_ARGS"]
-    if not (sys.platform.startswith("linux") and platform.machine() in {"x86_64", "AMD64"}):
-        return ""
-    flags = cpu_flags()
-    if not flags:
-        return ""
-    opts = ["-DGGML_NATIVE=OFF"]
-    opts += [f"-D{opt}={'ON' if flag in flags else 'OFF'}" for flag, opt in _CPU_FLAGS.items()]
-    opts += [f"-D{opt}=OFF" for opt in _ALWAYS_OFF]
-    return " ".join(opts)
+    """CMake options for building llama.cpp on this machine (see codeslm.llama_build)."""
+    return llama_build.cmake_args()
 
 
 def _installed_version(package: str) -> str | None:
@@ -106,26 +70,15 @@ def _installed_version(package: str) -> str | None:
 
 def ensure_llama() -> None:
     """Install llama-cpp-python built for this CPU, reusing a cached wheel when there is one."""
-    cmake_args = llama_cmake_args()
-    key = hashlib.sha256(f"{LLAMA_VERSION} {cmake_args}".encode()).hexdigest()[:12]
-    stamp = VENV / f".llama-{key}"
-    if stamp.exists() and _installed_version("llama-cpp-python") == LLAMA_VERSION:
+    build = llama_build.plan(str(venv_python()))
+    stamp = VENV / f".llama-{build.key}"
+    if stamp.exists() and _installed_version("llama-cpp-python") == build.version:
         return
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "codeslm" / "wheels"
-    wheel_dir = cache / f"llama-cpp-python-{LLAMA_VERSION}-{key}"
-    if not any(wheel_dir.glob("llama_cpp_python-*.whl")):
-        say(f"building llama-cpp-python {LLAMA_VERSION} for this CPU (a few minutes, once)")
-        say(f"CMAKE_ARGS={cmake_args or '(native build)'}")
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
-        env = dict(os.environ, CMAKE_ARGS=cmake_args)
-        env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
-        run([str(venv_python()), "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "-w",
-             str(tmp), f"llama-cpp-python=={LLAMA_VERSION}"], env=env)
-        shutil.rmtree(wheel_dir, ignore_errors=True)
-        os.replace(tmp, wheel_dir)
-    run([str(venv_python()), "-m", "pip", "install", "-q", "--find-links", str(wheel_dir),
-         "--only-binary", "llama-cpp-python", f"llama-cpp-python[server]=={LLAMA_VERSION}"])
+    if not build.built():
+        say(f"building llama-cpp-python {build.version} for this CPU (a few minutes, once)")
+        say(f"CMAKE_ARGS={build.cmake_args or '(native build)'}")
+    llama_build.build_wheel(build, run)
+    run(build.install_command(extras="server"))
     for old in VENV.glob(".llama-*"):
         old.unlink()
     stamp.touch()
@@ -250,6 +203,11 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"quickstart", "test", "install"}:
         print(__doc__)
         print("usage: python3 -m codeslm.bootstrap quickstart | test [pytest args] | install")
+        return 2
+    if not (REPO / "pyproject.toml").exists():
+        # Run from an installed package (site-packages): there is no checkout to set up.
+        print("error: codeslm.bootstrap sets up a source checkout; for an installed codeslm "
+              "run: codeslm setup", file=sys.stderr)
         return 2
     os.chdir(REPO)
     try:

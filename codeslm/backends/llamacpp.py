@@ -28,10 +28,12 @@ from ..errors import (
     BackendError,
     BackendUnavailable,
     CodeslmError,
+    ConfigError,
     ContextTooLong,
     ModelCorrupt,
 )
 from ..types import BackendHealth, Chunk, GenerationRequest, HealthStatus, ModelInfo, Usage
+from . import kvreuse
 from .base import Backend
 
 if TYPE_CHECKING:
@@ -52,19 +54,19 @@ def _import_llama() -> Any:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise BackendUnavailable(
             f"the embedded backend needs llama-cpp-python, which is not importable ({exc})",
-            hint="install it (python -m codeslm.bootstrap install) or use --backend with --url",
+            hint="install it for this CPU with: codeslm setup (or use --backend with --url)",
         ) from None
     return llama_cpp
 
 
-def _make_llama_class(llama_cpp: Any) -> type:
+def _make_llama_class(llama_cpp: Any, cancel_chunk: int) -> type:
     class CancellableLlama(llama_cpp.Llama):  # type: ignore[misc, name-defined]
         """Llama whose prompt evaluation stops between batches when ``cancel_flag`` is set."""
 
         cancel_flag: threading.Event | None = None
 
         def eval(self, tokens: Any) -> None:
-            step = self.n_batch
+            step = cancel_chunk
             for start in range(0, len(tokens), step):
                 flag = self.cancel_flag
                 if flag is not None and flag.is_set():
@@ -92,6 +94,15 @@ class LlamaCppBackend(Backend):
         self._chat_formatter: Any = None
         self._token_table: TokenTable | None = None  # built on the first constrained request
         self.load_seconds: float | None = None
+        if config.completion.kv_reuse not in ("insert", "prefix"):
+            raise ConfigError(f"completion.kv_reuse is {config.completion.kv_reuse!r}",
+                              hint='use "insert" or "prefix"')
+        self._insertion = config.completion.kv_reuse == "insert"
+        # Prompt batches between cancellation checks: small enough that a superseded request
+        # stops within a fraction of a second, large enough to keep prefill throughput.
+        self._cancel_chunk = max(16, min(config.n_batch, 128))
+        self._last_prompt: list[int] | None = None  # the prompt whose KV cache is held
+        self.insertions = 0  # requests served by KV insertion (doctor, benchmarks)
         # (finish_reason, Usage) of recent requests, newest last, including cancelled ones the
         # consumer never saw end: benchmarks read it to measure work wasted on cancellations.
         self.history: collections.deque[tuple[str, Usage]] = collections.deque(maxlen=64)
@@ -128,6 +139,10 @@ class LlamaCppBackend(Backend):
         if self._model_name is None:
             self._model_name = path.stem
         threads = effective_threads(self._config)
+        # A build that segfaults on this CPU (AMX) is refused with a fix instead of run here.
+        from ..runtime_check import ensure_runtime_works
+
+        ensure_runtime_works(path, threads=threads, n_batch=self._config.n_batch)
         kwargs: dict[str, Any] = {
             "model_path": str(path),
             "n_ctx": self._config.n_ctx,
@@ -147,12 +162,14 @@ class LlamaCppBackend(Backend):
             kwargs["logits_all"] = True
         started = time.perf_counter()
         try:
-            llm = _make_llama_class(llama_cpp)(**kwargs)
+            llm = _make_llama_class(llama_cpp, self._cancel_chunk)(**kwargs)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelCorrupt(
                 f"llama.cpp cannot load {path} ({exc})",
                 hint="the file may be truncated or not a supported GGUF model; fetch it again",
             ) from None
+        if self._config.completion.kv_reuse == "insert" and "draft_model" not in kwargs:
+            _reopen_context_for_insertion(llama_cpp, llm)
         self.load_seconds = time.perf_counter() - started
         log.info("loaded %s in %.2fs (%d threads, n_ctx=%d)", path, self.load_seconds, threads,
                  self._config.n_ctx)
@@ -280,6 +297,30 @@ class LlamaCppBackend(Backend):
                 llm.cancel_flag = None
             put(_DONE)
 
+    def _reuse_cache(self, llm: Any, tokens: list[int], cancel: threading.Event) -> int:
+        """Prepare the KV cache for ``tokens``; return how many prompt tokens it will reuse.
+
+        With ``completion.kv_reuse = "insert"`` an edit in the middle of the previous prompt
+        (a keystroke before ``<|fim_suffix|>``) keeps the cached text after it as well
+        (:mod:`.kvreuse`); otherwise, and whenever no such plan applies, llama-cpp-python's
+        own prefix reuse inside ``generate`` does the work.
+        """
+        previous = self._last_prompt
+        self._last_prompt = None  # invalid until this request's prompt is in the cache
+        if self._insertion and previous and len(previous) > 1:
+            held = int(llm.n_tokens)
+            head = len(previous) - 1
+            if held >= head and llm.input_ids[:head].tolist() == previous[:-1]:
+                plan = kvreuse.plan_insertion(previous, tokens)
+                if plan is not None:
+                    try:
+                        kvreuse.apply(llm, plan, tokens, cancel, self._cancel_chunk)
+                    except kvreuse.Cancelled:
+                        raise _Cancelled from None
+                    self.insertions += 1
+                    return plan.reused
+        return _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+
     def _tokens_by_text(self, llm: Any) -> TokenTable:
         """The vocabulary indexed by text (about 0.3 s for 150k tokens, once per model)."""
         if self._token_table is None:
@@ -335,7 +376,8 @@ class LlamaCppBackend(Backend):
                 hint="shorten the input or raise n_ctx in the config",
             )
         max_tokens = min(request.max_tokens, n_ctx - len(tokens) - 1)
-        cached = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+        llm.cancel_flag = cancel
+        cached = self._reuse_cache(llm, tokens, cancel)
         # The prompt's accounting first: a consumer that stops early never sees the last chunk.
         self._prompt_usage = Usage(prompt_tokens=len(tokens), cached_prompt_tokens=cached)
         put(Chunk("", None, self._prompt_usage))
@@ -353,7 +395,7 @@ class LlamaCppBackend(Backend):
             constraint = IdentifierConstraint(self._tokens_by_text(llm), request.first_identifier,
                                               len(tokens))
             processors = llama_cpp.LogitsProcessorList([constraint])
-        llm.cancel_flag = cancel
+        self._last_prompt = tokens
         generated = 0
         finish = "length"
         for token in llm.generate(
@@ -427,6 +469,21 @@ class _StopMatcher:
     def flush(self, text: str = "") -> str:
         out, self._held = self._held + text, ""
         return out
+
+
+def _reopen_context_for_insertion(llama_cpp: Any, llm: Any) -> None:
+    """Replace ``llm``'s context by one that can park a KV tail (two sequences, unified).
+
+    llama-cpp-python builds its context inside ``Llama.__init__`` with no way to pass these
+    two parameters, so the fresh context is swapped in before any use (a few milliseconds; the
+    old KV buffer is freed first).
+    """
+    from llama_cpp import _internals
+
+    params = llm.context_params
+    kvreuse.context_params(params)
+    llm._ctx.close()
+    llm._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=llm.verbose)
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
