@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .errors import PromptError
+from .redaction import redact_around_cursor
 from .templates import placeholders, read_resource, substitute
 
 PREFIX_ONLY = "prefix-only"
@@ -104,6 +105,9 @@ class FimFormat:
         """
         if context is None:
             context = self.render_context(files, path=path, repo_name=repo_name, comment=comment)
+        # The current file's secrets are redacted here, where every completion prompt is made;
+        # the word at the cursor is kept so the completion stays right (see the function).
+        prefix, suffix = redact_around_cursor(prefix, suffix)
         path_line = f"{path}\n" if (path and files) else ""
         values = {
             "context": context,

@@ -153,6 +153,17 @@ def scrub_file(file: FileDiff) -> tuple[FileDiff, list[SecretHit]]:
             lines.append(dataclasses.replace(line, text=text))
             hits.extend(SecretHit(file.path, line.new_no if line.kind == "+" else line.old_no,
                                   kind, line.kind == "+") for kind in kinds)
-        hunks.append(dataclasses.replace(hunk, lines=lines))
+        hunks.append(dataclasses.replace(hunk, lines=lines, header=_scrub_hunk_header(
+            hunk.header, file.path)))
     header = [Scrubber(file.path).scrub(h)[0] for h in file.header]
     return dataclasses.replace(file, hunks=hunks, header=header), hits
+
+
+def _scrub_hunk_header(header: str, path: str) -> str:
+    """The ``@@ -a,b +c,d @@`` line with its trailing function context scrubbed: git copies
+    a line of the file there (often an assignment above the hunk, secret included)."""
+    close = header.find(" @@", 2)
+    if close < 0:
+        return header
+    head, context = header[: close + 3], header[close + 3:]
+    return head + Scrubber(path).scrub(context)[0] if context.strip() else header

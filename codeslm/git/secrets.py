@@ -2,7 +2,9 @@
 
 Known token formats (cloud keys, VCS and package registry tokens, JWTs, private key blocks),
 credentials in URLs, ``Authorization`` headers and values assigned to secret-looking names
-(``password = "..."``, ``API_KEY: ...``) are replaced by ``[REDACTED]``. Every redaction is
+(``password = "..."``, ``API_KEY: ...``) are replaced by ``[REDACTED]``, and so is what looks
+like a secret by its content alone (:mod:`codeslm.secret_content`): random-looking tokens
+anywhere in a line, and key material whose ``BEGIN`` line is outside the hunk. Every redaction is
 reported with its kind so the review can say "possible secret added" at the right line. The
 scrubber errs on the side of redacting: a false positive costs the model one value, a false
 negative leaks a credential.
@@ -10,11 +12,11 @@ negative leaks a credential.
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+
+from ..secret_content import KeyBody, entropy, redact_random_tokens
 
 REDACTED = "[REDACTED]"
 
@@ -81,13 +83,6 @@ class Redaction:
     line: int
 
 
-def entropy(text: str) -> float:
-    """Shannon entropy of ``text`` in bits per character."""
-    counts = Counter(text)
-    n = len(text)
-    return -sum(c / n * math.log2(c / n) for c in counts.values()) if n else 0.0
-
-
 class Scrubber:
     """Scrubs the lines of one file in order (a private key block spans several lines)."""
 
@@ -95,6 +90,7 @@ class Scrubber:
         self._config_like = PurePosixPath(path).suffix.lower() in _CONFIG_SUFFIXES or (
             PurePosixPath(path).name.lower().startswith(".env"))
         self._in_key = False
+        self._body = KeyBody()
 
     def scrub(self, line: str) -> tuple[str, list[str]]:
         """The line with secrets replaced, and the kinds found."""
@@ -109,9 +105,14 @@ class Scrubber:
             self._in_key = not _PEM_END.search(line)
             rest = line[begin.end():]
             return line[: begin.end()] + (f" {REDACTED}" if rest.strip() else ""), ["private key"]
-        if not _GATE.search(line):
-            return line, []  # the common case: one search instead of every pattern
+        if self._body.feed(line):
+            # Key material without its BEGIN line in view (a hunk in the middle of a key file).
+            return REDACTED, ["private key"]
         kinds: list[str] = []
+        if not _GATE.search(line):
+            # The common case: one search instead of every pattern, then the content rule.
+            line, n = redact_random_tokens(line, REDACTED)
+            return line, ["random-looking token"] if n else []
         for kind, pattern in _TOKENS:
             line, n = _sub_value(pattern, line)
             if n:
@@ -127,6 +128,9 @@ class Scrubber:
         line = _QUOTED.sub(_high_entropy, line)
         if line.count(REDACTED) > before:
             kinds.append("high-entropy string")
+        line, n = redact_random_tokens(line, REDACTED)
+        if n:
+            kinds.append("random-looking token")
         return line, kinds
 
 

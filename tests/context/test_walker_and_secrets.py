@@ -116,3 +116,32 @@ def test_max_files_stops_the_walk(tmp_path: Path, config: Config) -> None:
         (tmp_path / f"f{i:02}.py").write_text("x = 1\n")
     result = walk(tmp_path, max_bytes=1000, secret_patterns=[], max_files=10)
     assert len(result.files) == 10 and result.truncated
+
+
+# -- issue 18: the current file, key bodies and random tokens ------------------------------
+
+_TOKEN = "Zx8Qp2Lm9Rt4Vw7Yb1Nc6Hd3Jf5Kg0Se2UaT7hW"
+
+
+def test_redact_finds_key_bodies_and_random_tokens() -> None:
+    from codeslm.redaction import REDACTED, redact
+
+    body = "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK"
+    text = f"notes\n{body}\n{body}\nAB12==\nToken for staging: {_TOKEN}\nend"
+    clean = redact(text)
+    assert body not in clean and "AB12==" not in clean and _TOKEN not in clean
+    assert clean.startswith("notes\n") and clean.endswith(f"staging: {REDACTED}\nend")
+
+
+def test_current_file_is_redacted_except_the_word_at_the_cursor() -> None:
+    from codeslm.redaction import redact_around_cursor
+
+    prefix = f'LOCAL_TOKEN = "{_TOKEN}"\ndef f():\n    return "ghp_abc'
+    suffix = f'def"\nOTHER = "{_TOKEN[::-1]}"\n'
+    new_prefix, new_suffix = redact_around_cursor(prefix, suffix)
+    assert _TOKEN not in new_prefix and _TOKEN[::-1] not in new_suffix
+    # What is being typed at the cursor reaches the model as it is.
+    assert new_prefix.endswith('    return "ghp_abc') and new_suffix.startswith('def"\n')
+    # A finished value on the cursor's line is redacted too.
+    line_prefix, _ = redact_around_cursor(f'key = "{_TOKEN}"; x = ', "")
+    assert _TOKEN not in line_prefix and line_prefix.endswith("; x = ")

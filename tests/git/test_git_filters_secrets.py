@@ -113,3 +113,77 @@ def test_config_files_redact_bare_values_and_key_blocks() -> None:
     assert "name: app" in clean and "END OPENSSH PRIVATE KEY" in clean
     assert {f.kind for f in found} == {"hard-coded credential", "private key"}
     assert "password: hunter2hunter" in scrub_text("password: hunter2hunter", "x.py")[0]
+
+
+# -- issue 18: what the pattern list missed -------------------------------------------------
+
+# A throwaway RSA key's body (generated for this test, never used anywhere).
+KEY_BODY = [
+    "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
+    "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK",
+    "LxoS2tFczGkPLPgizskuemMghRniWaoLcyehkd3qqGElvW/VDL5AaWTg0nLVkjRo",
+    "9z+40RQzuVaE8AkAFmxZzow3x+VJYKdjykkJ0iT9wCS0DRTXu269V264Vf/3jvre",
+    "dZiKRkgwlL9xNAwxXFg0x/XFw005UWVRIkdgcKWTjpBP2dPwVZ4WWC+9aGVd+Gyn",
+    "1o0CLelf4rEjGoXbAAEgAqeGUxrcIlbjXfbcmwIDAQAB",
+]
+RANDOM_TOKEN = "Zx8Qp2Lm9Rt4Vw7Yb1Nc6Hd3Jf5Kg0Se2UaT7hW"
+
+
+def test_hunk_header_function_context_is_scrubbed(repo: Repo) -> None:
+    # git copies the nearest line above a hunk that looks like a heading into the @@ line;
+    # in a config file that is an assignment (the secret with it).
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    lines = ["[default]", f'AWS_SECRET_ACCESS_KEY = "{secret}"',
+             *[f"  opt{i} = {i}" for i in range(4)]]
+    repo.write("settings.ini", "\n".join(lines) + "\n")
+    repo.commit("base", "settings.ini")
+    repo.write("settings.ini", "\n".join([*lines, "  opt_new = 1"]) + "\n")
+    repo.git("add", "settings.ini")
+    raw = repo.git("diff", "--cached").stdout
+    assert secret in raw.split("\n@@", 1)[1].split("\n", 1)[0]  # git put it in the header
+    changes = collect(GitRepo(repo.path), Config())
+    sent = "".join(f.text() for f in changes.files)
+    assert secret not in sent and "@@ -" in sent
+
+
+def test_key_body_is_redacted_without_its_begin_line(repo: Repo) -> None:
+    # An edit in the middle of a key file with an unusual name: the BEGIN line is far above
+    # the hunk, and the name matches no secret pattern.
+    before = ["-----BEGIN RSA PRIVATE KEY-----", *["AAAA" * 16] * 6, *KEY_BODY,
+              "-----END RSA PRIVATE KEY-----"]
+    repo.write("deploy/server.pem.txt", "\n".join(before) + "\n")
+    repo.commit("key", "deploy/server.pem.txt")
+    added = "ZmFrZUNoYW5nZWRMaW5lT2ZLZXlNYXRlcmlhbDEyMzQ1Njc4OTBhYmNkZWZnaGlq"
+    after = [*before[:9], added, *before[9:]]
+    repo.write("deploy/server.pem.txt", "\n".join(after) + "\n")
+    repo.git("add", "deploy/server.pem.txt")
+    changes = collect(GitRepo(repo.path), Config())
+    sent = "".join(f.text() for f in changes.files)
+    assert "BEGIN RSA" not in sent  # the marker really is outside the hunk
+    for line in KEY_BODY:
+        assert line not in sent
+    assert "ZmFrZUNoYW5nZWRMaW5l" not in sent
+    assert any(hit.kind == "private key" and hit.added for hit in changes.secrets)
+
+
+@pytest.mark.parametrize("text", [
+    f"Token for staging: {RANDOM_TOKEN}",
+    f"- use {RANDOM_TOKEN} for the demo account",
+    f"curl -H 'X-Key: {RANDOM_TOKEN}' https://api.example.com",
+    f"export DEPLOY={RANDOM_TOKEN}",
+])
+def test_random_looking_tokens_are_redacted_in_free_text(text: str) -> None:
+    clean, found = scrub_text(text, "NOTES.md")
+    assert RANDOM_TOKEN not in clean and REDACTED in clean
+    assert found
+
+
+@pytest.mark.parametrize("line", [
+    "class HTTP2ConnectionManagerFactory(sizeEndCentDir64Locator):",
+    "model = 'SmolLM2-135M-Instruct' or 'Qwen2.5-Coder-3B-Instruct-GGUF'",
+    "commit 0123456789abcdef0123456789abcdef01234567 fixed it",
+    "see https://docs.python.org/3/library/itertools.html#itertools.pairwise",
+    "test_parse_diff_handles_utf8_Paths_and_CRLF_line_ends()",
+])
+def test_random_token_rule_leaves_code_alone(line: str) -> None:
+    assert scrub_text(line, "NOTES.md") == (line, [])

@@ -1,0 +1,141 @@
+"""Redacting secrets from text that may reach a prompt (context snippets, the file being
+completed, refactor regions, piped input).
+
+:func:`redact` replaces known token formats, values assigned to secret-looking names,
+credentials in URLs, quoted high-entropy literals, and, by content alone, random-looking tokens
+and key material (:mod:`codeslm.secret_content`) with ``<redacted>``. It is line- and
+pattern-based and light to import (the prompt builders call it on every request).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+from .secret_content import KeyBody, looks_random, redact_random_tokens
+
+REDACTED = "<redacted>"
+
+# Well-known token formats (vendor prefixes with fixed shapes).
+_TOKEN_PATTERNS = [
+    r"AKIA[0-9A-Z]{16}",
+    r"ASIA[0-9A-Z]{16}",
+    r"gh[pousr]_[A-Za-z0-9]{30,}",
+    r"github_pat_[A-Za-z0-9_]{20,}",
+    r"glpat-[A-Za-z0-9_-]{20,}",
+    r"xox[abposr]-[A-Za-z0-9-]{10,}",
+    r"sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}",
+    r"[rs]k_(?:live|test)_[A-Za-z0-9]{16,}",
+    r"AIza[0-9A-Za-z_-]{35}",
+    r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?"
+    r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\Z)",
+]
+_TOKENS = re.compile("|".join(f"(?:{p})" for p in _TOKEN_PATTERNS))
+
+# `password = "..."`, `"api_key": '...'`, `token: ...` and the like: the value is redacted.
+_ASSIGNED = re.compile(
+    r"""(?ix)
+    (\b[\w.-]*(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|
+        private[_-]?key|client[_-]?secret|auth[_-]?key|credentials?|signing[_-]?key)[\w.-]*
+     ["']?\s*(?::=|[:=]|=>)\s*)
+    (?:(["'`])([^"'`\n]{6,})\2)
+    """
+)
+_URL_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:)([^@\s/'\"]{3,})(@)")
+_QUOTED = re.compile(r"""(["'])([A-Za-z0-9+/=_\-.~]{32,})\1""")
+
+
+def _entropy(text: str) -> float:
+    counts = Counter(text)
+    n = len(text)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def _looks_random(value: str) -> bool:
+    """A long literal mixing letters and digits with high entropy (an API key, not a word)."""
+    has_digit = any(c.isdigit() for c in value)
+    has_upper = any(c.isupper() for c in value)
+    has_lower = any(c.islower() for c in value)
+    return has_digit and has_upper and has_lower and _entropy(value) >= 4.3
+
+
+def redact(text: str, extra: Iterable[re.Pattern[str]] = ()) -> str:
+    """``text`` with secret-looking values replaced by ``<redacted>``."""
+    text = _TOKENS.sub(REDACTED, text)
+    text = _ASSIGNED.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(2)}", text)
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
+
+    def quoted(m: re.Match[str]) -> str:
+        return f"{m.group(1)}{REDACTED}{m.group(1)}" if _looks_random(m.group(2)) else m.group(0)
+
+    text = _QUOTED.sub(quoted, text)
+    text = _redact_by_content(text)
+    for pattern in extra:
+        text = pattern.sub(REDACTED, text)
+    return text
+
+
+def _redact_by_content(text: str) -> str:
+    """Key material without its BEGIN line, and random-looking tokens anywhere."""
+    body = KeyBody()
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if body.feed(line):
+            lines[i] = REDACTED
+        else:
+            lines[i] = redact_random_tokens(line, REDACTED)[0]
+    return "\n".join(lines)
+
+
+def is_secret_token(token: str) -> bool:
+    """Whether a bare identifier-like token looks like a credential (vendor format or a long
+    random mix of letters and digits)."""
+    return len(token) >= 16 and (
+        _TOKENS.fullmatch(token) is not None or _looks_random(token) or looks_random(token)
+    )
+
+
+def redact_if_needed(text: str, extra: Iterable[re.Pattern[str]] = ()) -> str:
+    """:func:`redact`, skipped for text without quotes, ``=``/``:`` or long tokens (most
+    signatures), which cannot hold a value the patterns redact."""
+    if (
+        not extra
+        and '"' not in text
+        and "'" not in text
+        and "`" not in text
+        and "-----BEGIN" not in text
+        and not any(len(t) >= 16 for t in text.split())
+    ):
+        return text
+    return redact(text, extra)
+
+
+_WORD_BEFORE = re.compile(r"[^\s\"'`]*\Z")
+_WORD_AFTER = re.compile(r"[^\s\"'`]*")
+
+
+def redact_around_cursor(prefix: str, suffix: str) -> tuple[str, str]:
+    """The current file's text before and after the cursor, redacted except the word the
+    cursor touches (the run of characters up to the nearest space or quote on each side).
+
+    A value there is what the user is typing: replacing it would make the model complete
+    ``<redacted>`` instead of the code. Everything else, the rest of the cursor's line
+    included, is redacted as :func:`redact` does; so a secret the user is typing reaches the
+    model, one already written elsewhere in the file does not.
+    """
+    cut = _WORD_BEFORE.search(prefix)
+    start = cut.start() if cut else len(prefix)
+    after = _WORD_AFTER.match(suffix)
+    end = after.end() if after else 0
+    return (
+        redact_if_needed(prefix[:start]) + prefix[start:],
+        suffix[:end] + redact_if_needed(suffix[end:]),
+    )
+
+
+def compile_patterns(patterns: Iterable[str]) -> list[re.Pattern[str]]:
+    """Compile user-supplied redaction regexes; invalid ones are reported by the caller."""
+    return [re.compile(p) for p in patterns]
