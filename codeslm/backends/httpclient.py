@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
+from httpx_sse import EventSource, SSEError
 
 from ..errors import (
     BackendError,
@@ -268,11 +269,11 @@ class HttpClient:
         return response.status_code, response.text
 
 
-async def lines_of(response: httpx.Response, url: str) -> AsyncIterator[str]:
-    """The lines of a streamed body; transport failures become BackendUnavailable."""
+@contextmanager
+def _stream_errors(url: str) -> Iterator[None]:
+    """Transport failures while reading a streamed body become BackendUnavailable."""
     try:
-        async for line in response.aiter_lines():
-            yield line
+        yield
     except httpx.ReadTimeout:
         raise BackendUnavailable(
             f"{url} stopped sending (read timeout)", hint="the server may be overloaded or hung"
@@ -285,22 +286,32 @@ async def lines_of(response: httpx.Response, url: str) -> AsyncIterator[str]:
         ) from None
 
 
-async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
-    """The ``data`` payloads of a server-sent-event stream (comments and pings skipped)."""
-    data: list[str] = []
-    async for line in lines:
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        if name == "data":
-            data.append(value[1:] if value.startswith(" ") else value)
-    if data:
-        yield "\n".join(data)
+async def lines_of(response: httpx.Response, url: str) -> AsyncIterator[str]:
+    """The lines of a streamed body; transport failures become BackendUnavailable."""
+    with _stream_errors(url):
+        async for line in response.aiter_lines():
+            yield line
+
+
+async def sse_data(response: httpx.Response, url: str) -> AsyncIterator[str]:
+    """The ``data`` payloads of a server-sent-event stream, parsed by ``httpx-sse``.
+
+    Events without data (keep-alive pings after an ``id:``, bare ``event:`` lines) and comments
+    are skipped. A body that is not an event stream is a protocol error naming its type;
+    transport failures become BackendUnavailable.
+    """
+    source = EventSource(response)
+    with _stream_errors(url):
+        try:
+            async for event in source.aiter_sse():
+                if event.data:
+                    yield event.data
+        except SSEError:
+            kind = response.headers.get("content-type", "no content type")
+            raise BackendProtocolError(
+                f"{url} answered {kind!r} where an event stream was expected",
+                hint="check that --backend names this kind of server",
+            ) from None
 
 
 def parse_event(payload: str, url: str) -> dict[str, Any]:

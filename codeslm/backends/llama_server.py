@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from ..errors import BackendProtocolError, CodeslmError
 from ..types import Chunk, GenerationRequest, Usage
-from .httpclient import StopMatcher, lines_of, parse_event, sse_data, stream_error
+from .httpclient import StopMatcher, parse_event, sse_data, stream_error
 from .openai_compat import LLAMA_SERVER, OpenAICompatBackend
 from .prometheus import Metrics
 
@@ -71,7 +71,7 @@ class LlamaServerBackend(OpenAICompatBackend):
             endpoint,
             response,
         ):
-            async for payload in sse_data(lines_of(response, endpoint.url)):
+            async for payload in sse_data(response, endpoint.url):
                 if payload.strip() == "[DONE]":
                     break
                 event = parse_event(payload, endpoint.url)

@@ -21,12 +21,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from cachetools import LRUCache
 
 from .. import fim
 from ..config import Config
@@ -42,7 +42,7 @@ from . import served_fim
 from .base import Backend
 from .endpoints import Endpoint
 from .grammar import leading_identifier
-from .httpclient import HttpClient, StopMatcher, lines_of, parse_event, sse_data, stream_error
+from .httpclient import HttpClient, StopMatcher, parse_event, sse_data, stream_error
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class OpenAICompatBackend(Backend):
         self._tokenizer_probed = False
         self._tokenizer_error = ""
         self._token_prefix: list[int] = []
-        self._token_cache: OrderedDict[str, tuple[int, ...]] = OrderedDict()
+        self._token_cache: LRUCache[str, tuple[int, ...]] = LRUCache(maxsize=_TOKENIZE_CACHE)
         self._lock: asyncio.Lock | None = None
 
     @classmethod
@@ -236,7 +236,6 @@ class OpenAICompatBackend(Backend):
             return []
         cached = self._token_cache.get(text)
         if cached is not None:
-            self._token_cache.move_to_end(text)
             return list(cached)
         if not await self.has_tokenizer():
             raise BackendRejected(
@@ -249,8 +248,6 @@ class OpenAICompatBackend(Backend):
         if prefix and ids[: len(prefix)] == prefix:
             ids = ids[len(prefix) :]
         self._token_cache[text] = tuple(ids)
-        if len(self._token_cache) > _TOKENIZE_CACHE:
-            self._token_cache.popitem(last=False)
         return ids
 
     def count_tokens_sync(self, text: str) -> int | None:
@@ -366,7 +363,7 @@ class OpenAICompatBackend(Backend):
             endpoint,
             response,
         ):
-            async for payload in sse_data(lines_of(response, endpoint.url)):
+            async for payload in sse_data(response, endpoint.url):
                 if payload.strip() == "[DONE]":
                     done = True
                     break

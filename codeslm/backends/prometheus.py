@@ -1,18 +1,20 @@
-"""A small reader for the Prometheus text format that vLLM and llama-server expose on /metrics.
+"""Reading the Prometheus text format that vLLM and llama-server expose on /metrics.
 
-Only what codeslm reports needs: counters and gauges summed over their label sets (one series
-per engine or model), and quantiles estimated from histogram buckets.
+Parsing is ``prometheus_client.parser``'s. What is ours: the sums over label sets (one series
+per engine or model) and the quantile estimate from histogram buckets, which the client
+library does not offer (it is PromQL's ``histogram_quantile``, done on the scraping side).
 """
 
 from __future__ import annotations
 
+import logging
 import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-_SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
-_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+from prometheus_client.parser import text_string_to_metric_families
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,21 +24,32 @@ class Sample:
     value: float
 
 
+def _samples(text: str) -> list[Sample]:
+    return [
+        Sample(s.name, dict(s.labels), float(s.value))
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    ]
+
+
 def parse(text: str) -> list[Sample]:
-    """Every sample of a /metrics page; unparsable lines are skipped."""
+    """Every sample of a /metrics page.
+
+    The library rejects a whole page for one bad line; a page that fails is read again line by
+    line so that one malformed sample (a server bug) costs only that sample.
+    """
+    try:
+        return _samples(text)
+    except ValueError as exc:
+        log.info("a /metrics page did not parse as a whole (%s); reading it line by line", exc)
     out: list[Sample] = []
     for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = _SAMPLE.match(line)
-        if not match:
+        if not line.strip() or line.startswith("#"):
             continue
         try:
-            value = float(match.group(3))
+            out.extend(_samples(line + "\n"))
         except ValueError:
             continue
-        labels = dict(_LABEL.findall(match.group(2) or ""))
-        out.append(Sample(match.group(1), labels, value))
     return out
 
 

@@ -10,8 +10,9 @@ again at the same place costs nothing. Both are in-memory and bounded.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
+
+from cachetools import LRUCache
 
 
 def _digest(text: str) -> bytes:
@@ -40,7 +41,8 @@ class TypedAheadCache:
     def __init__(self, per_document: int = 8, max_documents: int = 64) -> None:
         self.per_document = per_document
         self.max_documents = max_documents
-        self._docs: OrderedDict[str, list[_Shown]] = OrderedDict()
+        # Documents in least-recently-used order (a lookup counts as a use).
+        self._docs: LRUCache[str, list[_Shown]] = LRUCache(maxsize=max(1, max_documents))
         self.hits = 0
         self.misses = 0
 
@@ -53,8 +55,6 @@ class TypedAheadCache:
         shown = [s for s in shown if s.offset != offset or s.text != completion]
         shown.append(entry)
         self._docs[doc_key] = shown[-self.per_document :]
-        while len(self._docs) > self.max_documents:
-            self._docs.popitem(last=False)
 
     def lookup(self, doc_key: str, text: str, offset: int) -> tuple[str, str] | None:
         """``(rest, mode)`` of a remembered completion the user is typing through, or None.
@@ -72,7 +72,6 @@ class TypedAheadCache:
             if _digest(text[: entry.offset]) != entry.prefix_digest:
                 continue
             self.hits += 1
-            self._docs.move_to_end(doc_key)
             return entry.text[typed:], entry.mode
         self.misses += 1
         return None
@@ -96,7 +95,7 @@ class PromptCache:
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
-        self._items: OrderedDict[bytes, CachedResult] = OrderedDict()
+        self._items: LRUCache[bytes, CachedResult] = LRUCache(maxsize=max(1, size))
         self.hits = 0
         self.misses = 0
 
@@ -111,16 +110,12 @@ class PromptCache:
             self.misses += 1
             return None
         self.hits += 1
-        self._items.move_to_end(key)
         return found
 
     def put(self, key: bytes, result: CachedResult) -> None:
         if self.size <= 0:
             return
         self._items[key] = result
-        self._items.move_to_end(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._items)

@@ -339,12 +339,12 @@ def test_sse_frames_with_comments_and_multiline_data_parse() -> None:
 
     from codeslm.backends.httpclient import sse_data
 
-    async def lines():  # type: ignore[no-untyped-def]
-        for line in [": ping", 'data: {"a":', "data: 1}", "", "event: x", "data: [DONE]", ""]:
-            yield line
+    lines = [": ping", 'data: {"a":', "data: 1}", "", "event: x", "data: [DONE]", ""]
+    response = httpx.Response(200, headers={"content-type": "text/event-stream"},
+                              content="\n".join(lines).encode() + b"\n")
 
     async def collect() -> list[str]:
-        return [e async for e in sse_data(lines())]
+        return [e async for e in sse_data(response, "http://test")]
 
     assert asyncio.run(collect()) == ['{"a":\n1}', "[DONE]"]
 
