@@ -5,7 +5,9 @@ selection at the cursor and a ``quickfix`` per diagnostic the editor sent. Runni
 (``workspace/executeCommand``) generates with the model under work-done progress, turns the
 answer into minimal edits (:mod:`codeslm.refactor`) and sends them with
 ``workspace/applyEdit`` against the document version the action was offered for: if the
-document changed meanwhile, nothing is applied.
+document changed meanwhile, nothing is applied. An editor that does not answer the
+``applyEdit`` usefully within :func:`apply_edit_timeout` gets a ``RequestFailed`` error for the
+command instead of a request that never ends.
 
 Commands take one argument object: ``{"uri", "version", "range", "instruction"?,
 "diagnostic"?}``. ``codeslm.editSelection`` without an ``instruction`` asks the user to pick
@@ -16,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as lsp
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.uris import from_fs_path
 
 from codeslm import outline
@@ -64,6 +67,17 @@ PRESET_INSTRUCTIONS = [
     "Add comments explaining the tricky parts",
 ]
 _MAX_FIXES = 5
+REQUEST_FAILED = -32803  # LSP ErrorCodes.RequestFailed
+
+
+def apply_edit_timeout() -> float:
+    """Seconds to wait for the editor's answer to ``workspace/applyEdit`` (60, or
+    ``CODESLM_APPLY_EDIT_TIMEOUT_S``): long enough for an editor that asks the user to
+    confirm, short enough that a client that never answers usefully gets an error."""
+    try:
+        return max(0.1, float(os.environ.get("CODESLM_APPLY_EDIT_TIMEOUT_S", "60")))
+    except ValueError:
+        return 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,12 +357,21 @@ async def _apply(ls: CodeslmServer, title: str, uri: str, doc_path: str | None, 
         edit = (lsp.WorkspaceEdit(document_changes=document_changes) if versioned
                 else lsp.WorkspaceEdit(changes=plain))
         try:
-            result = await ls.workspace_apply_edit_async(
-                lsp.ApplyWorkspaceEditParams(edit=edit, label=f"codeslm: {title}"))
+            result = await asyncio.wait_for(ls.workspace_apply_edit_async(
+                lsp.ApplyWorkspaceEditParams(edit=edit, label=f"codeslm: {title}")),
+                apply_edit_timeout())
+        except TimeoutError:
+            # A client that answers null (not an ApplyWorkspaceEditResult) is never heard:
+            # pygls cannot decode the answer, so only a timeout ends the wait.
+            message = (f"the editor did not answer workspace/applyEdit within "
+                       f"{apply_edit_timeout():.0f} s; the edit may not have been applied")
+            ls.show(message)
+            raise JsonRpcException(message, code=REQUEST_FAILED) from None
         except Exception as exc:
             return _refused(ls, f"the editor did not apply the edit ({exc})")
-        if not result.applied:
-            reason = result.failure_reason or "the editor refused the edit"
+        if result is None or not result.applied:
+            reason = (result.failure_reason if result is not None else None) or (
+                "the editor refused the edit")
             return _refused(ls, reason)
     for path in written:
         await _show_document(ls, path)

@@ -76,7 +76,18 @@ def test_helix_and_zed_configs() -> None:
         assert "codeslm" in names
     zed = tomllib.loads((EDITORS / "zed" / "extension.toml").read_text())
     assert "codeslm" in zed["language_servers"]
-    assert '"lsp"' in (EDITORS / "zed" / "src" / "lib.rs").read_text()
+    lib = (EDITORS / "zed" / "src" / "lib.rs").read_text()
+    assert '"lsp"' in lib
+    # The user's lsp.codeslm settings are handed over (tests/editors/test_lsp_clients.py sends
+    # the server what Zed then sends); the README names every language the extension lists.
+    assert "fn language_server_initialization_options" in lib
+    assert "fn language_server_workspace_configuration" in lib
+    cargo = tomllib.loads((EDITORS / "zed" / "Cargo.toml").read_text())
+    version = cargo["dependencies"]["zed_extension_api"]
+    assert tuple(int(p) for p in version.split(".")[:2]) >= (0, 7), version
+    readme = (EDITORS / "zed" / "README.md").read_text()
+    for language in zed["language_servers"]["codeslm"]["languages"]:
+        assert f'"{language}"' in readme, language
 
 
 def test_every_editor_has_a_readme_section() -> None:
