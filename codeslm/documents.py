@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import InputError
+from .fileio import read_limited
 from .types import Document, Position
 
 DEFAULT_MAX_BYTES = 2_000_000
@@ -65,21 +66,9 @@ def looks_binary(data: bytes) -> bool:
 def read_document(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
     """Read a UTF-8 source file into a :class:`Document`, refusing anything that is not text."""
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory, not a file")
-    try:
-        size = p.stat().st_size
-        if size > max_bytes:
-            raise InputError(
-                f"{p}: file is too large ({size:,} bytes; the limit is {max_bytes:,})"
-            )
-        data = p.read_bytes()
-    except PermissionError:
-        raise InputError(f"{p}: permission denied") from None
-    except OSError as exc:
-        raise InputError(f"{p}: cannot read ({exc.strerror})") from None
+    # Bounded while reading, and only regular files: /dev/zero, a FIFO or /proc/... say 0
+    # bytes to stat and would otherwise be read forever (or block).
+    data = read_limited(p, max_bytes)
     if looks_binary(data):
         raise InputError(f"{p}: looks like a binary file, not source code")
     try:

@@ -11,7 +11,7 @@ from typing import Any
 from ..backends import create_backend
 from ..documents import language_for, normalise_language
 from ..errors import InputError
-from ..fileio import atomic_write, read_text_if_exists, unified_diff
+from ..fileio import atomic_write, read_text_if_exists, unified_diff, write_target
 from ..generate import (
     CodeExtractor,
     GenerationStats,
@@ -137,7 +137,7 @@ def _write_output(path: Path, code: str, old_text: str | None, *, assume_yes: bo
     if old_text == code:
         common.note(f"{path} already has this content; nothing to write")
         return 0
-    diff = unified_diff(old_text, code, path)
+    diff = unified_diff(old_text, code, path, write_target(path)[1])
     sys.stderr.write(diff if diff.endswith("\n") else diff + "\n")
     if not assume_yes:
         if not _interactive():

@@ -34,7 +34,8 @@ from typing import Any
 from ..config import Config
 from ..documents import language_for, line_comment
 from ..engine import CrossFileContext, window
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
+from ..fileio import read_limited
 from ..fim import ContextFile
 from ..types import Document
 from . import secrets, tags
@@ -261,11 +262,8 @@ class WorkspaceProvider:
 
     def _disk_bytes(self, rel: str) -> bytes | None:
         try:
-            path = self.index.root / rel
-            if path.stat().st_size > self.config.context.max_file_bytes:
-                return None
-            return path.read_bytes()
-        except OSError:
+            return read_limited(self.index.root / rel, self.config.context.max_file_bytes)
+        except InputError:
             return None
 
     def _reparse(self, rel: str, old: _Buffer | None, data: bytes) -> Any:
@@ -318,8 +316,9 @@ class WorkspaceProvider:
                 entry = self.index.update_from_disk(path)
                 if entry is None:
                     return None
-            text = (self.index.root / path).read_bytes().decode("utf-8", "replace")
-        except OSError:
+            text = read_limited(self.index.root / path, self.config.context.max_file_bytes).decode(
+                "utf-8", "replace")
+        except (OSError, InputError):
             return None
         lines = text.split("\n")
         if len(self._disk_lines) > 256:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
+from ..fileio import read_limited
 from . import imports as imports_mod
 from . import languages, tags
 from .imports import Import
@@ -64,8 +65,10 @@ def analyse_file(job: Job, known: set[tuple[str, str]] | None = None) -> Outcome
     """Read, vet, hash and (unless the content is known) parse one file."""
     abspath, relpath, language, mtime_ns = job
     try:
-        data = Path(abspath).read_bytes()
-    except OSError:
+        # The walker checked the size by stat; the read is bounded too (the file may have
+        # grown since, or be a link to something that is not a regular file).
+        data = read_limited(abspath)
+    except InputError:
         return relpath, "unreadable", None, None
     reason = classify_content(data)
     if reason is not None:

@@ -9,6 +9,7 @@ key, minified or generated. Every skip has a short reason for ``codeslm index``'
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -17,11 +18,14 @@ from pathlib import Path
 
 import pathspec
 
+from ..errors import InputError
+from ..fileio import read_limited
 from .secrets import has_private_key, is_secret_path
 
 log = logging.getLogger(__name__)
 
 IGNORE_FILES = (".gitignore", ".codeslmignore")
+_IGNORE_FILE_LIMIT = 1_000_000  # bytes; an ignore file larger than this is not read
 
 # Directories no one wants indexed, ignored even without a .gitignore.
 DEFAULT_IGNORED_DIRS = frozenset({
@@ -83,10 +87,10 @@ class _Rules:
         lines: list[str] = []
         for name in IGNORE_FILES:
             try:
-                lines.extend((directory / name).read_text(encoding="utf-8",
-                                                          errors="replace").splitlines())
-            except OSError:
-                continue
+                data = read_limited(directory / name, _IGNORE_FILE_LIMIT)
+            except InputError:
+                continue  # missing (the usual case), a FIFO, huge: no rules from it
+            lines.extend(data.decode("utf-8", "replace").splitlines())
         if not lines:
             return self
         return _Rules((*self.specs, (reldir, pathspec.GitIgnoreSpec.from_lines(lines))))
@@ -110,8 +114,9 @@ def walk(root: Path, *, max_bytes: int, secret_patterns: Sequence[str],
     root = root.resolve()
     base_lines = list(extra_ignore)
     exclude = root / ".git" / "info" / "exclude"
-    if exclude.is_file():
-        base_lines += exclude.read_text(encoding="utf-8", errors="replace").splitlines()
+    with contextlib.suppress(InputError):
+        base_lines += read_limited(exclude, _IGNORE_FILE_LIMIT).decode(
+            "utf-8", "replace").splitlines()
     rules = _Rules((("", pathspec.GitIgnoreSpec.from_lines(base_lines)),) if base_lines else ())
     result = WalkResult([], {})
     for relpath, entry in _scan(root, "", rules, result):
