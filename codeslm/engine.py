@@ -38,6 +38,7 @@ from typing import Protocol
 from . import fim
 from .backends.base import Backend
 from .completion import Hole, decide_mode, postprocess
+from .completion.blockindent import missing_indentation
 from .completion.cache import CachedResult, PromptCache, TypedAheadCache
 from .completion.deadline import ThroughputTracker
 from .completion.stopping import StreamStopper
@@ -89,6 +90,8 @@ class PromptPlan:
 
     ``prefix``/``suffix`` are the windows of the document the model sees; ``offset`` is the
     cursor's offset in the whole document; ``language`` its tree-sitter name (or None).
+    ``lead`` is whitespace the cursor lacks to stand at its block's indentation (a cursor at
+    column 0 inside a body): ``prefix`` ends with it, and the completion starts with it.
     """
 
     prompt: str
@@ -99,6 +102,7 @@ class PromptPlan:
     context_files: int
     offset: int = 0
     language: str | None = None
+    lead: str = ""
 
     @property
     def hole(self) -> Hole:
@@ -230,6 +234,7 @@ class CompletionEngine:
             return CompletionMode(cfg.mode)
         offset = offset_of(document.text, position)
         prefix, suffix = window(document.text, offset, cfg.prefix_chars, cfg.suffix_chars)
+        prefix += missing_indentation(Hole(prefix, suffix, document.language))
         return decide_mode(Hole(prefix, suffix, document.language))
 
     async def plan(
@@ -249,6 +254,9 @@ class CompletionEngine:
         cfg = self.config.completion
         offset = offset_of(document.text, position)
         prefix, suffix = window(document.text, offset, cfg.prefix_chars, cfg.suffix_chars)
+        # A cursor left at column 0 inside a body completes at the body's indentation.
+        lead = missing_indentation(Hole(prefix, suffix, document.language))
+        prefix += lead
         if mode is CompletionMode.AUTO and cfg.mode != CompletionMode.AUTO.value:
             mode = CompletionMode(cfg.mode)
         if mode is CompletionMode.AUTO:
@@ -286,7 +294,7 @@ class CompletionEngine:
             first_identifier=context.member_names,
         )
         return PromptPlan(prompt, prefix, suffix, mode, request, len(context.files), offset,
-                          document.language)
+                          document.language, lead)
 
     def cached(self, document: Document, position: Position) -> Completion | None:
         """The rest of a shown completion the user is typing through, or None (no model call)."""
@@ -446,8 +454,9 @@ class CompletionEngine:
 
     @staticmethod
     def _postprocess(plan: PromptPlan, raw: str, finish: str | None) -> str:
-        return postprocess(raw, prefix=plan.prefix, suffix=plan.suffix, mode=plan.mode,
+        text = postprocess(raw, prefix=plan.prefix, suffix=plan.suffix, mode=plan.mode,
                            language=plan.language, truncated=finish == "length")
+        return plan.lead + text if text.strip() else text
 
     def _remember(self, document: Document, plan: PromptPlan, completion: Completion) -> None:
         self.typed_ahead.remember(document.path or UNTITLED, document.text, plan.offset,
@@ -538,8 +547,8 @@ class CompletionEngine:
         if not shown:
             return
         try:
-            callback(Completion(text=shown, range=Range(position, position), mode=plan.mode,
-                                raw=text, finish_reason="partial"))
+            callback(Completion(text=plan.lead + shown, range=Range(position, position),
+                                mode=plan.mode, raw=text, finish_reason="partial"))
         except Exception:  # a surface's callback must not break the generation
             log.exception("on_partial callback failed")
 

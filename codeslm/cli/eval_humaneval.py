@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import time
@@ -40,6 +39,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--layout", choices=humaneval.LAYOUTS, default="editor",
                    help="editor: cursor on an empty line at the hole (default); benchmark: "
                    "the original task text")
+    p.add_argument("--cursor", choices=humaneval.CURSORS, default="col0",
+                   help="editor layout: col0 leaves the cursor at column 0 of the empty line "
+                   "(default); indented puts it after the hidden line's indentation")
     p.add_argument("--baseline-every", type=int, default=1, metavar="K",
                    help="run the raw baseline on every K-th task only (default 1: all)")
     p.add_argument("--rescore", action="store_true",
@@ -56,7 +58,8 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 def _default_output(settings: humaneval.EvalSettings) -> Path:
     model = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(settings.model).name)
     size = "all" if settings.limit is None else f"n{settings.limit}-s{settings.seed}"
-    name = f"humaneval-{settings.kind}-{model}-{settings.mode}-{settings.layout}-{size}.jsonl"
+    layout = settings.layout + ("" if settings.cursor == "col0" else f"-{settings.cursor}")
+    name = f"humaneval-{settings.kind}-{model}-{settings.mode}-{layout}-{size}.jsonl"
     return data_dir() / "eval" / name
 
 
@@ -78,7 +81,12 @@ def run(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens or (48 if args.kind == "single-line" else 128),
         layout=args.layout,
         baseline_every=args.baseline_every,
+        cursor=args.cursor,
     )
+    if args.cursor != "col0" and args.layout != "editor":
+        from ..errors import InputError
+
+        raise InputError("--cursor applies to the editor layout only")
     if args.baseline_every < 1:
         from ..errors import InputError
 
@@ -137,11 +145,13 @@ class _progress:
         self._started = time.monotonic()
 
     def __enter__(self) -> Any:
-        if common.stderr_is_tty() and not os.environ.get("NO_COLOR"):
+        if common.stderr_is_tty():  # NO_COLOR removes colour only (rich honours it)
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
             self._bar = Progress("[progress.description]{task.description}", BarColumn(),
-                                 MofNCompleteColumn(), TimeRemainingColumn(), transient=False)
+                                 MofNCompleteColumn(), TimeRemainingColumn(), transient=False,
+                                 console=Console(stderr=True))
             self._bar.start()
             self._task = self._bar.add_task("humaneval", total=self.total)
         return self.update

@@ -12,7 +12,10 @@ programs are executed in the sandbox (:mod:`.sandbox`):
 ``layout`` says how a hole is shown to the engine: ``editor`` (default) puts the cursor on
 an empty line where the missing lines go, as in an editor; ``benchmark`` uses the original
 task text (the cursor at the start of the line after the hole, the model expected to write
-the newline).
+the newline). ``cursor`` says where on the editor layout's empty line: ``col0`` (default) at
+column 0, as an editor without auto-indent (or a cleared line) leaves it, so the engine has to
+find the block's indentation itself; ``indented`` after the hidden line's own indentation, as
+an auto-indenting editor that guessed right would leave it (a reference, not a user's case).
 
 Results go to a JSONL file, one line per task after a header line with the settings; a run
 finds the tasks already in the file and skips them, so an interrupted run loses nothing.
@@ -29,14 +32,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..completion import Hole
+from ..completion.blockindent import missing_indentation
 from ..documents import position_at
-from ..engine import CompletionEngine
+from ..engine import CompletionEngine, window
 from ..errors import InputError
 from ..types import CompletionMode, Document, GenerationRequest
 from .humaneval_data import InfillTask
 from .sandbox import run_program
 
 LAYOUTS = ("editor", "benchmark")
+CURSORS = ("col0", "indented")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +57,13 @@ class EvalSettings:
     max_tokens: int
     layout: str = "editor"
     baseline_every: int = 1  # the raw baseline runs on every n-th task of the sample
+    cursor: str = "col0"  # editor layout: where on the empty line the cursor is
 
     def header(self) -> dict[str, Any]:
-        return {"header": asdict(self)}
+        settings = asdict(self)
+        if self.cursor == "col0":
+            del settings["cursor"]  # files written before the option existed still resume
+        return {"header": settings}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +85,36 @@ class TaskResult:
     baseline_tokens: int | None
 
 
-def _document(task: InfillTask, layout: str) -> tuple[Document, int]:
-    text = task.prompt + ("\n" if layout == "editor" else "") + task.suffix
-    return Document(text=text, path=None, language="python"), len(task.prompt)
+def _typed_indent(task: InfillTask, settings: EvalSettings) -> str:
+    """What is already on the cursor's line before the cursor: the hidden line's indentation
+    with ``cursor`` ``indented``, else nothing."""
+    if settings.layout != "editor" or settings.cursor != "indented":
+        return ""
+    first = task.canonical_solution.split("\n", 1)[0]
+    return first[: len(first) - len(first.lstrip(" \t"))]
 
 
-def _program_middle(middle: str, layout: str) -> str:
+def _document(task: InfillTask, settings: EvalSettings) -> tuple[Document, int]:
+    typed = _typed_indent(task, settings)
+    line = typed + "\n" if settings.layout == "editor" else ""
+    text = task.prompt + line + task.suffix
+    return Document(text=text, path=None, language="python"), len(task.prompt) + len(typed)
+
+
+def _program_middle(middle: str, task: InfillTask, settings: EvalSettings) -> str:
     """The text that goes between the task's prompt and suffix for a completion ``middle``."""
-    if layout == "editor":
-        return middle + "\n"  # the empty line the cursor was on keeps its newline
+    if settings.layout == "editor":
+        # The empty line the cursor was on keeps what was typed on it and its newline.
+        return _typed_indent(task, settings) + middle + "\n"
     return middle if middle.endswith("\n") else middle + "\n"
+
+
+def _lead(document: Document, cursor: int, engine: CompletionEngine) -> str:
+    """The indentation the engine adds in front of a completion at ``cursor`` (see
+    :mod:`codeslm.completion.blockindent`): part of the prompt, so part of the raw baseline."""
+    cfg = engine.config.completion
+    prefix, suffix = window(document.text, cursor, cfg.prefix_chars, cfg.suffix_chars)
+    return missing_indentation(Hole(prefix, suffix, document.language))
 
 
 def _parses(code: str) -> bool:
@@ -100,10 +130,10 @@ async def _baseline(engine: CompletionEngine, document: Document, cursor: int, r
                     mode: CompletionMode) -> tuple[str, int | None]:
     """The naive output: first line (single-line) or the whole generation (multi-line)."""
     if settings.kind == "single-line":
-        return raw.split("\n", 1)[0], None
+        return _lead(document, cursor, engine) + raw.split("\n", 1)[0], None
     used = tokens or 0
     if finish in ("stop", "length") or used >= settings.max_tokens:
-        return raw, used
+        return _lead(document, cursor, engine) + raw, used
     # The engine stopped early: continue the same greedy generation to the naive end.
     plan = await engine.plan(document, position_at(document.text, cursor), mode=mode,
                              use_context=False, max_tokens=settings.max_tokens)
@@ -113,13 +143,13 @@ async def _baseline(engine: CompletionEngine, document: Document, cursor: int, r
         cache_key="humaneval-baseline",
     )
     more = await engine.backend.generate(request)
-    return raw + more.text, used + (more.usage.completion_tokens or 0)
+    return plan.lead + raw + more.text, used + (more.usage.completion_tokens or 0)
 
 
-def _naive_middle(baseline: str, settings: EvalSettings) -> str:
+def _naive_middle(baseline: str, task: InfillTask, settings: EvalSettings) -> str:
     if settings.layout == "benchmark" and settings.kind == "multi-line":
         return baseline  # the model was expected to write the hole's last newline itself
-    return baseline + "\n"
+    return _program_middle(baseline, task, settings)
 
 
 async def _check(task: InfillTask, middle: str, timeout_s: float) -> tuple[bool, bool, str]:
@@ -134,14 +164,14 @@ async def _check(task: InfillTask, middle: str, timeout_s: float) -> tuple[bool,
 async def evaluate_task(engine: CompletionEngine, task: InfillTask, settings: EvalSettings,
                         *, with_baseline: bool = True, timeout_s: float = 10.0) -> TaskResult:
     """Complete one hole with the engine, derive the baseline, run both programs."""
-    document, cursor = _document(task, settings.layout)
+    document, cursor = _document(task, settings)
     mode = CompletionMode(settings.mode)
     completion = await engine.complete(
         document, position_at(document.text, cursor), mode=mode, use_context=False,
         max_tokens=settings.max_tokens, use_cache=False, supersede=False,
     )
     passed, parses, status = await _check(
-        task, _program_middle(completion.text, settings.layout), timeout_s)
+        task, _program_middle(completion.text, task, settings), timeout_s)
     baseline: str | None = None
     baseline_tokens: int | None = None
     baseline_passed: bool | None = None
@@ -152,7 +182,7 @@ async def evaluate_task(engine: CompletionEngine, task: InfillTask, settings: Ev
             completion.completion_tokens, settings, mode,
         )
         baseline_passed, baseline_parses, _ = await _check(
-            task, _naive_middle(baseline, settings), timeout_s)
+            task, _naive_middle(baseline, task, settings), timeout_s)
     return TaskResult(
         task_id=task.task_id,
         completion=completion.text,
@@ -179,18 +209,19 @@ async def rescore(rows: list[dict[str, Any]], tasks: dict[str, InfillTask],
     the early stop that ended it) is the one recorded. Baselines are unchanged.
     """
     from ..completion import postprocess
-    from ..engine import window
 
     out = []
     for row in rows:
         task = tasks[row["task_id"]]
-        document, cursor = _document(task, settings.layout)
+        document, cursor = _document(task, settings)
         prefix, suffix = window(document.text, cursor, prefix_chars, suffix_chars)
-        text = postprocess(row["raw"], prefix=prefix, suffix=suffix,
+        lead = missing_indentation(Hole(prefix, suffix, "python"))
+        text = postprocess(row["raw"], prefix=prefix + lead, suffix=suffix,
                            mode=CompletionMode(settings.mode), language="python",
                            truncated=row["finish_reason"] == "length")
+        text = lead + text if text.strip() else text
         passed, parses, status = await _check(
-            task, _program_middle(text, settings.layout), timeout_s)
+            task, _program_middle(text, task, settings), timeout_s)
         out.append({**row, "completion": text, "passed": passed, "syntax_ok": parses,
                     "status": status})
     return out
@@ -323,7 +354,9 @@ def format_summary(summary: dict[str, Any], settings: EvalSettings) -> str:
     n, m = summary["tasks"], summary["baseline_tasks"]
     lines = [
         f"HumanEval {settings.kind} infilling, {n} tasks, model {settings.model}, mode "
-        f"{settings.mode}, layout {settings.layout}, max_tokens {settings.max_tokens}",
+        f"{settings.mode}, layout {settings.layout}"
+        + (f", cursor {settings.cursor}" if settings.layout == "editor" else "")
+        + f", max_tokens {settings.max_tokens}",
         "",
         "| | tasks | pass@1 | syntax valid |",
         "|---|---|---|---|",

@@ -59,9 +59,13 @@ def _canonical_script(tasks: dict[str, str], default: str = "    pass\n"):  # ty
     """Replies with the canonical middle of whichever task the prompt is for, plus noise."""
 
     def reply(request: GenerationRequest) -> str:
-        prompt = request.prompt or ""
+        shown = (request.prompt or "").split("<|fim_suffix|>")[0]
+        # The engine may have put the block's indentation at the end of the prefix (a cursor
+        # at column 0 inside a body): a model goes on after it.
+        lead = shown[len(shown.rstrip(" \t")):]
         for prefix, middle in tasks.items():
-            if prompt.split("<|fim_suffix|>")[0].endswith(prefix[-300:]):
+            if shown[: len(shown) - len(lead)].endswith(prefix[-300:]):
+                middle = middle[len(lead):] if middle.startswith(lead) else middle
                 return middle.rstrip("\n") + "\n\n\n# Check the function\ndef check():\n    pass\n"
         return default
 
@@ -137,3 +141,30 @@ async def test_refresh_empty_redoes_only_rejected_completions(tmp_path: Path) ->
     assert len(rows) == 3 and all(r["passed"] for r in rows)
     assert len(fixed.backend.requests) == 2  # type: ignore[attr-defined]
     assert len(out.read_text().splitlines()) == 4
+
+
+async def test_cursor_at_column_0_and_indented(tmp_path: Path) -> None:
+    tasks = [t for t in build_tasks("single-line") if t.task_id.endswith("/2/L0")]
+    task = tasks[0]
+    indent = task.canonical_solution[: len(task.canonical_solution)
+                                      - len(task.canonical_solution.lstrip(" "))]
+    assert indent  # the hidden line is inside the function
+    script = _canonical_script({t.prompt: t.canonical_solution for t in tasks})
+    config = Config(backend="fake")
+    config.completion.latency_budget_ms = 0
+    for cursor in humaneval.CURSORS:
+        backend = FakeBackend(script)
+        engine = CompletionEngine(backend, config)
+        settings = humaneval.EvalSettings(kind="single-line", model="fake", limit=None, seed=0,
+                                          mode="single-line", max_tokens=48, cursor=cursor)
+        rows = await humaneval.run(engine, tasks, settings, tmp_path / f"{cursor}.jsonl")
+        assert rows[0]["passed"] and rows[0]["baseline_passed"], (cursor, rows[0])
+        # Either way the model is shown the prefix up to the hidden line's indentation: typed
+        # by the user (indented), or added by the engine (col0).
+        prompt = backend.requests[0].prompt or ""
+        assert (task.prompt + indent + "<|fim_suffix|>") in prompt
+        expected = task.canonical_solution.rstrip("\n")
+        assert rows[0]["completion"] == (expected if cursor == "col0" else expected.lstrip(" "))
+    # The default cursor keeps the header of files written before the option existed.
+    assert "cursor" not in humaneval.EvalSettings("single-line", "m", None, 0, "single-line",
+                                                  48).header()["header"]

@@ -1,0 +1,140 @@
+"""A cursor left at column 0 inside a body completes at the body's indentation
+(:mod:`codeslm.completion.blockindent` and its hook in the engine).
+
+Table-driven from tests/golden/blockindent/cases.toml: every case checks the indentation the
+engine adds; cases with a ``raw`` model output also run through the engine on the scripted
+backend, which shows the prompt, the post-processing and the returned edit all use it. The
+real model is driven through ``codeslm lsp`` in tests/lsp/test_lsp_indent_model.py.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codeslm.backends.fake import FakeBackend
+from codeslm.completion import Hole
+from codeslm.completion.blockindent import missing_indentation
+from codeslm.config import Config
+from codeslm.documents import position_at
+from codeslm.engine import CompletionEngine, position_after
+from codeslm.types import Completion, CompletionMode, Document, Position
+
+CASES_FILE = Path(__file__).resolve().parent.parent / "golden" / "blockindent" / "cases.toml"
+CURSOR = "<|>"
+
+
+def _cases() -> list[Any]:
+    data = tomllib.loads(CASES_FILE.read_text(encoding="utf-8"))
+    return [pytest.param(case, id=case["name"]) for case in data["case"]]
+
+
+CASES = _cases()
+
+
+def _split(case: dict[str, str]) -> tuple[str, str]:
+    code = case["code"]
+    assert code.count(CURSOR) == 1, "a case needs exactly one cursor marker"
+    prefix, suffix = code.split(CURSOR)
+    return prefix, suffix
+
+
+def _engine(script: str) -> CompletionEngine:
+    config = Config(backend="fake")
+    config.completion.latency_budget_ms = 0
+    config.completion.retries = 0
+    return CompletionEngine(FakeBackend(script), config)
+
+
+def test_the_table_covers_every_language_shape() -> None:
+    languages = {param.values[0]["language"] for param in CASES}
+    assert {"python", "javascript", "typescript", "go", "rust", "c", "cpp", "java"} <= languages
+    leads = [param.values[0]["lead"] for param in CASES]
+    assert "" in leads and "\t" in leads and "    " in leads  # no-ops, tabs and spaces
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_missing_indentation(case: dict[str, str]) -> None:
+    prefix, suffix = _split(case)
+    assert missing_indentation(Hole(prefix, suffix, case["language"])) == case["lead"]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if "raw" in c.values[0]])
+async def test_through_the_engine(case: dict[str, str]) -> None:
+    prefix, suffix = _split(case)
+    engine = _engine(case["raw"])
+    document = Document(prefix + suffix, "f", case["language"])
+    position = position_at(document.text, len(prefix))
+    mode = CompletionMode(case.get("mode", "auto"))
+    plan = await engine.plan(document, position, mode=mode, use_context=False)
+    assert plan.lead == case["lead"] and plan.prefix == prefix + case["lead"]
+    completion = await engine.complete(document, position, mode=mode, use_context=False)
+    assert completion.text == case["expected"]
+    # The model was shown the prefix ending at the block's indentation, and the edit still
+    # starts at the real cursor.
+    prompt = engine.backend.requests[0].prompt or ""  # type: ignore[attr-defined]
+    assert prefix + case["lead"] + "<|fim_suffix|>" in prompt
+    assert completion.range.start == completion.range.end == position
+
+
+DOC = '''def below_zero(operations):
+    """Whether the balance falls below zero."""
+    balance = 0
+    for op in operations:
+        balance += op
+        if balance < 0:
+            return True
+
+    return False
+'''
+HOLE_LINE = 7  # the blank line between `return True` and `return False`
+
+
+async def test_typing_the_indentation_and_code_follows_the_suggestion() -> None:
+    engine = _engine("print(balance)\n")
+    document = Document(DOC, "bank.py", "python")
+    position = Position(HOLE_LINE, 0)
+    first = await engine.complete(document, position, mode=CompletionMode.SINGLE_LINE)
+    assert first.text == "    print(balance)"
+    typed = "    pri"
+    text = DOC.replace("\n\n    return False", f"\n{typed}\n    return False")
+    again = await engine.complete(
+        Document(text, "bank.py", "python"),
+        position_after(document, position, typed),
+        mode=CompletionMode.SINGLE_LINE,
+    )
+    assert again.cached and again.text == "nt(balance)"
+    assert len(engine.backend.requests) == 1  # type: ignore[attr-defined]
+
+
+async def test_the_early_first_line_carries_the_indentation() -> None:
+    engine = _engine("if balance == 0:\n        print('even')\n")
+    seen: list[Completion] = []
+    completion = await engine.complete(
+        Document(DOC, "bank.py", "python"),
+        Position(HOLE_LINE, 0),
+        mode=CompletionMode.MULTI_LINE,
+        on_partial=seen.append,
+    )
+    assert completion.text == "    if balance == 0:\n        print('even')"
+    assert [c.text for c in seen] == ["    if balance == 0:"]
+
+
+async def test_a_rejected_completion_stays_empty() -> None:
+    # The model repeats the next line: rejected, and no bare indentation is offered instead.
+    engine = _engine("return False\n")
+    completion = await engine.complete(
+        Document(DOC, "bank.py", "python"), Position(HOLE_LINE, 0), mode=CompletionMode.SINGLE_LINE
+    )
+    assert completion.text == ""
+
+
+def test_the_mode_is_decided_at_the_block_indentation() -> None:
+    engine = _engine("")
+    assert (
+        engine.decide_mode(Document(DOC, "bank.py", "python"), Position(HOLE_LINE, 0))
+        is CompletionMode.MULTI_LINE
+    )
