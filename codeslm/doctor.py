@@ -1,4 +1,5 @@
-"""Health checks behind ``codeslm doctor``: model file, runtime, FIM tokens, measured speed.
+"""Health checks behind ``codeslm doctor``: model file, one real decode in a subprocess,
+runtime, FIM tokens, measured speed.
 
 Each check yields a :class:`Check`; the CLI only prints them. Checks stop at the first failure
 that makes the later ones meaningless (no model -> no speed test).
@@ -6,9 +7,11 @@ that makes the later ones meaningless (no model -> no speed test).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import fim
 from .backends.base import Backend
@@ -161,3 +164,23 @@ async def _embedded_checks(config: Config) -> AsyncIterator[Check]:
     size = resolved.path.stat().st_size
     yield Check("model", True, f"{resolved.name}: {resolved.path} ({size / 1e6:,.0f} MB, "
                 f"verified, from {resolved.source}); GGUF '{header.name}', {header.architecture}")
+    yield await _decode_check(config, resolved.path)
+
+
+async def _decode_check(config: Config, model: Path) -> Check:
+    """One real decode in a child process, so a runtime that segfaults here is reported, not
+    suffered (the in-process checks after it would die with it)."""
+    from . import runtime_check
+    from .config import effective_threads
+
+    if runtime_check.library_dir() is None:
+        return Check("decode", False, "llama-cpp-python is not installed; install it for this "
+                     f"CPU with: {runtime_check.FIX}")
+    verdict = await asyncio.to_thread(
+        runtime_check.check, model, threads=effective_threads(config),
+        n_batch=config.n_batch, fresh=True)
+    if verdict.ok:
+        return Check("decode", True, f"one real decode in a subprocess: {verdict.detail}")
+    if verdict.ok is False:
+        return Check("decode", False, f"{verdict.error()}; fix: {runtime_check.FIX}")
+    return Check("decode", False, f"{verdict.detail}; reinstall with: {runtime_check.FIX}")

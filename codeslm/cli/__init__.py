@@ -31,6 +31,8 @@ COMMANDS = [
     "hook",
     "review",
     "serve",
+    "setup",
+    "editor",
 ]
 
 
@@ -67,7 +69,7 @@ def _privacy_defaults(command: str) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    if command not in {"models", "serve"}:
+    if command not in {"models", "serve", "setup"}:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -1,0 +1,131 @@
+"""``codeslm setup``: make an installed codeslm work on this machine (no checkout needed).
+
+What ``python3 -m codeslm.bootstrap install`` does for a checkout, for the environment codeslm
+is installed in: fetch and verify the configured model, run one real decode of it in a child
+process, and when that crashes (a native build on a CPU with AMX) or llama-cpp-python is
+missing, build llama-cpp-python with this CPU's options (:mod:`codeslm.llama_build`) into the
+wheel cache, install it here, and decode again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import llama_build, runtime_check
+from ..config import effective_threads
+from ..errors import BackendUnavailable
+from . import common
+
+
+def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "setup",
+        parents=parents,
+        help="build llama.cpp for this CPU and fetch the model",
+        description="Fetch and verify the model, check that llama.cpp survives a real decode on "
+        "this CPU (in a child process), and if it does not or is missing, build "
+        "llama-cpp-python for this CPU (AMX off; CMAKE_ARGS from the environment wins) and "
+        "install it into this Python environment. Building takes a few minutes, once.",
+        epilog="examples:\n  codeslm setup             # check; rebuild only if needed\n"
+        "  codeslm setup --dry-run   # print the build commands\n"
+        "  codeslm setup --rebuild   # build even if the installed one works",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="build and install llama-cpp-python even if the installed one works",
+    )
+    p.add_argument("--no-model", action="store_true", help="do not fetch the model")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the CMake options and commands instead of running them",
+    )
+    p.add_argument(
+        "--llama-version",
+        default=llama_build.LLAMA_VERSION,
+        metavar="VERSION",
+        help=f"llama-cpp-python version to build (default {llama_build.LLAMA_VERSION})",
+    )
+    p.set_defaults(run=run)
+
+
+def _run(cmd: list[str], env: dict[str, str] | None = None) -> None:
+    common.note("$ " + shlex.join(cmd))
+    subprocess.run(cmd, check=True, env=env)
+
+
+def _fetch_model(name: str) -> Path:
+    from ..models.resolve import resolve
+
+    with common.byte_progress(f"fetching {name}") as progress:
+        resolved = resolve(name, fetch=True, progress=progress, log=common.note)
+    print(f"model: {resolved.name}: {resolved.path} (verified)")
+    return resolved.path
+
+
+def _decode(model: Path, threads: int, n_batch: int) -> runtime_check.Verdict:
+    common.note(f"one real decode of {model.name} in a child process")
+    verdict = runtime_check.check(model, threads=threads, n_batch=n_batch, fresh=True)
+    print(f"decode: {'ok' if verdict.ok else 'FAIL'}: {verdict.detail}")
+    return verdict
+
+
+def run(args: argparse.Namespace) -> int:
+    config = common.load(args).config
+    build = llama_build.plan(sys.executable, version=args.llama_version)
+    installed = runtime_check.library_dir() is not None
+    if args.dry_run:
+        print(f"python: {sys.executable}")
+        print(f"CMAKE_ARGS={build.cmake_args or '(native build)'}")
+        print(
+            "build:   CMAKE_ARGS="
+            + shlex.quote(build.cmake_args)
+            + " "
+            + shlex.join(build.build_command(build.wheel_dir))
+        )
+        print("install: " + shlex.join(build.install_command(force=installed)))
+        return 0
+    threads, n_batch = effective_threads(config), config.n_batch
+    model = None if args.no_model or config.backend != "llama-cpp" else _fetch_model(config.model)
+    if installed and model is not None and not args.rebuild:
+        verdict = _decode(model, threads, n_batch)
+        if verdict.ok:
+            print("llama.cpp works on this CPU; nothing to build (--rebuild builds anyway)")
+            return 0
+    reason = (
+        "llama-cpp-python is not installed"
+        if not installed
+        else "rebuilding as asked"
+        if args.rebuild
+        else "the installed llama-cpp-python does not survive a decode here"
+    )
+    common.note(
+        f"{reason}: building {build.version} for this CPU "
+        f"(CMAKE_ARGS={build.cmake_args or 'native'}; a few minutes, once)"
+    )
+    try:
+        llama_build.build_wheel(build, _run)
+        _run(build.install_command(force=installed))
+    except subprocess.CalledProcessError as exc:
+        raise BackendUnavailable(
+            f"building llama-cpp-python failed ({shlex.join(map(str, exc.cmd[:4]))} ... exited "
+            f"{exc.returncode})",
+            hint="it needs a C++ compiler and CMake; the output above says what is missing",
+        ) from None
+    print(f"installed llama-cpp-python {build.version} built for this CPU into {sys.prefix}")
+    if model is None:
+        return 0
+    if not _decode(model, threads, n_batch).ok:
+        raise BackendUnavailable(
+            "llama.cpp still fails a decode on this CPU after the rebuild",
+            hint="set CMAKE_ARGS (e.g. -DGGML_NATIVE=OFF -DGGML_AVX2=ON) and run "
+            "codeslm setup --rebuild, or use a server backend (--backend with --url)",
+        )
+    return 0
