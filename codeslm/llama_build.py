@@ -105,15 +105,34 @@ class BuildPlan:
 
     def build_command(self, out_dir: Path) -> list[str]:
         """``pip wheel`` of the sdist (never pip's cache: it may hold a native build)."""
-        return [self.python, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",
-                "--no-binary", "llama-cpp-python", "-w", str(out_dir),
-                f"llama-cpp-python=={self.version}"]
+        return [
+            self.python,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-cache-dir",
+            "--no-binary",
+            "llama-cpp-python",
+            "-w",
+            str(out_dir),
+            f"llama-cpp-python=={self.version}",
+        ]
 
     def install_command(self, *, extras: str = "", force: bool = False) -> list[str]:
         """Install the built wheel (and only it: ``--only-binary`` refuses a fresh build)."""
         spec = f"llama-cpp-python[{extras}]" if extras else "llama-cpp-python"
-        cmd = [self.python, "-m", "pip", "install", "-q", "--find-links", str(self.wheel_dir),
-               "--only-binary", "llama-cpp-python"]
+        cmd = [
+            self.python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--find-links",
+            str(self.wheel_dir),
+            "--only-binary",
+            "llama-cpp-python",
+        ]
         if force:
             # Replace a crashing build of the same version; its dependencies stay as they are.
             cmd += ["--force-reinstall", "--no-deps"]
@@ -123,8 +142,9 @@ class BuildPlan:
         return any(self.wheel_dir.glob("llama_cpp_python-*.whl"))
 
 
-def plan(python: str, *, version: str = LLAMA_VERSION, args: str | None = None,
-         cache: Path | None = None) -> BuildPlan:
+def plan(
+    python: str, *, version: str = LLAMA_VERSION, args: str | None = None, cache: Path | None = None
+) -> BuildPlan:
     """The build for ``python`` with this machine's options (see :func:`cmake_args`)."""
     options = cmake_args() if args is None else args
     key = hashlib.sha256(f"{version} {options}".encode()).hexdigest()[:12]

@@ -72,7 +72,8 @@ class Verdict:
     def error(self) -> BackendUnavailable:
         return BackendUnavailable(
             f"llama.cpp crashes on this CPU ({self.detail})",
-            hint=f"rebuild it for this CPU with: {FIX}")
+            hint=f"rebuild it for this CPU with: {FIX}",
+        )
 
 
 def library_dir() -> Path | None:
@@ -92,8 +93,9 @@ def runtime_key(model: Path) -> str | None:
     if folder is None:
         return None
     parts = [str(folder)]
-    libs = sorted(p for p in folder.rglob("*") if p.suffix in {".so", ".dylib", ".dll"}
-                  or ".so." in p.name)
+    libs = sorted(
+        p for p in folder.rglob("*") if p.suffix in {".so", ".dylib", ".dll"} or ".so." in p.name
+    )
     for path in libs or [folder / "__init__.py"]:
         try:
             st = path.stat()
@@ -108,15 +110,22 @@ def runtime_key(model: Path) -> str | None:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
-def probe(model: Path, *, threads: int = 2, n_batch: int = 512,
-          python: str | None = None, code: str = PROBE,
-          timeout: float = PROBE_TIMEOUT_S) -> Verdict:
+def probe(
+    model: Path,
+    *,
+    threads: int = 2,
+    n_batch: int = 512,
+    python: str | None = None,
+    code: str = PROBE,
+    timeout: float = PROBE_TIMEOUT_S,
+) -> Verdict:
     """Run one real decode of ``model`` in a child process and classify how it ended."""
     cmd = [python or sys.executable, "-c", code, str(model), str(threads), str(n_batch)]
     started = time.perf_counter()
     try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired:
         return Verdict(None, f"no answer in {timeout:.0f} s", seconds=timeout)
     except OSError as exc:
@@ -124,8 +133,12 @@ def probe(model: Path, *, threads: int = 2, n_batch: int = 512,
     seconds = time.perf_counter() - started
     if result.returncode < 0:
         name = _signal_name(-result.returncode)
-        return Verdict(False, f"a test decode of {model.name} was killed by {name}",
-                       signal=name, seconds=seconds)
+        return Verdict(
+            False,
+            f"a test decode of {model.name} was killed by {name}",
+            signal=name,
+            seconds=seconds,
+        )
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         return Verdict(None, f"the test decode failed: {last}", seconds=seconds)
@@ -133,10 +146,13 @@ def probe(model: Path, *, threads: int = 2, n_batch: int = 512,
         facts = json.loads(result.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return Verdict(None, "the test decode printed no result", seconds=seconds)
-    return Verdict(True, f"llama-cpp-python {facts['llama_cpp']}: {facts['prompt_tokens']}-token "
-                   f"prompt and {facts['tokens']} generated tokens in "
-                   f"{facts['decode_s']:.2f} s (model load {facts['load_s']:.2f} s)",
-                   seconds=seconds)
+    return Verdict(
+        True,
+        f"llama-cpp-python {facts['llama_cpp']}: {facts['prompt_tokens']}-token "
+        f"prompt and {facts['tokens']} generated tokens in "
+        f"{facts['decode_s']:.2f} s (model load {facts['load_s']:.2f} s)",
+        seconds=seconds,
+    )
 
 
 def _signal_name(number: int) -> str:
