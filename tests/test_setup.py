@@ -1,0 +1,121 @@
+"""codeslm setup's parts: the build flags, the commands it runs, and the runtime crash check
+(one real decode in a child process against the installed llama_cpp, and how a child killed
+by a signal is classified, kept and refused)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from codeslm import llama_build, runtime_check
+from codeslm.errors import BackendUnavailable
+
+AMX_CPU = (
+    "processor\t: 0\n"
+    "flags\t\t: fpu sse2 avx avx2 fma f16c bmi2 avx512f avx512_vnni amx_tile amx_int8\n"
+)
+
+
+def test_x86_linux_flags_come_from_cpuinfo_with_amx_off() -> None:
+    flags = llama_build.cpu_flags(AMX_CPU)
+    args = llama_build.cmake_args(environ={}, system="linux", machine="x86_64", flags=flags)
+    options = dict(o.removeprefix("-D").split("=") for o in args.split())
+    assert options["GGML_NATIVE"] == "OFF"
+    assert options["GGML_AVX512"] == "ON" and options["GGML_AVX2"] == "ON"
+    assert options["GGML_AVX512_BF16"] == "OFF"  # not in this CPU's flags
+    assert {options[k] for k in ("GGML_AMX_TILE", "GGML_AMX_INT8", "GGML_AMX_BF16")} == {"OFF"}
+
+
+def test_arm_macos_and_user_flags() -> None:
+    assert llama_build.cmake_args(environ={}, system="linux", machine="aarch64", flags=set()) == ""
+    assert llama_build.cmake_args(environ={}, system="darwin", machine="arm64") == ""
+    user = {"CMAKE_ARGS": "-DGGML_NATIVE=ON"}
+    assert llama_build.cmake_args(environ=user, system="linux", machine="x86_64") == (
+        "-DGGML_NATIVE=ON"
+    )
+
+
+def test_build_and_install_commands(tmp_path: Path) -> None:
+    build = llama_build.plan("/env/bin/python", version="0.3.36", args="-DX=1", cache=tmp_path)
+    assert build.wheel_dir.parent == tmp_path and build.wheel_dir.name.startswith(
+        "llama-cpp-python-0.3.36-"
+    )
+    assert build.build_env({})["CMAKE_ARGS"] == "-DX=1"
+    cmd = build.build_command(tmp_path / "out")
+    assert cmd[:4] == ["/env/bin/python", "-m", "pip", "wheel"]
+    assert "--no-cache-dir" in cmd and cmd[-1] == "llama-cpp-python==0.3.36"
+    forced = build.install_command(force=True)
+    assert forced[-1] == "llama-cpp-python==0.3.36"
+    assert {"--force-reinstall", "--no-deps", "--only-binary"} <= set(forced)
+    assert str(build.wheel_dir) in forced
+    other = llama_build.plan("/env/bin/python", version="0.3.36", args="-DX=2", cache=tmp_path)
+    assert other.wheel_dir != build.wheel_dir  # other options, other cached wheel
+
+
+def test_dry_run_prints_the_commands_it_would_run() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "codeslm", "setup", "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CMAKE_ARGS": "-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF"},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+    assert lines["python"] == sys.executable
+    assert "-DGGML_AMX_TILE=OFF" in lines["build"]
+    assert "pip wheel" in lines["build"] and "llama-cpp-python==" in lines["build"]
+    assert "--force-reinstall" in lines["install"]  # llama_cpp is installed here
+
+
+@pytest.mark.model
+def test_the_installed_llama_cpp_survives_a_real_decode(model_path: Path) -> None:
+    verdict = runtime_check.probe(model_path)
+    assert verdict.ok is True, verdict.detail
+    assert "generated tokens" in verdict.detail
+
+
+def _fake_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    lib = tmp_path / "llama_cpp"
+    (lib / "lib").mkdir(parents=True)
+    (lib / "lib" / "libggml-cpu.so").write_bytes(b"x")
+    monkeypatch.setattr(runtime_check, "library_dir", lambda: lib)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return lib
+
+
+SEGFAULT = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+
+
+def test_a_decode_killed_by_a_signal_is_refused_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib = _fake_library(tmp_path, monkeypatch)
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    verdict = runtime_check.probe(model, code=SEGFAULT)
+    assert verdict.ok is False and verdict.signal == "SIGSEGV"
+    runtime_check.remember(model, verdict)
+    assert runtime_check.cached(model) == verdict
+    with pytest.raises(BackendUnavailable) as err:
+        runtime_check.ensure_runtime_works(model)  # the kept verdict: no new probe
+    assert "SIGSEGV" in err.value.message and "codeslm setup" in (err.value.hint or "")
+    # A rebuild changes the library files: the verdict no longer applies.
+    (lib / "lib" / "libggml-cpu.so").write_bytes(b"rebuilt")
+    assert runtime_check.cached(model) is None
+
+
+def test_a_failure_without_a_signal_decides_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_library(tmp_path, monkeypatch)
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    verdict = runtime_check.probe(model, code="raise SystemExit('bad model file')")
+    assert verdict.ok is None and "bad model file" in verdict.detail
+    runtime_check.remember(model, verdict)
+    assert runtime_check.cached(model) is None
