@@ -120,6 +120,8 @@ class LspConfig:
     disabled_languages: list[str] = field(default_factory=list)
     max_document_bytes: int = 2_000_000
     candidates_invoked: int = 3  # completions offered when the user asks explicitly
+    # record shown/accepted suggestions locally for `codeslm stats` (never sent anywhere)
+    accept_stats: bool = True
 
 
 @dataclass(slots=True)

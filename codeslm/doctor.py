@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import fim
+from . import fim, stats
 from .backends.base import Backend
 from .config import Config
 from .errors import CodeslmError
@@ -109,6 +109,9 @@ async def run_checks(
 ) -> AsyncIterator[Check]:
     """The doctor's checks, in order."""
     yield Check("backend", None, f"{config.backend} (model {config.model})")
+    in_use = stats.doctor_line()  # what completions cost in real use, from the local stats
+    if in_use is not None:
+        yield Check("in use", None, in_use)
     if config.backend == "llama-cpp":
         async for check in _embedded_checks(config):
             yield check

@@ -13,6 +13,12 @@ core completions back into protocol items:
 An automatic trigger gets one candidate; an explicit one (Invoked) gets up to
 ``lsp.candidates_invoked``. Bad requests (unopened document, position outside it, refused or
 disabled document, backend failure) get an empty answer and a log line.
+
+Every answer with items is recorded as one shown suggestion in the local accept statistics
+(:mod:`codeslm.stats`, off with ``lsp.accept_stats = false``), and each item carries the
+``codeslm.accepted`` command, which the editor runs when the item is accepted. Clients that
+report partial accepts (a word, a line) call ``codeslm.partialAccept`` with
+``{id, acceptedLength}``.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ import time
 from dataclasses import dataclass
 
 from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcInvalidParams
 
+from codeslm import stats
 from codeslm.documents import position_at
 from codeslm.errors import CodeslmError
 from codeslm.types import Completion, CompletionMode, Document, Position
@@ -36,6 +44,8 @@ from .settings import language_enabled
 log = logging.getLogger(__name__)
 
 TRIGGER_CHARACTERS = [".", "(", "[", "{", ",", "="]
+ACCEPTED = "codeslm.accepted"
+PARTIAL_ACCEPT = "codeslm.partialAccept"
 _WORD_END = re.compile(r"[\w$]*\Z")
 _LABEL_MAX = 80
 
@@ -145,12 +155,59 @@ def _with_selected(target: Target, selected: lsp.SelectedCompletionInfo
     return doc, position_at(virtual, cursor), start, end
 
 
+def _record_shown(ls: CodeslmServer, recorder: stats.Recorder, surface: str, target: Target,
+                  completions: list[Completion], started: float) -> lsp.Command | None:
+    """Record an answer as one shown suggestion; the accept command its items carry."""
+    config = ls.services.config
+    if not completions or not config.lsp.accept_stats or not recorder.enabled:
+        return None
+    sid = recorder.shown(surface=surface, language=target.document.language or "",
+                         model=config.model, backend=config.backend,
+                         latency_ms=(time.perf_counter() - started) * 1000.0,
+                         chars=len(completions[0].text))
+    return lsp.Command(title="codeslm: suggestion accepted", command=ACCEPTED,
+                       arguments=[{"id": sid}])
+
+
+def _accept_args(command: str, args: tuple[object, ...], *, partial: bool
+                 ) -> tuple[str, int | None]:
+    """The suggestion id (and accepted length) of an accept command; InvalidParams if bad."""
+    raw = args[0] if len(args) == 1 else None
+    sid = raw.get("id") if isinstance(raw, dict) else None
+    if not isinstance(sid, str) or not sid:
+        raise JsonRpcInvalidParams(f"{command} takes one object argument {{id"
+                                   + (", acceptedLength}" if partial else "}"))
+    if not partial:
+        return sid, None
+    length = raw.get("acceptedLength") if isinstance(raw, dict) else None
+    if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+        raise JsonRpcInvalidParams(f"{command}: 'acceptedLength' must be an integer >= 0")
+    return sid, length
+
+
 def register(server: CodeslmServer) -> None:
-    """Register the completion handlers on ``server``."""
+    """Register the completion handlers and the accept commands on ``server``."""
+    recorder = stats.Recorder()
+
+    def accept(command: str, args: tuple[object, ...], *, partial: bool) -> dict[str, bool]:
+        sid, length = _accept_args(command, args, partial=partial)
+        recorded = recorder.accepted(sid, chars=length, partial=partial)
+        if not recorded:
+            log.info("%s for a suggestion this server does not know (%s)", command, sid)
+        return {"recorded": recorded}
+
+    @server.command(ACCEPTED)
+    def accepted(ls: CodeslmServer, *args: object) -> dict[str, bool]:
+        return accept(ACCEPTED, args, partial=False)
+
+    @server.command(PARTIAL_ACCEPT)
+    def partial_accept(ls: CodeslmServer, *args: object) -> dict[str, bool]:
+        return accept(PARTIAL_ACCEPT, args, partial=True)
 
     @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
     async def inline_completion(ls: CodeslmServer, params: lsp.InlineCompletionParams
                                 ) -> lsp.InlineCompletionList | None:
+        started = time.perf_counter()
         uri = params.text_document.uri
         target = resolve(ls, uri, params.position, "inlineCompletion")
         if target is None:
@@ -181,12 +238,14 @@ def register(server: CodeslmServer) -> None:
             line_start = max(line_start, text.rfind("\r", 0, target.offset) + 1)
             rng = lsp.Range(start=target.index.position(line_start), end=params.position)
             lead = text[line_start:target.offset]
+        command = _record_shown(ls, recorder, "inline", target, completions, started)
         for completion in completions:
             # With a selected menu item the completion is about the virtual document: its
             # range is the selected item's.
             end = rng.end if selected is not None else _replaced_end(target, completion, rng.end)
             items.append(lsp.InlineCompletionItem(insert_text=lead + completion.text,
-                                                  range=lsp.Range(start=rng.start, end=end)))
+                                                  range=lsp.Range(start=rng.start, end=end),
+                                                  command=command))
         return lsp.InlineCompletionList(items=items)
 
     @server.feature(
@@ -195,6 +254,7 @@ def register(server: CodeslmServer) -> None:
     )
     async def completion(ls: CodeslmServer, params: lsp.CompletionParams
                          ) -> lsp.CompletionList | None:
+        started = time.perf_counter()
         uri = params.text_document.uri
         empty = lsp.CompletionList(is_incomplete=True, items=[])
         target = resolve(ls, uri, params.position, "completion")
@@ -218,6 +278,7 @@ def register(server: CodeslmServer) -> None:
         rng = lsp.Range(start=target.index.position(word_start),
                         end=_replaced_end(target, completions[0], params.position)
                         if completions else params.position)
+        command = _record_shown(ls, recorder, "menu", target, completions, started)
         items: list[lsp.CompletionItem] = []
         texts: list[str] = []
         for c in completions:
@@ -244,5 +305,6 @@ def register(server: CodeslmServer) -> None:
                 insert_text_format=lsp.InsertTextFormat.PlainText,
                 text_edit=lsp.TextEdit(range=rng, new_text=new_text),
                 preselect=i == 0,
+                command=command,
             ))
         return lsp.CompletionList(is_incomplete=True, items=items)

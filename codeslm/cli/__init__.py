@@ -31,9 +31,31 @@ COMMANDS = [
     "hook",
     "review",
     "serve",
+    "stats",
     "setup",
     "editor",
 ]
+
+EPILOG = """examples:
+  codeslm complete app.py:12:8          complete at line 12, column 8
+  codeslm gen "parse a CSV row" -l python
+  codeslm models pull                   fetch and verify the default model
+  codeslm doctor                        check the setup and measure speed
+  codeslm commit-msg                    a commit message for the staged changes
+  codeslm index                         index this repository for cross-file context
+  codeslm index --prune                 delete indexes of repositories that are gone
+  codeslm lsp                           the language server for editors (stdio)
+  codeslm stats --week                  local accept statistics of the language server
+  codeslm COMMAND --help                the options of one command
+
+exit codes:
+  0    success
+  1    runtime error (or a failed doctor check)
+  2    usage, input or config error
+  3    model error: not found, not downloaded, corrupt
+  4    backend error: server unreachable, refused or broken stream
+  130  interrupted (Ctrl-C)
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="codeslm",
         description="Local code completion, generation and git help with small code models.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"codeslm {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
