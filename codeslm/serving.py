@@ -75,8 +75,16 @@ def free_port(host: str) -> int:
 
 
 def check_port(host: str, port: int) -> None:
-    """ConfigError if ``host:port`` cannot be bound (another server is there)."""
+    """ConfigError if ``host:port`` cannot be bound (another server is there).
+
+    The check binds as the servers themselves do (uvicorn, llama-server), with SO_REUSEADDR:
+    after a server dies under a connected client its old connections linger in TIME_WAIT for
+    a minute, which such a bind ignores, while a port another process listens on is still
+    refused. (On Windows SO_REUSEADDR would even share a listening port, so it is not set.)
+    """
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        if os.name == "posix":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
