@@ -16,6 +16,7 @@ from codeslm.errors import ConfigError
 
 from .servers import server_env, start_served
 
+
 def _streaming_client(url: str) -> socket.socket:
     """A raw client in the middle of a streamed completion (a few bytes read, then idle)."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
