@@ -22,6 +22,8 @@ def build_messages(
     if not instruction.strip():
         raise InputError("the instruction is empty", hint='e.g. codeslm gen "parse a CSV file"')
     context_block = f"Context:\n```\n{context.rstrip()}\n```\n\n" if context.strip() else ""
+    # ``context`` is piped in by the user and may hold secrets: callers pass it through
+    # :func:`codeslm.redaction.redact_restorable` first (``codeslm gen`` does).
     return load_template("gen").render(
         instruction=instruction.strip(), language=language, context=context_block
     )

@@ -9,10 +9,12 @@ pattern-based and light to import (the prompt builders call it on every request)
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from .secret_content import KeyBody, looks_random, redact_random_tokens
 
@@ -134,6 +136,59 @@ def redact_around_cursor(prefix: str, suffix: str) -> tuple[str, str]:
         redact_if_needed(prefix[:start]) + prefix[start:],
         suffix[:end] + redact_if_needed(suffix[end:]),
     )
+
+
+_MARKER = re.compile(r"<redacted:(\d+)>")
+
+
+@dataclass(frozen=True, slots=True)
+class Restorable:
+    """Text with its secrets replaced by numbered markers (``<redacted:1>``...), and the lines
+    each marker stood for, so an answer that rewrites the text can have them put back."""
+
+    text: str
+    originals: dict[str, list[str]] = field(default_factory=dict)
+
+    def restore(self, answer: str) -> str:
+        """``answer`` with every line holding a known marker replaced by the original line(s)
+        (the whole line: a secret is never half-restored). Unknown markers stay as they are."""
+        if not self.originals or "<redacted:" not in answer:
+            return answer
+        out: list[str] = []
+        for line in answer.split("\n"):
+            found = next((m.group(0) for m in _MARKER.finditer(line)
+                          if m.group(0) in self.originals), None)
+            if found is None:
+                out.append(line)
+            else:
+                out.extend(self.originals[found])
+        return "\n".join(out)
+
+
+def redact_restorable(text: str) -> Restorable:
+    """:func:`redact` with numbered markers, for text the model rewrites (a refactor's region,
+    the input of ``codeslm gen``): :meth:`Restorable.restore` undoes it in the answer."""
+    clean = redact_if_needed(text)
+    if clean == text:
+        return Restorable(text)
+    before, after = text.split("\n"), clean.split("\n")
+    out = list(after)
+    originals: dict[str, list[str]] = {}
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        if i2 - i1 == j2 - j1:
+            sources = [[line] for line in before[i1:i2]]
+        else:  # a multi-line value (a key block) became fewer lines: the first stands for all
+            sources = [before[i1:i2]] + [[] for _ in range(j2 - j1 - 1)]
+        for j, source in zip(range(j1, j2), sources, strict=False):
+            if REDACTED not in after[j]:
+                continue
+            marker = f"<redacted:{len(originals) + 1}>"
+            originals[marker] = source
+            out[j] = after[j].replace(REDACTED, marker)
+    return Restorable("\n".join(out), originals)
 
 
 def compile_patterns(patterns: Iterable[str]) -> list[re.Pattern[str]]:

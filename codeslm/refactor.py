@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from .backends.base import Backend
 from .documents import line_comment, offset_of
 from .errors import CodeslmError, InputError
 from .generate import extract_code
+from .redaction import Restorable, redact_if_needed, redact_restorable
 from .templates import load_template
 from .textedit import TextEdit, insertion, region_edits
 from .types import ChatMessage, Document, GenerationRequest, Range
@@ -137,6 +138,7 @@ class RefactorPlan:
     max_tokens: int
     test_path: str | None = None
     test_import: str | None = None  # the import the tests need (added if the model forgot it)
+    secrets: Restorable = field(default_factory=lambda: Restorable(""))  # see plan_refactor
 
     @property
     def title(self) -> str:
@@ -271,7 +273,10 @@ def plan_refactor(request: RefactorRequest, *, read_text: ReadText | None = None
         RefactorKind.DOCSTRING: "docstring", RefactorKind.TESTS: "tests",
         RefactorKind.EXPLAIN: "explain", RefactorKind.FIX: "fix", RefactorKind.EDIT: "refactor",
     }[kind]
-    values: dict[str, str] = {"language": lang, "code": code}
+    # Secrets in the region never reach the model; numbered markers take their place and are
+    # put back into the answer (an edit or fix must not write a marker over a secret).
+    secrets = redact_restorable(code)
+    values: dict[str, str] = {"language": lang, "code": secrets.text}
     if kind is RefactorKind.DOCSTRING:
         values["doc_style"] = DOC_STYLES.get(lang, "a documentation comment directly above it")
     elif kind is RefactorKind.TESTS:
@@ -285,12 +290,12 @@ def plan_refactor(request: RefactorRequest, *, read_text: ReadText | None = None
                       source_file=Path(doc.path).name if doc.path else "the current file")
     elif kind is RefactorKind.FIX:
         assert request.problem is not None
-        values["problem"] = request.problem.describe()
+        values["problem"] = redact_if_needed(request.problem.describe())
     elif kind is RefactorKind.EDIT:
         values["instruction"] = request.instruction.strip()
     messages = load_template(template).render(**values)
     return RefactorPlan(request, messages, start, end, indent, name, MAX_TOKENS[kind], test_path,
-                        test_import)
+                        test_import, secrets)
 
 
 # -- tests: where they go --------------------------------------------------------------------
@@ -420,6 +425,7 @@ def apply_answer(plan: RefactorPlan, answer: str, *, read_text: ReadText | None 
     doc = plan.request.document
     if not answer.strip():
         raise UnusableAnswer("the model returned an empty answer")
+    answer = plan.secrets.restore(answer)
     if kind is RefactorKind.DOCSTRING:
         return [_docstring_change(plan, answer)]
     if kind is RefactorKind.EXPLAIN:

@@ -19,6 +19,7 @@ from ..generate import (
     extract_code,
     stream_generation,
 )
+from ..redaction import redact_restorable
 from . import common
 from .render import StreamPrinter
 
@@ -71,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
             f"{output} exists and there is no terminal to confirm overwriting it; nothing written",
             hint="pass --yes to overwrite",
         )
-    messages = build_messages(instruction, language=language, context=_read_stdin())
+    # Piped context may hold secrets: they are replaced by numbered markers for the model and
+    # put back into the code written to --output (the streamed answer shows the markers).
+    context = redact_restorable(_read_stdin())
+    messages = build_messages(instruction, language=language, context=context.text)
     color = common.color_enabled(sys.stdout)
     printer = StreamPrinter(sys.stdout, color=color and not args.extract, language=language)
     extractor = CodeExtractor() if args.extract else None
@@ -102,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     if stats.finish_reason == "length":
         common.note("note: the answer hit the token limit and may be cut off (--max-tokens)")
     if output is not None:
-        return _write_output(output, extract_code(answer), old_text, assume_yes=args.yes)
+        code = context.restore(extract_code(answer))
+        return _write_output(output, code, old_text, assume_yes=args.yes)
     return 0
 
 
