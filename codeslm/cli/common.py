@@ -83,7 +83,8 @@ def note(message: str) -> None:
 @contextmanager
 def byte_progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
     """A progress callback for long copies: a rich bar on a terminal, sparse lines otherwise."""
-    if stderr_is_tty() and not os.environ.get("NO_COLOR"):
+    if stderr_is_tty():  # NO_COLOR removes colour only (rich honours it), not the bar
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -95,6 +96,7 @@ def byte_progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
         with Progress(
             "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
             TransferSpeedColumn(), TimeRemainingColumn(), transient=True,
+            console=Console(stderr=True),
         ) as progress:
             task = progress.add_task(label, total=None)
 

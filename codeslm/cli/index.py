@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import time
 from collections import Counter
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..context.index import IndexReport, WorkspaceIndex
+from ..context.prune import prune
 from ..errors import InputError
 from . import common
 
@@ -31,6 +31,14 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("path", nargs="?", metavar="PATH", help="the workspace root")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--skipped", action="store_true", help="list every skipped file and why")
+    prune = p.add_argument_group("pruning (instead of indexing)")
+    prune.add_argument("--prune", action="store_true",
+                       help="delete the index databases of repositories that no longer exist "
+                       "(and unreadable ones)")
+    prune.add_argument("--older-than", type=float, metavar="DAYS",
+                       help="with --prune: also delete those not refreshed for DAYS days")
+    prune.add_argument("--dry-run", action="store_true",
+                       help="with --prune: only say what would be deleted")
     p.set_defaults(run=run)
 
 
@@ -50,7 +58,28 @@ def workspace_root(start: Path, *, fallback: Path | None = None) -> Path:
     return Path(top) if out.returncode == 0 and top else default
 
 
+def run_prune(args: argparse.Namespace) -> int:
+    """``--prune``: one line saying what went (the paths too with --dry-run or -v)."""
+    if args.path is not None:
+        raise InputError("--prune takes no PATH: it looks at every index database")
+    if args.older_than is not None and args.older_than < 0:
+        raise InputError(f"--older-than must be a number of days >= 0, not {args.older_than:g}")
+    older = args.older_than * 86_400.0 if args.older_than is not None else None
+    report = prune(older_than_s=older, dry_run=args.dry_run)
+    line = report.line()
+    print(line.replace("pruned", "would prune", 1) if args.dry_run else line)
+    if args.dry_run or args.verbose:
+        for why, dbs in sorted(report.removed.items()):
+            for db in dbs:
+                print(f"  {why:10} {db}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.prune:
+        return run_prune(args)
+    if args.older_than is not None or args.dry_run:
+        raise InputError("--older-than and --dry-run go with --prune")
     loaded = common.load(args)
     if args.path is not None:
         root = Path(args.path)
@@ -111,11 +140,13 @@ def _as_json(report: IndexReport, root: Path, db: Path) -> dict[str, Any]:
 @contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
     """A files-done bar on stderr when it is a terminal, sparse lines otherwise."""
-    if common.stderr_is_tty() and not os.environ.get("NO_COLOR"):
+    if common.stderr_is_tty():  # NO_COLOR removes colour only (rich honours it), not the bar
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         with Progress("[progress.description]{task.description}", BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(), transient=True) as progress:
+                      MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
+                      console=Console(stderr=True)) as progress:
             task = progress.add_task(label, total=None)
 
             def update(done: int, total: int) -> None:

@@ -170,7 +170,7 @@ class WorkspaceIndex:
                     IndexStore.put_json(db, row, record_json)
             IndexStore.delete(db, removed)
         self.store.collect_garbage()
-        self.store.touch()
+        self.store.touch(self.root)
         if full:
             self.load()  # first build: one bulk load is faster than many updates
             return

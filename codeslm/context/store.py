@@ -169,5 +169,9 @@ class IndexStore:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
-    def touch(self) -> None:
-        self.set_meta("updated", str(time.time()))
+    def touch(self, root: Path | None = None) -> None:
+        """Record the time of a refresh (and the indexed root, which ``index --prune`` reads)."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('updated', ?)", (str(time.time()),))
+            if root is not None:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('root', ?)", (str(root),))
