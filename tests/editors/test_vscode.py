@@ -1,6 +1,7 @@
 """The VS Code extension builds from a clean checkout: ``npm ci`` from the committed lockfile,
 TypeScript compiles, ESLint passes, the logic's unit tests pass (node:test), and vsce packages
-a .vsix holding the compiled extension and its runtime dependencies. (VS Code itself cannot
+a .vsix holding the esbuild bundle (the language client inside it), the icon and the
+accept-word/accept-line keybindings. (VS Code itself cannot
 run here; its language client is exercised through the same server by the other tests.)"""
 
 from __future__ import annotations
@@ -44,8 +45,14 @@ def test_extension_compiles_lints_tests_and_packages(tmp_path: Path) -> None:
         names = set(archive.namelist())
         manifest = json.loads(archive.read("extension/package.json"))
     main = "extension/" + manifest["main"].removeprefix("./")
-    assert main in names
-    assert "extension/node_modules/vscode-languageclient/package.json" in names
-    assert not any(name.startswith("extension/src/") for name in names)  # sources left out
+    assert main == "extension/dist/extension.js" and main in names
+    # Bundled by esbuild: the language client is inside the bundle, no node_modules shipped.
+    assert not any("node_modules" in name for name in names)
+    assert not any(name.startswith(("extension/src/", "extension/out/")) for name in names)
+    assert "extension/" + manifest["icon"] in names
+    assert len(names) < 15, sorted(names)
+    commands = {b["command"] for b in manifest["contributes"]["keybindings"]}
+    assert {"editor.action.inlineSuggest.acceptNextWord",
+            "editor.action.inlineSuggest.acceptNextLine"} <= commands
     assert manifest["contributes"]["commands"]
     assert manifest["engines"]["vscode"] == "^1.91.0"  # language client 11 needs it
