@@ -145,3 +145,43 @@ def test_known_models_have_consistent_metadata() -> None:
     default = registry.find_spec("qwen2.5-coder-0.5b")
     assert default is not None and default.size == 491_400_064 and len(default.pypi) == 6
     assert registry.find_spec("QWEN2.5-CODER-1.5B").name == "qwen2.5-coder-1.5b"
+
+
+def test_header_reader_agrees_with_the_gguf_package(tmp_path: Path) -> None:
+    """Our per-command reader against llama.cpp's own gguf package (writer and reader), on a
+    file with string arrays, numeric arrays and quantized tensors."""
+    import gguf as ggml  # the gguf package; numpy comes with it
+    import numpy as np
+
+    path = tmp_path / "ref.gguf"
+    writer = ggml.GGUFWriter(str(path), "llama")
+    writer.add_name("reference")
+    writer.add_context_length(4096)
+    writer.add_array("tokenizer.ggml.tokens", ["<s>", "</s>", "héllo", "", "x" * 300])
+    writer.add_array("tokenizer.ggml.scores", [0.5, -1.0, 2.0])
+    writer.add_bool("flag", True)
+    writer.add_tensor("f32", np.arange(64, dtype=np.float32))
+    writer.add_tensor("f16", np.zeros((4, 32), dtype=np.float16))
+    q8 = np.zeros((2, 34), dtype=np.uint8)  # two Q8_0 blocks of 32 values, raw bytes
+    writer.add_tensor("q8", q8, raw_shape=(2, 34), raw_dtype=ggml.GGMLQuantizationType.Q8_0)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+    ours = gguf.read_header(path)
+    theirs = ggml.GGUFReader(path)
+    assert ours.architecture == "llama" and ours.name == "reference"
+    assert ours.context_length == 4096
+    assert ours.metadata["tokenizer.ggml.tokens"] == 5  # arrays as their length
+    assert ours.metadata["flag"] is True
+    assert ours.tensor_count == len(theirs.tensors) == 3
+    for key, fld in theirs.fields.items():
+        if key.startswith("GGUF."):
+            continue
+        expected = len(fld.data) if fld.types[0] == ggml.GGUFValueType.ARRAY else fld.contents()
+        assert ours.metadata[key] == pytest.approx(expected), key
+    last = max(theirs.tensors, key=lambda t: t.data_offset + t.n_bytes)
+    assert ours.data_end == last.data_offset + last.n_bytes
+    for ttype, (block, nbytes) in gguf._TYPE_SIZES.items():
+        assert ggml.GGML_QUANT_SIZES[ggml.GGMLQuantizationType(ttype)] == (block, nbytes)
