@@ -30,6 +30,8 @@ from typing import Any
 
 from ..config import ContextConfig
 from ..documents import language_for
+from ..errors import InputError
+from ..fileio import read_limited
 from . import imports as imports_mod
 from . import records
 from .imports import PathLookup
@@ -278,11 +280,11 @@ class WorkspaceIndex:
         """Re-read one file after a change on disk (or forget it if it is gone or unusable)."""
         path = self.root / relpath
         try:
-            data = path.read_bytes()
-        except OSError:
+            data = read_limited(path, self.config.max_file_bytes)
+        except InputError:  # gone, too large, or no longer a regular file
             self.remove(relpath)
             return None
-        if classify_content(data) is not None or len(data) > self.config.max_file_bytes:
+        if classify_content(data) is not None:
             self.remove(relpath)
             return None
         return self.set_text(relpath, data.decode("utf-8"), overlay=False)

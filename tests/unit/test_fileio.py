@@ -229,3 +229,17 @@ def test_gen_output_on_a_symlink_says_so_and_writes_the_target(tmp_path: Path) -
     assert f"# codeslm: {link} is a symbolic link; writing through to {real}" in result.stderr
     assert link.is_symlink() and real.read_text() == "def new():\n    return 2\n"
     assert stat.S_IMODE(real.stat().st_mode) == 0o700
+
+
+def test_a_file_replaced_by_a_fifo_is_dropped_from_the_index(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("def a():\n    return 1\n")
+    index = WorkspaceIndex.open(tmp_path, ContextConfig(), db_path=tmp_path / "index.db")
+    try:
+        index.refresh(workers=1)
+        assert "a.py" in index.entries
+        (tmp_path / "a.py").unlink()
+        os.mkfifo(tmp_path / "a.py")  # the language server re-reads files that change on disk
+        assert index.update_from_disk("a.py") is None
+        assert "a.py" not in index.entries
+    finally:
+        index.close()
