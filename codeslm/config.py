@@ -119,6 +119,9 @@ class LspConfig:
     debounce_max_ms: int = 0
     disabled_languages: list[str] = field(default_factory=list)
     max_document_bytes: int = 2_000_000
+    # A protocol message longer than this is skipped unread (one log line, an error answer).
+    # JSON escaping can make a document's message several times its size.
+    max_message_bytes: int = 32 * 1024 * 1024
     candidates_invoked: int = 3  # completions offered when the user asks explicitly
     # record shown/accepted suggestions locally for `codeslm stats` (never sent anywhere)
     accept_stats: bool = True

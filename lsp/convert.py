@@ -4,7 +4,9 @@ LSP positions count lines split at ``\\n``, ``\\r\\n`` or ``\\r`` and columns in
 encoding's code units (UTF-16 unless the client offered something else). The core counts lines
 split at ``\\n`` and columns in code points. Every conversion goes through a ``str`` offset so
 both views agree on any text. Out-of-range positions raise :class:`InvalidPosition` instead of
-being clamped silently: a stale position must not produce an edit in the wrong place.
+being clamped silently: a stale position must not produce an edit in the wrong place. In
+particular a cursor on the line after the last (``line == line_count``) is refused: an item
+answered there would have a range that ends outside the document.
 """
 
 from __future__ import annotations
@@ -65,15 +67,16 @@ class LineIndex:
     def offset(self, position: lsp.Position, *, clamp_column: bool = False) -> int:
         """The ``str`` offset of an LSP position; InvalidPosition when outside the text.
 
-        A line equal to the line count with column 0 is the end of the text (clients use it
-        for "end of document"). ``clamp_column`` accepts a column past the line's end as
-        the end of the line (the spec lets clients do this for ranges).
+        ``clamp_column`` is for the ends of ranges (the spec lets clients write them loosely):
+        a column past the line's end means the end of the line, and the line after the last
+        with column 0 means the end of the text ("to the end of the document"). Without it (a
+        cursor) both raise: the cursor is always on a line of the document.
         """
         line, column = position.line, position.character
         if line < 0 or column < 0:
             raise InvalidPosition(f"negative position {line}:{column}")
         if line >= self.line_count:
-            if line == self.line_count and column == 0:
+            if clamp_column and line == self.line_count and column == 0:
                 return len(self.text)
             raise InvalidPosition(
                 f"line {line} is past the end of the document ({self.line_count} lines)"

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import threading
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as lsp
-from pygls.exceptions import JsonRpcException
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
 from codeslm import __version__
@@ -25,11 +27,13 @@ from codeslm.errors import InputError
 
 from .context import ProviderFactory, default_factory
 from .documents import DocumentStore
+from .framing import CHUNK, MessageReader, ThreadedStreamSource
 from .protocol import CodeslmProtocol
 from .scheduler import Scheduler
 from .services import BackendFactory, Services
 from .status import METHOD as STATUS_METHOD
 from .status import StatusReporter
+from .transport import pump
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +49,18 @@ class CodeslmServer(LanguageServer):
         context_factory: ProviderFactory = default_factory,
     ) -> None:
         super().__init__(
-            "codeslm", __version__,
+            "codeslm",
+            __version__,
             text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental,
             protocol_cls=CodeslmProtocol,
         )
         self.status = StatusReporter(self._send_status)
-        self.services = Services(flags or {}, self.status, backend_factory=backend_factory,
-                                 context_factory=context_factory)
+        self.services = Services(
+            flags or {},
+            self.status,
+            backend_factory=backend_factory,
+            context_factory=context_factory,
+        )
         self.documents = DocumentStore(max_bytes=self.services.config.lsp.max_document_bytes)
         self.scheduler = Scheduler()
         self._background: set[asyncio.Task[Any]] = set()
@@ -81,18 +90,18 @@ class CodeslmServer(LanguageServer):
 
     def show(self, message: str, kind: lsp.MessageType = lsp.MessageType.Warning) -> None:
         """A message for the user (and the log)."""
-        log.log(logging.WARNING if kind <= lsp.MessageType.Warning else logging.INFO, "%s",
-                message)
+        log.log(logging.WARNING if kind <= lsp.MessageType.Warning else logging.INFO, "%s", message)
         self.window_show_message(lsp.ShowMessageParams(type=kind, message=f"codeslm: {message}"))
 
     def report_server_error(self, error: Exception, source: Any) -> None:
-        """Errors outside a request: answer unreadable input, log the rest (no pop-ups)."""
+        """Errors pygls reports from handlers: logged (no pop-ups)."""
         cause = error.__cause__ or error.__context__
-        if source is JsonRpcException and not isinstance(error, JsonRpcException):
-            self.protocol.report_unreadable(error)  # type: ignore[attr-defined]
-            return
-        log.error("server error (%s): %s", getattr(source, "__name__", source), error,
-                  exc_info=cause if isinstance(cause, BaseException) else None)
+        log.error(
+            "server error (%s): %s",
+            getattr(source, "__name__", source),
+            error,
+            exc_info=cause if isinstance(cause, BaseException) else None,
+        )
 
     def read_text(self, path: str) -> str | None:
         """The text of ``path``: the open document's if it is open, else the file's, else None
@@ -110,6 +119,49 @@ class CodeslmServer(LanguageServer):
         except InputError as exc:
             log.info("not reading %s: %s", path, exc)
             return None
+
+    # -- transports: pygls' loops replaced by the bounded reader of .framing ----------------
+
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        """Serve over stdio until the input ends or the client sends exit."""
+        self._stop_event = stop = threading.Event()
+        source = ThreadedStreamSource(stdin or sys.stdin.buffer)
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        reader = MessageReader(source.read, max_body=self.services.config.lsp.max_message_bytes)
+        try:
+            asyncio.run(pump(reader, self.protocol, stop))  # type: ignore[arg-type]
+        except BrokenPipeError:
+            log.error("the client closed the connection; stopping")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """Serve one client at a time on a TCP socket."""
+        self._stop_event = stop = threading.Event()
+        max_body = self.services.config.lsp.max_message_bytes
+
+        async def connection(stream: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            log.info("a client connected")
+            self.protocol.set_writer(writer)  # type: ignore[arg-type]
+
+            async def read() -> bytes:
+                return await stream.read(CHUNK)
+
+            await pump(MessageReader(read, max_body=max_body), self.protocol, stop)  # type: ignore[arg-type]
+            self.shutdown()
+
+        async def listen() -> None:
+            self._server = await asyncio.start_server(connection, host, port)
+            log.info("serving on %s:%s", host, port)
+            async with self._server:
+                await self._server.serve_forever()
+
+        try:
+            asyncio.run(listen())
+        except asyncio.CancelledError:
+            log.debug("the TCP server was cancelled")
 
     @property
     def encoding(self) -> str:
@@ -132,16 +184,20 @@ def create_server(
     """A server with every feature registered (flags are dotted config keys)."""
     from . import actions, completions, lifecycle
 
-    server = CodeslmServer(flags, backend_factory=backend_factory,
-                           context_factory=context_factory)
+    server = CodeslmServer(flags, backend_factory=backend_factory, context_factory=context_factory)
     lifecycle.register(server)
     completions.register(server)
     actions.register(server)
     return server
 
 
-def serve(server: CodeslmServer, *, tcp: tuple[str, int] | None = None,
-          stdout: Any = None, stdin: Any = None) -> None:
+def serve(
+    server: CodeslmServer,
+    *,
+    tcp: tuple[str, int] | None = None,
+    stdout: Any = None,
+    stdin: Any = None,
+) -> None:
     """Serve over stdio (default) or TCP until the client exits."""
     if tcp is not None:
         server.start_tcp(*tcp)

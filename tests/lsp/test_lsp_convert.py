@@ -52,7 +52,9 @@ def test_out_of_range_positions_raise() -> None:
         index.offset(P(0, 3))
     with pytest.raises(InvalidPosition):
         index.offset(P(5, 0))
-    assert index.offset(P(2, 0)) == 5  # one past the last line, column 0: the end
+    with pytest.raises(InvalidPosition):
+        index.offset(P(2, 0))  # a cursor is never past the last line
+    assert index.offset(P(2, 0), clamp_column=True) == 5  # a range's "end of document"
     assert index.offset(P(0, 99), clamp_column=True) == 2
 
 

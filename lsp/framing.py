@@ -1,0 +1,279 @@
+"""LSP base-protocol framing: a byte stream in, message bodies out, bounded and self-healing.
+
+pygls 2.x reads a header line with an unbounded ``readline`` and the body with one
+``read(Content-Length)``: a huge length is read into memory at once, and any header it does not
+match exactly (lowercase name, ``\\n`` line ends, a stray byte) leaves it waiting forever. This
+reader replaces that loop:
+
+- Header lines end at ``\\n`` (a ``\\r`` before it is optional); header names are
+  case-insensitive; the ``Content-Length`` value may be padded with blanks or zeros. A header
+  line is at most :data:`MAX_HEADER_LINE` bytes.
+- A body is read in chunks and never held beyond ``max_body`` bytes: a longer one is skipped
+  (its first bytes are kept so the caller can name the request it came from).
+- Anything it cannot read (a negative or non-numeric length, junk between messages, a body
+  without a header) is reported once and skipped up to the next ``Content-Length`` header
+  (resynchronisation). A valid JSON body cannot contain such a header line: raw line breaks only
+  occur between JSON tokens, where the words of a header cannot. So a header found inside a
+  body means the declared length was too long, and the body is cut there.
+
+Contract: :meth:`MessageReader.next_frame` returns the next :class:`Frame` or None at the end of
+the input; it never raises for bad input, only for errors of the underlying stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import re
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+log = logging.getLogger(__name__)
+
+CHUNK = 65536
+MAX_HEADER_LINE = 4096  # a longer "header" is junk
+HEAD_KEPT = 4096  # bytes of a skipped body kept to name its request
+# A Content-Length header line as it can start a message. Used to find the next message after
+# junk; \d{1,20} keeps a body's JSON string of digits from matching (it has no line break).
+_HEADER = re.compile(rb"content-length[ \t]*:[ \t]*\+?\d{1,20}[ \t]*\r?\n", re.IGNORECASE)
+_TOKEN = re.compile(rb"[A-Za-z0-9!#$%&'*+.^_`|~-]+")  # a header name (RFC 9110 token)
+_OVERLAP = 64  # bytes searched again at a chunk boundary (longer than any header match)
+
+
+@dataclass(slots=True)
+class Frame:
+    """One message body, or the head of one that was too large (``oversize`` bytes)."""
+
+    body: bytes
+    oversize: int = 0  # > 0: the body was skipped; ``body`` holds its first bytes only
+    declared: int = 0  # the Content-Length that was sent
+
+
+class MessageReader:
+    """Splits a byte stream into LSP message bodies (see the module docstring)."""
+
+    def __init__(self, read: Callable[[], Awaitable[bytes]], *, max_body: int) -> None:
+        """``read`` returns the next chunk of input (``b""`` at the end)."""
+        self._read = read
+        self.max_body = max_body
+        self._buf = bytearray()
+        self._eof = False
+
+    # -- buffer ------------------------------------------------------------------------------
+
+    async def _fill(self) -> bool:
+        """Read one more chunk into the buffer; False at the end of the input."""
+        if self._eof:
+            return False
+        data = await self._read()
+        if not data:
+            self._eof = True
+            return False
+        self._buf += data
+        return True
+
+    def unread(self, data: bytes) -> None:
+        """Put bytes back at the front of the input (a body that overran its message)."""
+        self._buf[:0] = data
+
+    def pending(self, limit: int) -> bytes:
+        """The bytes already received up to the next header (at most ``limit``), unconsumed."""
+        match = _HEADER.search(self._buf, 0, limit + _OVERLAP)
+        end = match.start() if match else len(self._buf)
+        return bytes(self._buf[: min(end, limit)])
+
+    def consume(self, n: int) -> None:
+        del self._buf[:n]
+
+    # -- frames ------------------------------------------------------------------------------
+
+    async def next_frame(self) -> Frame | None:
+        """The next message body (see the module docstring), None at the end of the input."""
+        while True:
+            length = await self._headers()
+            if length is None:
+                return None
+            frame = await self._body(length)
+            if frame is not None:
+                return frame
+
+    async def _headers(self) -> int | None:
+        """Read one header block; its Content-Length, or None at the end of the input."""
+        length: int | None = None
+        seen = False
+        while True:
+            newline = self._buf.find(b"\n", 0, MAX_HEADER_LINE)
+            if newline < 0:
+                if len(self._buf) >= MAX_HEADER_LINE:
+                    await self._skip_junk(f"a header line longer than {MAX_HEADER_LINE} bytes")
+                    length, seen = None, False
+                    continue
+                if not await self._fill():
+                    if self._buf.strip():
+                        log.error(
+                            "framing: the input ended inside a message header (%d bytes dropped)",
+                            len(self._buf),
+                        )
+                    return None
+                continue
+            line = bytes(self._buf[:newline]).rstrip(b"\r")
+            if not line.strip():
+                del self._buf[: newline + 1]
+                if length is not None:
+                    return length
+                if seen:
+                    log.error("framing: a header block without Content-Length was skipped")
+                    seen = False
+                continue  # blank lines between messages are harmless
+            name, colon, value = line.partition(b":")
+            name = name.strip().lower()
+            if not colon or not _TOKEN.fullmatch(name):
+                await self._skip_junk("bytes that are not a message header")
+                length, seen = None, False
+                continue
+            del self._buf[: newline + 1]
+            seen = True
+            if name != b"content-length":
+                continue  # Content-Type and unknown headers: nothing to do
+            parsed = _length(value)
+            if parsed is None:
+                shown = value.strip().decode("latin-1")[:40]
+                await self._skip_junk(f"bad Content-Length {shown!r}")
+                length, seen = None, False
+                continue
+            length = parsed
+
+    async def _skip_junk(self, reason: str) -> None:
+        """Drop bytes up to the next Content-Length header (or the end of the input)."""
+        skipped = 0
+        while True:
+            match = _HEADER.search(self._buf)
+            if match is not None:
+                skipped += match.start()
+                del self._buf[: match.start()]
+                break
+            keep = min(len(self._buf), _OVERLAP)
+            skipped += len(self._buf) - keep
+            del self._buf[: len(self._buf) - keep]
+            if not await self._fill():
+                skipped += len(self._buf)
+                self._buf.clear()
+                break
+        log.error("framing: %s; skipped %d bytes to the next message", reason, skipped)
+
+    async def _body(self, length: int) -> Frame | None:
+        """Collect a body of ``length`` bytes, cut short at a header found inside it."""
+        scanned = 0  # bytes of the body already searched for a header
+        kept = 0  # bytes dropped from the front (over max_body), only the head is remembered
+        head = b""
+        if length > self.max_body:  # the answer names the request once it is skipped
+            log.debug(
+                "framing: Content-Length %d is over the %d-byte limit "
+                "(lsp.max_message_bytes); skipping the body",
+                length,
+                self.max_body,
+            )
+        while True:
+            available = min(len(self._buf), length - kept)
+            match = _HEADER.search(self._buf, max(0, scanned - _OVERLAP), available)
+            if match is not None:
+                cut = kept + match.start()
+                log.error(
+                    "framing: Content-Length %d, but the next message starts after %d "
+                    "bytes; reading the body up to there",
+                    length,
+                    cut,
+                )
+                return self._take(match.start(), cut, length, head)
+            scanned = available
+            if kept + available >= length:
+                return self._take(available, length, length, head)
+            if kept + len(self._buf) > self.max_body:
+                if not kept:
+                    head = bytes(self._buf[:HEAD_KEPT])
+                drop = max(0, available - _OVERLAP)
+                del self._buf[:drop]
+                kept += drop
+                scanned -= drop
+            if not await self._fill():
+                log.error(
+                    "framing: the input ended inside a message body (%d of %d bytes)",
+                    kept + len(self._buf),
+                    length,
+                )
+                self._buf.clear()
+                return None
+
+    def _take(self, n: int, size: int, declared: int, head: bytes) -> Frame:
+        """Consume ``n`` buffered bytes that end a body of ``size`` bytes."""
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        if head or size > self.max_body:
+            return Frame(head or data[:HEAD_KEPT], oversize=size, declared=declared)
+        return Frame(data, declared=declared)
+
+
+def _length(value: bytes) -> int | None:
+    """A Content-Length value: digits, optionally padded with blanks or leading zeros."""
+    text = value.strip(b" \t")
+    if text.startswith(b"+"):
+        text = text[1:]
+    if not text or len(text) > 20 or not text.isdigit():
+        return None
+    return int(text)
+
+
+# -- byte sources ----------------------------------------------------------------------------
+
+
+class ThreadedStreamSource:
+    """Chunks of a blocking binary stream (stdin), read on a daemon thread one at a time.
+
+    A daemon thread (not pygls' pool) so that a read blocked on a silent client never keeps the
+    process from exiting, and one read at a time so nothing piles up unread in memory.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        read1 = getattr(stream, "read1", None)
+        self._read: Callable[[int], bytes] = read1 if callable(read1) else stream.read
+        self._requests: queue.SimpleQueue[
+            tuple[asyncio.AbstractEventLoop, asyncio.Future[bytes]]
+        ] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    async def read(self) -> bytes:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bytes] = loop.create_future()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="lsp-stdin", daemon=True)
+            self._thread.start()
+        self._requests.put((loop, future))
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            loop, future = self._requests.get()
+            result: Any
+            try:
+                result = self._read(CHUNK)
+            except BaseException as exc:  # handed to the reader, which reports it
+                result = exc
+            try:
+                loop.call_soon_threadsafe(_settle, future, result)
+            except RuntimeError:  # the loop is closed: nobody is reading any more
+                return
+            if isinstance(result, BaseException) or not result:
+                return
+
+
+def _settle(future: asyncio.Future[bytes], result: Any) -> None:
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(bytes(result))
