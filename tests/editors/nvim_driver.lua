@@ -40,7 +40,20 @@ local ok, err = pcall(function()
   local marks = vim.api.nvim_buf_get_extmarks(bufnr, vim.api.nvim_create_namespace('codeslm'),
     0, -1, { details = true })
   out.ghost_marks = #marks
-  out.accepted = codeslm.accept()
+  -- What accepting it whole gives, worked out on a scratch copy of the buffer.
+  local shown = codeslm.suggestion()
+  out.suggestion = shown.text
+  local scratch = vim.api.nvim_create_buf(false, true)
+  vim.api.nvim_buf_set_lines(scratch, 0, -1, false, vim.api.nvim_buf_get_lines(bufnr, 0, -1, false))
+  vim.lsp.util.apply_text_edits({ { range = shown.range, newText = shown.text } }, scratch, 'utf-16')
+  out.expected_after_completion = vim.api.nvim_buf_get_lines(scratch, 0, -1, false)
+  -- Accept its first word, then the rest of that line, then whatever is left.
+  out.accepted_word = codeslm.accept_word()
+  out.after_word = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+  out.shown_after_word = codeslm.has_suggestion()
+  out.accepted_line = codeslm.accept_line()
+  out.after_line = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+  out.accepted = not codeslm.has_suggestion() or codeslm.accept()
   out.after_completion = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
   out.cursor = vim.api.nvim_win_get_cursor(0)
 
@@ -60,9 +73,14 @@ local ok, err = pcall(function()
   end
   vim.api.nvim_win_set_cursor(0, { 1, 4 })
   vim.lsp.buf.code_action()
-  out.refactored = vim.wait(180000, function()
+  -- The command's answer comes after the edit was applied (or says why it was not); on a busy
+  -- machine that can take minutes, with progress shown meanwhile.
+  out.answered = vim.wait(420000, function() return codeslm.last_command_result ~= nil end, 100)
+  out.command_result = codeslm.last_command_result
+  out.refactored = vim.wait(5000, function()
     return vim.api.nvim_buf_get_changedtick(bufnr) ~= tick
   end, 100)
+  out.progress_seen = codeslm.progress_seen or 0
   vim.wait(200)
   out.after_refactor = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
 end)

@@ -1,6 +1,8 @@
 """Real Neovim (Debian's 0.7, headless) with editors/neovim attached to ``codeslm lsp`` on the
-real model: a ghost-text suggestion is requested, shown and accepted into the buffer, and a
-docstring refactor runs through Neovim's own code action flow (workspace/applyEdit)."""
+real model: a ghost-text suggestion is requested, shown and accepted into the buffer word,
+line and rest (giving the same text as accepting it whole), and a docstring refactor runs
+through Neovim's own code action flow (workspace/applyEdit) with its progress reaching the
+plugin and the command's answer awaited rather than a fixed time."""
 
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ def test_neovim_inserts_a_model_suggestion(tmp_path: Path, model_path: Path) -> 
     subprocess.run(
         [str(NVIM), "--headless", "-u", "NONE", "-i", "NONE", "--cmd",
          f"set rtp^={REPO / 'editors' / 'neovim'}", "-c", f"luafile {DRIVER}"],
-        env=session.env, cwd=session.project, timeout=600, check=True, capture_output=True,
+        env=session.env, cwd=session.project, timeout=900, check=True, capture_output=True,
     )
     result = session.result()
     assert "error" not in result, result.get("error")
@@ -49,10 +51,19 @@ def test_neovim_inserts_a_model_suggestion(tmp_path: Path, model_path: Path) -> 
     assert result["statusline"].startswith("codeslm: ")
     assert result["cursor_before"] == [2, 4]
     assert result["suggested"] and result["ghost_marks"] == 1
+    # Word, then line, then the rest: the same text as accepting it whole.
+    assert result["accepted_word"] is True and result["accepted_line"] is True
+    assert result["after_word"] != result["after_line"] or "\n" not in result["suggestion"]
     assert result["accepted"] is True
     lines = result["after_completion"]
+    assert lines == result["expected_after_completion"], (result["suggestion"], result)
     assert lines[0] == "def is_even(n):"
     assert lines[1].startswith("    ") and lines[1].strip(), lines  # model text was inserted
+    first_word = result["after_word"][1].strip()
+    assert first_word and lines[1].strip().startswith(first_word), (first_word, lines)
+    assert result["answered"], result.get("action_titles")
+    assert result["progress_seen"] > 0  # the refactor's progress reached the plugin
+    assert result["command_result"].get("applied") is True, result["command_result"]
     assert result["refactored"], result.get("action_titles")
     assert "docstring" in result["action_title"]
     after = result["after_refactor"]

@@ -6,7 +6,9 @@
 --   * 0.11+: prefer editors/neovim/lsp/codeslm.lua with vim.lsp.enable (see the README);
 --     setup() still works there and uses vim.lsp.inline_completion on 0.12.
 -- Everywhere: the `codeslm/status` notification for the status line, refactors through
--- vim.lsp.buf.code_action(), and an instruction prompt for "Edit selection".
+-- vim.lsp.buf.code_action() with their progress shown as they run (and a message when one
+-- takes longer than `action_timeout_ms`), and an instruction prompt for "Edit selection".
+-- Ghost text (0.7-0.11 plugin path): accept all of it, its next word, or its next line.
 
 local M = {}
 
@@ -24,7 +26,11 @@ M.config = {
   settings = {},
   auto = true, -- ask for a suggestion while typing (0.7-0.10 ghost text)
   debounce_ms = 120, -- client-side pause before an automatic request
-  keys = { accept = '<C-l>', suggest = '<M-l>', dismiss = '<C-]>' },
+  keys = { accept = '<C-l>', accept_word = '<C-b>', accept_line = '<S-Tab>', suggest = '<M-l>',
+    dismiss = '<C-]>' },
+  -- A refactor still running after this long gets a message (it keeps running; its edit is
+  -- applied when it ends, unless the buffer changed meanwhile).
+  action_timeout_ms = 120000,
 }
 
 M.status = { state = 'off', message = '' }
@@ -34,6 +40,8 @@ local state = {
   item = nil, -- the suggestion shown: { bufnr, range, text, client_id }
   request = nil, -- { client_id, id } of the request in flight
   timer = nil,
+  own_tick = nil, -- changedtick after a partial accept (not the user typing)
+  actions = {}, -- running refactors by progress token: { title, timer }
 }
 M._clients = {}
 
@@ -76,6 +84,9 @@ function M.statusline()
   if s.state == 'off' then
     return ''
   end
+  if s.progress then
+    return s.progress
+  end
   local latency = s.latencyMs and string.format(' %dms', s.latencyMs) or ''
   return 'codeslm: ' .. s.state .. latency
 end
@@ -100,6 +111,63 @@ end
 
 M.commands = { ['codeslm.editSelection'] = edit_selection }
 
+-- Refactors -------------------------------------------------------------------------------
+-- Neovim before 0.10 keeps $/progress to itself: show the server's refactor progress in the
+-- message area and the status line, and say so when one runs for long.
+
+local function echo(msg)
+  pcall(api.nvim_echo, { { msg } }, false, {})
+end
+
+local function on_progress(err, result, ctx, config)
+  local default = vim.lsp.handlers['$/progress']
+  if default then
+    pcall(default, err, result, ctx, config)
+  end
+  local value = type(result) == 'table' and result.value or nil
+  if type(value) ~= 'table' then
+    return
+  end
+  local token = tostring(result.token)
+  local running = state.actions[token]
+  M.progress_seen = (M.progress_seen or 0) + 1
+  if value.kind == 'begin' then
+    running = { title = value.title or 'codeslm', started = vim.loop.now() }
+    state.actions[token] = running
+    running.timer = vim.defer_fn(function()
+      if state.actions[token] == running then
+        notify(string.format('%s is still running after %d s (the model or the CPU is busy); '
+          .. 'its edit is applied when it ends, unless you change the file meanwhile',
+          (running.title:gsub('^codeslm: ', '')), M.config.action_timeout_ms / 1000),
+          vim.log.levels.WARN)
+      end
+    end, M.config.action_timeout_ms)
+  end
+  if not running then
+    return
+  end
+  if value.kind == 'end' then
+    state.actions[token] = nil
+    M.status.progress = nil
+    echo(running.title .. ': done')
+  else
+    local detail = value.message and (': ' .. value.message) or ''
+    M.status.progress = running.title .. detail
+    echo(M.status.progress)
+  end
+  pcall(vim.cmd, 'redrawstatus')
+end
+
+-- The answer to a refactor command: say what happened when nothing was applied.
+local function on_execute_command(err, result)
+  if err then
+    notify(err.message or tostring(err), vim.log.levels.ERROR)
+  elseif type(result) == 'table' and result.applied == false and result.message then
+    notify(result.message, vim.log.levels.WARN)
+  end
+  M.last_command_result = err and { error = err.message or tostring(err) } or result
+end
+
 local function client_config(root)
   return {
     name = 'codeslm',
@@ -109,7 +177,11 @@ local function client_config(root)
     workspace_folders = { { uri = vim.uri_from_fname(root), name = root } },
     init_options = M.config.settings,
     settings = { codeslm = M.config.settings },
-    handlers = { ['codeslm/status'] = on_status },
+    handlers = {
+      ['codeslm/status'] = on_status,
+      ['$/progress'] = on_progress,
+      ['workspace/executeCommand'] = on_execute_command,
+    },
     commands = M.commands,
     on_exit = function()
       M._clients[root] = nil
@@ -250,8 +322,84 @@ function M.accept()
   return true
 end
 
+-- The part of `text` a partial accept takes: its next word (with the spaces before it) or
+-- the rest of its current line (a suggestion starting at a line end takes the next line).
+function M._take(text, unit)
+  if unit == 'line' then
+    local rest = text
+    local lead = ''
+    if rest:sub(1, 1) == '\n' then
+      lead, rest = '\n', rest:sub(2)
+    end
+    local line = rest:match('^[^\n]*')
+    return lead .. line
+  end
+  return text:match('^%s*[%w_]+') or text:match('^%s*[^%w_%s]+') or text:match('^%s+') or text
+end
+
+-- What the shown suggestion still adds after the cursor.
+local function remaining(item)
+  local client = vim.lsp.get_client_by_id(item.client_id)
+  local encoding = client and client.offset_encoding or 'utf-16'
+  local row = item.range['end'].line
+  local line = api.nvim_buf_get_lines(item.bufnr, row, row + 1, false)[1] or ''
+  local start_col = vim.lsp.util._get_line_byte_from_position(item.bufnr, item.range.start,
+    encoding)
+  local end_col = vim.lsp.util._get_line_byte_from_position(item.bufnr, item.range['end'],
+    encoding)
+  local typed = line:sub(start_col + 1, end_col)
+  if item.text:sub(1, #typed) ~= typed then
+    return nil
+  end
+  return item.text:sub(#typed + 1), row, end_col, client
+end
+
+--- Insert the next word ('word') or line ('line') of the shown suggestion and keep showing
+--- the rest; returns false when there is none.
+function M.accept_part(unit)
+  local item = state.item
+  if not item then
+    return false
+  end
+  local rest, row, col, client = remaining(item)
+  if not rest or rest == '' then
+    return M.accept()
+  end
+  local part = M._take(rest, unit)
+  M.dismiss()
+  local lines = vim.split(part, '\n', true)
+  api.nvim_buf_set_text(item.bufnr, row, col, row, col, lines)
+  local new_row = row + #lines - 1
+  local new_col = (#lines == 1 and col or 0) + #lines[#lines]
+  pcall(api.nvim_win_set_cursor, 0, { new_row + 1, new_col })
+  state.own_tick = api.nvim_buf_get_changedtick(item.bufnr)
+  local left = rest:sub(#part + 1)
+  if left ~= '' and client then
+    local encoding = client.offset_encoding or 'utf-16'
+    local line = api.nvim_buf_get_lines(item.bufnr, new_row, new_row + 1, false)[1] or ''
+    local utf32, utf16 = vim.str_utfindex(line, new_col)
+    local character = ({ ['utf-8'] = new_col, ['utf-32'] = utf32 })[encoding] or utf16
+    local pos = { line = new_row, character = character }
+    show(item.bufnr, client, { insertText = left, range = { start = pos, ['end'] = pos } })
+  end
+  return true
+end
+
+function M.accept_word()
+  return M.accept_part('word')
+end
+
+function M.accept_line()
+  return M.accept_part('line')
+end
+
 function M.has_suggestion()
   return state.item ~= nil
+end
+
+--- The suggestion shown ({ range, text }), or nil.
+function M.suggestion()
+  return state.item and { range = state.item.range, text = state.item.text } or nil
 end
 
 local function schedule_auto()
@@ -317,11 +465,24 @@ function M.setup(opts)
           api.nvim_feedkeys(api.nvim_replace_termcodes(keys.accept, true, false, true), 'n', false)
         end
       end, o)
+      for name, fn in pairs({ accept_word = M.accept_word, accept_line = M.accept_line }) do
+        if keys[name] then
+          vim.keymap.set('i', keys[name], function()
+            if not fn() then
+              api.nvim_feedkeys(api.nvim_replace_termcodes(keys[name], true, false, true), 'n',
+                false)
+            end
+          end, o)
+        end
+      end
       vim.keymap.set('i', keys.suggest, function() M.suggest(true) end, o)
       vim.keymap.set('i', keys.dismiss, M.dismiss, o)
       if M.config.auto then
         api.nvim_create_autocmd('TextChangedI', { group = group, buffer = ev.buf,
           callback = function()
+            if state.own_tick == api.nvim_buf_get_changedtick(ev.buf) then
+              return -- our own partial accept: the rest of the suggestion stays shown
+            end
             M.dismiss()
             schedule_auto()
           end })
