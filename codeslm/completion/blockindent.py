@@ -17,12 +17,15 @@ and comments or preprocessor lines at column 0, say nothing about the block):
   namespace or ``extern "C"`` block whose body is not indented);
 - the line above is indented and the line below is indented too (a closing-bracket line counts
   one unit deeper than it stands, since it ends an indented body): the shallower of the two;
-- the line above is indented and the line below is at column 0 or absent (the end of the
-  file): the unit above goes on only when the cursor line sits right under its last line (an
-  Enter there, no blank line between) and, when there is a line below, a blank line separates
-  it from the cursor; the indentation is then the unit's outermost body (a function's body, a
-  class's members), the least the model can deepen. A Python unit whose body already ended
-  with ``return``/``raise``/``pass`` at that outermost level is finished: nothing then.
+- the line above is indented and the line below is at column 0: the unit above goes on only
+  when the cursor line sits right under its last line (an Enter there, no blank line between)
+  and a blank line separates it from the line below;
+- the line above is indented and nothing follows (the end of the file): the unit goes on when
+  at most one blank line separates it from the cursor (two or more before top-level code is
+  the usual style, PEP 8's among others);
+- in both, the indentation is the unit's outermost body (a function's body, a class's
+  members), the least the model can deepen; and a Python unit whose body already ended with
+  ``return``/``raise``/``pass`` at that outermost level is finished: nothing then.
 
 Nothing happens when the cursor is already at or past that indentation, at true top level
 (module level between functions: blank lines on both sides), inside a string or comment, when
@@ -57,6 +60,7 @@ BRACKET_LANGUAGES = frozenset(
     }
 )
 _PREPROCESSOR_LANGUAGES = frozenset({"c", "cpp", "c_sharp"})
+MAX_BLANK_LINES_AT_END = 1  # between a body and a cursor at the end of the file
 _ENDS_BODY = re.compile(r"(return|raise|pass)\b")
 
 
@@ -112,12 +116,17 @@ def _target(hole: Hole, language: str) -> str | None:
             return _deeper(down, hole.indent_unit) if closer else down
     # Column 0 below, or nothing: the unit above may be over. It goes on when the cursor line
     # is right under its last line and set apart from what follows.
-    lines_above = hole.prefix.split("\n")
-    right_under = len(lines_above) >= 2 and lines_above[-2].rstrip("\r") == above
-    lines_below = hole.suffix.split("\n")  # [0] is the rest of the cursor line
-    gap_below = below is None or (len(lines_below) > 1 and not lines_below[1].strip())
-    if not right_under or not gap_below:
-        return None
+    lines_above = hole.prefix.split("\n")[:-1]
+    last_code = max((i for i, line in enumerate(lines_above) if line.strip()), default=-1)
+    blank_above = len(lines_above) - 1 - last_code
+    if below is None:
+        if blank_above > MAX_BLANK_LINES_AT_END:
+            return None
+    else:
+        lines_below = hole.suffix.split("\n")  # [0] is the rest of the cursor line
+        gap_below = len(lines_below) > 1 and not lines_below[1].strip()
+        if blank_above or not gap_below or lines_above[-1].rstrip("\r") != above:
+            return None
     body = _outer_body(hole, language)
     if language == "python" and width(up) <= width(body) and _ENDS_BODY.match(above.strip()):
         return None  # the function already returned at its outermost level: it is finished

@@ -19,14 +19,15 @@ from lsprotocol import types as lsp
 
 pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
 
-# HumanEval/3's prompt and the start of its canonical body; the last line is left empty.
+# HumanEval/3's prompt (rewrapped) and the start of its canonical body; the last line is left empty.
 BELOW_ZERO = '''from typing import List
 
 
 def below_zero(operations: List[int]) -> bool:
-    """ You're given a list of deposit and withdrawal operations on a bank account that starts with
-    zero balance. Your task is to detect if at any point the balance of account fallls below zero, and
-    at that point function should return True. Otherwise it should return False.
+    """ You're given a list of deposit and withdrawal operations on a bank account that
+    starts with zero balance. Your task is to detect if at any point the balance of account
+    falls below zero, and at that point function should return True. Otherwise it should
+    return False.
     >>> below_zero([1, 2, 3])
     False
     >>> below_zero([1, 2, -4, 5])
