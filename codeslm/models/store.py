@@ -78,6 +78,39 @@ def write_verified(
     return dest
 
 
+def adopt_verified(
+    src: Path,
+    dest: Path,
+    *,
+    expected_size: int | None,
+    expected_sha256: str | None,
+    progress: Progress | None = None,
+    origin: str,
+) -> Path:
+    """Check a file downloaded elsewhere (size and SHA-256), then move it to ``dest``.
+
+    On a mismatch ``src`` is deleted (a fresh download is needed) and :class:`ModelCorrupt`
+    raised; ``dest`` is only ever replaced by a checked file.
+    """
+    size = src.stat().st_size
+    problem = None
+    if expected_size is not None and size != expected_size:
+        problem = f"has {size:,} bytes, expected {expected_size:,}"
+    sha = sha256_of(src, progress)
+    if problem is None and expected_sha256 is not None and sha != expected_sha256:
+        problem = f"has SHA-256 {sha[:12]}..., expected {expected_sha256[:12]}..."
+    if problem is not None:
+        src.unlink(missing_ok=True)
+        raise ModelCorrupt(
+            f"{dest.name} downloaded from {origin} {problem}",
+            hint="the download was damaged or the source changed; nothing was written",
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, dest)
+    _write_marker(dest, sha, origin)
+    return dest
+
+
 def _write_marker(path: Path, sha: str, origin: str) -> None:
     st = path.stat()
     marker = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha, "origin": origin}
