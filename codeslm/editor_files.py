@@ -115,7 +115,7 @@ def show(name: str) -> str:
             f"vim.opt.runtimepath:append('{root / 'neovim'}')\n"
             "-- Neovim 0.7-0.10: ghost text drawn by the plugin\n"
             "require('codeslm').setup({ settings = { lsp = { debounce_ms = 150 } } })\n"
-            "-- <C-l> accepts, <M-w> accepts a word, <M-e> a line, <M-l> asks, <C-]> dismisses.\n"
+            "-- <C-l> accepts, <C-b> its next word, <S-Tab> its next line, <M-l> asks.\n"
             "-- Neovim 0.11+: instead of setup(), vim.lsp.enable('codeslm') (see "
             f"{root / 'neovim' / 'init-0.11.lua'})\n"
         )

@@ -3,7 +3,14 @@
 ;; lsp-mode runs several servers per buffer: codeslm is an add-on next to pyright, gopls...
 ;; With lsp-mode 9.0.1+ (lsp-inline-completion.el) suggestions show as ghost text:
 ;; `codeslm-lsp-suggest' asks explicitly; `codeslm-lsp-auto-mode' asks after a pause in
-;; typing. Older lsp-mode: suggestions come through `completion-at-point'.
+;; typing; while one is shown, M-f accepts its next word and C-e the rest of its line
+;; (`codeslm-lsp-accept-word', `codeslm-lsp-accept-line'). Older lsp-mode: suggestions come
+;; through `completion-at-point'.
+;;
+;; lsp-mode gives up on an answer after `lsp-response-timeout' (10 s), which a model on a
+;; slow or busy CPU can take; in buffers where codeslm runs, the wait is raised to
+;; `codeslm-lsp-request-timeout' (the setting is buffer-local, so it applies to the other
+;; servers of those buffers too; typing still interrupts a completion request).
 ;;
 ;; Usage:
 ;;   (add-to-list 'load-path "/path/to/codeslm/editors/emacs")
@@ -25,6 +32,11 @@
 (defcustom codeslm-lsp-settings nil
   "initializationOptions for the server (a plist of `codeslm config show' keys)."
   :type 'sexp)
+
+(defcustom codeslm-lsp-request-timeout 180
+  "Seconds lsp-mode waits for an answer in buffers where codeslm runs.
+lsp-mode's own `lsp-response-timeout' (10 s) is too short for a model on a busy CPU."
+  :type 'number)
 
 (defcustom codeslm-lsp-idle-delay 0.3
   "Seconds of no typing before `codeslm-lsp-auto-mode' asks for a suggestion."
@@ -66,6 +78,20 @@
   :notification-handlers (ht ("codeslm/status" #'codeslm-lsp--status))
   :action-handlers (ht ("codeslm.editSelection" #'codeslm-lsp--edit-selection))))
 
+(defun codeslm-lsp--codeslm-buffer-p ()
+  "Whether codeslm is one of the servers of the current buffer."
+  (seq-some (lambda (workspace)
+              (eq (lsp--client-server-id (lsp--workspace-client workspace)) 'codeslm))
+            (lsp-workspaces)))
+
+(defun codeslm-lsp--raise-timeout ()
+  "Wait up to `codeslm-lsp-request-timeout' for answers in a codeslm buffer."
+  (when (codeslm-lsp--codeslm-buffer-p)
+    (setq-local lsp-response-timeout
+                (max codeslm-lsp-request-timeout (default-value 'lsp-response-timeout)))))
+
+(add-hook 'lsp-after-open-hook #'codeslm-lsp--raise-timeout)
+
 (defun codeslm-lsp-suggest ()
   "Show codeslm's suggestion at point as ghost text (Invoked: several candidates)."
   (interactive)
@@ -93,6 +119,70 @@
   (if (and codeslm-lsp-auto-mode (require 'lsp-inline-completion nil t))
       (add-hook 'after-change-functions #'codeslm-lsp--after-change nil t)
     (remove-hook 'after-change-functions #'codeslm-lsp--after-change t)))
+
+;; Partial accept (lsp-mode 9.0.1+ ghost text) -------------------------------------------
+
+(defun codeslm-lsp--take (text unit)
+  "The start of TEXT a partial accept inserts: UNIT `word' is its next word with the
+spaces before it, `line' the rest of its line (the next line when TEXT starts one)."
+  (let ((case-fold-search nil))
+    (if (eq unit 'line)
+        (if (string-match "\\`\n?[^\n]*" text) (match-string 0 text) text)
+      (if (or (string-match "\\`[ \t\n]*[[:alnum:]_]+" text)
+              (string-match "\\`[ \t\n]*[^[:alnum:]_ \t\n]+" text)
+              (string-match "\\`[ \t\n]+" text))
+          (match-string 0 text)
+        text))))
+
+(defvar lsp-inline-completion--items)
+(defvar lsp-inline-completion--current)
+(defvar lsp-inline-completion--start-point)
+(declare-function lsp-inline-completion--overlay-visible "lsp-inline-completion")
+(declare-function lsp-inline-completion--clear-overlay "lsp-inline-completion")
+(declare-function lsp-inline-completion-show-overlay "lsp-inline-completion")
+
+(defun codeslm-lsp--get (object key)
+  "KEY of an LSP OBJECT (a hash table, or a plist with `lsp-use-plists')."
+  (if (hash-table-p object) (gethash key object) (plist-get object (intern (concat ":" key)))))
+
+(defun codeslm-lsp--accept-part (unit)
+  "Insert the next UNIT of the shown suggestion and keep showing the rest."
+  (unless (and (featurep 'lsp-inline-completion) (lsp-inline-completion--overlay-visible))
+    (user-error "codeslm: no suggestion is shown"))
+  (let* ((item (elt lsp-inline-completion--items lsp-inline-completion--current))
+         (insert-text (codeslm-lsp--get item "insertText"))
+         (text (if (stringp insert-text) insert-text (codeslm-lsp--get insert-text "value")))
+         (range (codeslm-lsp--get item "range"))
+         (start (if range (lsp--position-to-point (codeslm-lsp--get range "start"))
+                  lsp-inline-completion--start-point))
+         (typed (buffer-substring-no-properties start lsp-inline-completion--start-point))
+         (rest (if (string-prefix-p typed text) (substring text (length typed)) text))
+         (part (codeslm-lsp--take rest unit))
+         (left (substring rest (length part))))
+    (lsp-inline-completion--clear-overlay)
+    (goto-char lsp-inline-completion--start-point)
+    (insert part)
+    (if (string-empty-p left)
+        (setq lsp-inline-completion--items nil)
+      (setq lsp-inline-completion--items
+            (list (if lsp-use-plists (list :insertText left) (ht ("insertText" left))))
+            lsp-inline-completion--current 0
+            lsp-inline-completion--start-point (point))
+      (lsp-inline-completion-show-overlay))))
+
+(defun codeslm-lsp-accept-word ()
+  "Insert the next word of the shown suggestion."
+  (interactive)
+  (codeslm-lsp--accept-part 'word))
+
+(defun codeslm-lsp-accept-line ()
+  "Insert the rest of the current line of the shown suggestion."
+  (interactive)
+  (codeslm-lsp--accept-part 'line))
+
+(with-eval-after-load 'lsp-inline-completion
+  (define-key lsp-inline-completion-active-map (kbd "M-f") #'codeslm-lsp-accept-word)
+  (define-key lsp-inline-completion-active-map (kbd "C-e") #'codeslm-lsp-accept-line))
 
 (provide 'codeslm-lsp-mode)
 ;;; codeslm-lsp-mode.el ends here

@@ -43,10 +43,15 @@
                                   180)
                       t :false))
       (out 'modeline (codeslm-lsp-status-string))
+      ;; As shipped: the wait for answers in this buffer is codeslm's, not lsp-mode's 10 s.
+      (out 'response_timeout lsp-response-timeout)
+      (out 'default_response_timeout (default-value 'lsp-response-timeout))
       (goto-char (point-min))
       (forward-line 1)
       (end-of-line)
-      (complete-like-a-ui (lsp-completion-at-point))
+      (let ((started (float-time)))
+        (complete-like-a-ui (lsp-completion-at-point))
+        (out 'completion_seconds (- (float-time) started)))
       (out 'after_completion (buffer-substring-no-properties (point-min) (point-max))))
   (error (out 'error (format "%S" err))))
 

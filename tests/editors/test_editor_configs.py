@@ -4,6 +4,7 @@ and the Helix/Neovim configs name the server command the CLI provides."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tomllib
@@ -39,9 +40,12 @@ def test_lua_files_compile_with_neovims_luajit(tmp_path: Path) -> None:
 
 
 def _json(value: object) -> str:
-    import json
-
     return json.dumps(value)
+
+
+def _elisp(text: str) -> str:
+    """An Emacs Lisp string literal (JSON's escapes are Emacs Lisp's for these texts)."""
+    return json.dumps(text)
 
 
 @pytest.mark.skipif(shutil.which("emacs") is None, reason="emacs is not installed")
@@ -94,3 +98,26 @@ def test_every_editor_has_a_readme_section() -> None:
     readme = (EDITORS / "README.md").read_text()
     for heading in ("## VS Code", "## Neovim", "## Helix", "## Emacs", "## Zed"):
         assert heading in readme, heading
+
+
+@pytest.mark.skipif(shutil.which("emacs") is None, reason="emacs is not installed")
+def test_lsp_mode_partial_accept_takes_a_word_or_a_line() -> None:
+    """The part of a ghost-text suggestion M-f / C-e insert (lsp-mode 9's overlay itself is
+    not in Debian 12, so only this choice is run here)."""
+    cases = {
+        ("return n % 2 == 0", "word"): "return",
+        (" % 2 == 0", "word"): " %",
+        ("  x", "word"): "  x",
+        ("abc\ndef", "line"): "abc",
+        ("\nxyz\nq", "line"): "\nxyz",
+    }
+    forms = " ".join(f"(codeslm-lsp--take {_elisp(text)} '{unit})" for text, unit in cases)
+    run = subprocess.run(
+        ["emacs", "--batch", "-q", "--eval",
+         f"(progn (require 'lsp-mode) (add-to-list 'load-path \"{EDITORS / 'emacs'}\") "
+         f"(require 'codeslm-lsp-mode) (princ (json-encode (list {forms}))))"],
+        capture_output=True, text=True, timeout=120)
+    if "Cannot open load file" in run.stderr and "lsp-mode" in run.stderr:
+        pytest.skip("lsp-mode is not installed (elpa-lsp-mode)")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == list(cases.values())

@@ -6,6 +6,7 @@ completion comes through ``completion-at-point`` and its exit function."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -64,9 +65,33 @@ def test_eglot_inserts_a_model_completion(tmp_path: Path, model_path: Path) -> N
 def test_lsp_mode_inserts_a_model_completion(tmp_path: Path, model_path: Path) -> None:
     result = _run_driver(LSP_MODE_DRIVER, tmp_path, model_path)
     assert result["started"] is True and result["servers"] == ["codeslm"]
+    assert result["response_timeout"] >= 180 and result["default_response_timeout"] == 10
     assert result["ready"] is True and result["modeline"].startswith("codeslm:")
     assert result["candidates"] >= 1
     completed = result["after_completion"].split("\n")
     assert completed[0] == "def is_even(n):"
     assert completed[1].startswith("    ") and completed[1].strip(), completed
     assert "def is_even" not in "\n".join(completed[1:]), completed
+
+
+@pytest.mark.skipif(not _has("lsp-mode"),
+                    reason="emacs with lsp-mode is not installed (emacs-nox, elpa-lsp-mode)")
+def test_lsp_mode_as_shipped_waits_for_a_slow_answer(tmp_path: Path) -> None:
+    """A completion that takes longer than lsp-mode's 10 s default still arrives (a scripted
+    backend answers in ~13 s, as a small model does on a slow or busy CPU)."""
+    script = tmp_path / "slow.json"
+    script.write_text(json.dumps({"replies": ["return n % 2 == 0\n"], "delay_s": 1.0}))
+    config = tmp_path / "config.toml"
+    config.write_text("[completion]\nlatency_budget_ms = 0\n")  # no deadline cuts it short
+    session = editor_session(tmp_path, tmp_path / "unused.gguf", HOME=str(tmp_path),
+                             CODESLM_EDITORS_EMACS=str(REPO / "editors" / "emacs"),
+                             CODESLM_BACKEND="fake", CODESLM_FAKE_SCRIPT=str(script),
+                             CODESLM_CONFIG=str(config))
+    run = subprocess.run(["emacs", "--batch", "-q", "-l", str(LSP_MODE_DRIVER)],
+                         env=session.env, cwd=session.project, timeout=600,
+                         capture_output=True, text=True)
+    assert session.out.exists(), run.stderr[-3000:]
+    result = session.result()
+    assert "error" not in result, (result["error"], run.stderr[-3000:])
+    assert result["completion_seconds"] > result["default_response_timeout"]
+    assert result["after_completion"].split("\n")[1] == "    return n % 2 == 0"
