@@ -31,6 +31,10 @@ _TOKEN_PATTERNS = [
     r"sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}",
     r"[rs]k_(?:live|test)_[A-Za-z0-9]{16,}",
     r"AIza[0-9A-Za-z_-]{35}",
+    r"hf_[A-Za-z0-9]{30,}",
+    r"npm_[A-Za-z0-9]{36}",
+    r"pypi-[A-Za-z0-9_-]{50,}",
+    r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+",
     r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
     r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?"
     r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\Z)",
@@ -46,6 +50,10 @@ _ASSIGNED = re.compile(
     (?:(["'`])([^"'`\n]{6,})\2)
     """
 )
+# Every name _ASSIGNED matches holds one of these: it runs only on lines that do (it is the
+# costly pattern, and a case-insensitive regex gate costs as much as it saves).
+_ASSIGNED_WORDS = ("passw", "pwd", "secret", "token", "key", "credential")
+_AUTH_HEADER = re.compile(r"(?i)(\b(?:bearer|basic)\s+)([A-Za-z0-9._~+/=-]{12,})")
 _URL_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:)([^@\s/'\"]{3,})(@)")
 _QUOTED = re.compile(r"""(["'])([A-Za-z0-9+/=_\-.~]{32,})\1""")
 
@@ -67,7 +75,14 @@ def _looks_random(value: str) -> bool:
 def redact(text: str, extra: Iterable[re.Pattern[str]] = ()) -> str:
     """``text`` with secret-looking values replaced by ``<redacted>``."""
     text = _TOKENS.sub(REDACTED, text)
-    text = _ASSIGNED.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(2)}", text)
+    if _has_word(text.lower()):
+        lines = text.split("\n")
+        for i, line in enumerate(lines):
+            if _has_word(line.lower()):
+                lines[i] = _ASSIGNED.sub(
+                    lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(2)}", line)
+        text = "\n".join(lines)
+    text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
 
     def quoted(m: re.Match[str]) -> str:
@@ -78,6 +93,10 @@ def redact(text: str, extra: Iterable[re.Pattern[str]] = ()) -> str:
     for pattern in extra:
         text = pattern.sub(REDACTED, text)
     return text
+
+
+def _has_word(lowered: str) -> bool:
+    return any(word in lowered for word in _ASSIGNED_WORDS)
 
 
 def _redact_by_content(text: str) -> str:
