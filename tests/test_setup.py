@@ -119,3 +119,21 @@ def test_a_failure_without_a_signal_decides_nothing(
     assert verdict.ok is None and "bad model file" in verdict.detail
     runtime_check.remember(model, verdict)
     assert runtime_check.cached(model) is None
+
+
+@pytest.mark.model
+def test_doctor_reports_the_real_decode(cli_env: dict[str, str], tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "codeslm", "doctor", "--no-speed"],
+        env=cli_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    decode = next(line for line in lines if line.split()[1:2] == ["decode"])
+    assert decode.split()[0] == "ok" and "one real decode in a subprocess" in decode
+    # It comes before anything loads the model in the doctor's own process.
+    assert lines.index(decode) < next(i for i, line in enumerate(lines) if " loads " in line)
