@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         raise BackendUnavailable(
             f"building llama-cpp-python failed ({shlex.join(map(str, exc.cmd[:4]))} ... exited "
             f"{exc.returncode})",
-            hint="it needs a C++ compiler and CMake; the output above says what is missing",
+            hint="it needs a C/C++ compiler (gcc and g++, or clang); see the output above",
         ) from None
     print(f"installed llama-cpp-python {build.version} built for this CPU into {sys.prefix}")
     if model is None:
