@@ -7,10 +7,13 @@ may only point at a line that is in ``FileDiff.added_lines()``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@(.*)$")
+from unidiff import PatchSet
+from unidiff.errors import UnidiffParseError
+
+from ..errors import InputError
+
 _ESCAPES = {"a": "\a", "b": "\b", "t": "\t", "n": "\n", "v": "\v", "f": "\f", "r": "\r",
             '"': '"', "\\": "\\"}
 
@@ -135,46 +138,46 @@ def _paths_from_git_line(line: str) -> tuple[str, str]:
 
 
 def parse_diff(text: str) -> list[FileDiff]:
-    """Split ``git diff`` output into :class:`FileDiff` objects, in order."""
+    """Split ``git diff`` output into :class:`FileDiff` objects, in order.
+
+    ``unidiff`` splits files and hunks and numbers the lines; what it leaves raw is ours: git's
+    C-quoted paths, copies and mode-only changes (read from the extended header lines).
+    Raises :class:`InputError` for text that is not a unified diff.
+    """
+    try:
+        patches = PatchSet(text)
+    except UnidiffParseError as exc:
+        raise InputError(f"cannot read the diff: {exc}") from None
     files: list[FileDiff] = []
-    current: FileDiff | None = None
-    hunk: Hunk | None = None
-    old_no = new_no = 0
-    for line in text.split("\n"):
-        if line.startswith("diff --git "):
-            old, new = _paths_from_git_line(line)
-            current = FileDiff(path=new, old_path=old if old != new else None, header=[line])
-            files.append(current)
-            hunk = None
-            continue
-        if current is None:
-            continue
-        if hunk is None or not line or line[0] not in "+- \\":
-            match = _HUNK.match(line)
-            if match:
-                old_no, new_no = int(match.group(1)), int(match.group(3))
-                hunk = Hunk(line, old_no, new_no)
-                current.hunks.append(hunk)
-                continue
-            if hunk is None:
-                _header_line(current, line)
-                continue
-        if not line:
-            continue  # the final newline of the output
-        kind, body = line[0], line[1:]
-        if kind == "\\":  # "\ No newline at end of file"
-            continue
-        if kind == "+":
-            hunk.lines.append(DiffLine("+", body, None, new_no))
-            new_no += 1
-        elif kind == "-":
-            hunk.lines.append(DiffLine("-", body, old_no, None))
-            old_no += 1
-        else:
-            hunk.lines.append(DiffLine(" ", body, old_no, new_no))
-            old_no += 1
-            new_no += 1
+    for patch in patches:
+        lines = [ln.rstrip("\n") for ln in patch.patch_info or ()]
+        first = lines[0] if lines and lines[0].startswith("diff --git ") else None
+        if first is None:
+            continue  # a plain (non-git) diff: git always writes the header
+        old, new = _paths_from_git_line(first)
+        current = FileDiff(path=new, old_path=old if old != new else None, header=[first])
+        if len(patch):  # the ---/+++ lines are only written before hunks
+            lines += [f"--- {patch.source_file}", f"+++ {patch.target_file}"]
+        for line in lines[1:]:
+            _header_line(current, line)
+        for h in patch:
+            section = f" {h.section_header}" if h.section_header else ""
+            header = (f"@@ -{_span(h.source_start, h.source_length)} "
+                      f"+{_span(h.target_start, h.target_length)} @@{section}")
+            hunk = Hunk(header, h.source_start, h.target_start)
+            for ln in h:
+                if ln.line_type in "+- ":
+                    body = ln.value[:-1] if ln.value.endswith("\n") else ln.value
+                    hunk.lines.append(DiffLine(ln.line_type, body, ln.source_line_no,
+                                               ln.target_line_no))
+            current.hunks.append(hunk)
+        files.append(current)
     return files
+
+
+def _span(start: int, length: int) -> str:
+    """A hunk header's range as git writes it (the length left out when it is 1)."""
+    return str(start) if length == 1 else f"{start},{length}"
 
 
 def _header_line(current: FileDiff, line: str) -> None:

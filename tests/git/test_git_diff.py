@@ -98,3 +98,23 @@ def test_pushed_ranges(repo: Repo, tmp_path) -> None:  # type: ignore[no-untyped
     assert pushed_ranges(git, f"refs/heads/main {second} refs/heads/main {root}\n", "origin") == [
         f"{root}..{second}"]
     assert pushed_ranges(git, f"(delete) {zero} refs/heads/old {root}\n", "origin") == []
+
+
+def test_patch_text_round_trips_and_a_cut_hunk_is_an_input_error(repo: Repo) -> None:
+    repo.write("one.txt", "a\n")
+    repo.write("many.txt", "".join(f"{i}\n" for i in range(30)))
+    repo.commit("initial")
+    repo.write("one.txt", "b\n")
+    repo.write("many.txt", "".join(f"{i}\n" for i in range(30) if i != 12) + "end")
+    repo.git("add", "-A")
+    raw = GitRepo(repo.path).diff()
+    files = parse_diff(raw)
+    # Each file's text() is git's own text again (hunk headers such as "@@ -1 +1 @@" included),
+    # up to the "\ No newline" markers, which are not kept.
+    expected = raw.replace("\\ No newline at end of file\n", "")
+    assert "".join(f.text() for f in files) == expected
+    one = next(f for f in files if f.path == "one.txt")
+    assert one.hunks[0].header == "@@ -1 +1 @@"
+    cut = raw[: raw.index("+b")]  # the one.txt hunk announces a line it lacks
+    with pytest.raises(InputError, match="cannot read the diff"):
+        parse_diff(cut + "\n")
