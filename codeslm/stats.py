@@ -4,8 +4,9 @@ Nothing here is ever sent anywhere. Events go to one SQLite file in the data dir
 (:func:`store_path`); ``codeslm stats --clear`` deletes it. Each event row holds the time, the
 kind (``shown``, ``accepted``, ``partial``), a random suggestion id, the surface (``inline``
 ghost text or a ``menu`` item), the document's language, the model and backend names, the
-latency the user waited for the suggestion and a character count (the suggestion's length
-when shown, the accepted length otherwise). No code, file name or path is stored.
+latency the user waited for the suggestion, whether it came from a completion cache rather
+than the model, and a character count (the suggestion's length when shown, the accepted
+length otherwise). No code, file name or path is stored.
 
 The language server writes through a :class:`Recorder` (rows are batched and written shortly
 after, so the typing path pays for a list append); ``codeslm stats`` and ``codeslm doctor``
@@ -45,12 +46,13 @@ CREATE TABLE IF NOT EXISTS events (
     model TEXT NOT NULL,
     backend TEXT NOT NULL,
     latency_ms REAL,
+    cached INTEGER NOT NULL,
     chars INTEGER
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 CREATE INDEX IF NOT EXISTS events_id ON events (id);
 """
-_COLUMNS = "ts, event, id, surface, language, model, backend, latency_ms, chars"
+_COLUMNS = "ts, event, id, surface, language, model, backend, latency_ms, cached, chars"
 
 PERIODS = {"day": 86_400.0, "week": 7 * 86_400.0}
 
@@ -81,6 +83,7 @@ class Shown:
     model: str
     backend: str
     latency_ms: float
+    cached: bool
     chars: int
 
 
@@ -113,10 +116,11 @@ class Recorder:
         backend: str,
         latency_ms: float,
         chars: int,
+        cached: bool = False,
     ) -> str:
         """Record a suggestion handed to the editor; returns its id for the accept command."""
         sid = uuid.uuid4().hex[:16]
-        info = Shown(surface, language or "unknown", model, backend, latency_ms, chars)
+        info = Shown(surface, language or "unknown", model, backend, latency_ms, cached, chars)
         self._recent[sid] = info
         self._add("shown", sid, info, chars)
         return sid
@@ -146,6 +150,7 @@ class Recorder:
                 info.model,
                 info.backend,
                 round(info.latency_ms, 1),
+                int(info.cached),
                 chars,
             )
         )
@@ -180,13 +185,16 @@ class Recorder:
             return None
         try:
             row = conn.execute(
-                "SELECT surface, language, model, backend, latency_ms, chars FROM events "
+                "SELECT surface, language, model, backend, latency_ms, cached, chars FROM events "
                 "WHERE id = ? AND event = 'shown' LIMIT 1",
                 (sid,),
             ).fetchone()
         except sqlite3.Error:
             return None
-        return Shown(*row) if row else None
+        if not row:
+            return None
+        surface, language, model, backend, latency_ms, cached, chars = row
+        return Shown(surface, language, model, backend, latency_ms, bool(cached), chars)
 
     def flush(self) -> None:
         """Write the pending rows in one transaction."""
@@ -202,7 +210,7 @@ class Recorder:
         try:
             with conn:
                 conn.executemany(
-                    f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                    f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
                 )
         except sqlite3.Error as exc:
             log.warning("accept statistics are off: cannot write %s (%s)", self.path, exc)
@@ -254,7 +262,8 @@ def summary(
     path: Path | None = None, *, period: str | None = "week", now: float | None = None
 ) -> dict[str, Any]:
     """Counts, accept rates by language and model, and latency percentiles (ms) of the shown
-    and of the accepted suggestions over ``period`` (``day``, ``week`` or None for all)."""
+    suggestions, of those the model made (not served from a cache) and of the accepted ones,
+    over ``period`` (``day``, ``week`` or None for all)."""
     path = path if path is not None else store_path()
     now = time.time() if now is None else now
     since = now - PERIODS[period] if period is not None else 0.0
@@ -278,6 +287,7 @@ def summary(
         "since": since if period is not None else (rows[0][0] if rows else None),
         "store": str(path),
         "shown": len(shown),
+        "from_model": sum(1 for r in shown.values() if not r[8]),
         "accepted": len(accepted),
         "partially_accepted": len(partial),
         "accept_rate": round(len(accepted) / len(shown), 4) if shown else None,
@@ -285,6 +295,9 @@ def summary(
         "by_model": _group(rows, 5),
         "latency_ms": {
             "shown": _latencies([r[7] for r in shown.values() if r[7] is not None]),
+            "from_model": _latencies(
+                [r[7] for r in shown.values() if r[7] is not None and not r[8]]
+            ),
             "accepted": _latencies([r[7] for r in accepted.values() if r[7] is not None]),
         },
     }
@@ -302,11 +315,16 @@ def clear(path: Path | None = None) -> bool:
 def doctor_line(path: Path | None = None) -> str | None:
     """One line on what completions cost in real use this week, or None with no data."""
     data = summary(path, period="week")
-    p50 = data["latency_ms"]["shown"]["p50"]
-    if not data["shown"] or p50 is None:
+    if not data["shown"]:
         return None
-    rate = data["accept_rate"] or 0.0
+    rate = f"{data['accept_rate'] or 0.0:.0%} accepted (codeslm stats)"
+    # Cache hits answer in milliseconds; what the user waits for is the model's suggestions.
+    p50 = data["latency_ms"]["from_model"]["p50"]
+    if p50 is None:
+        return f"{data['shown']} suggestions shown this week, all from the caches, {rate}"
+    cached = data["shown"] - data["from_model"]
     return (
-        f"p50 of shown suggestions {p50 / 1000:.1f} s over {data['shown']} this week, "
-        f"{rate:.0%} accepted (codeslm stats)"
+        f"p50 of the model's suggestions {p50 / 1000:.1f} s over {data['from_model']} this week"
+        + (f" (+{cached} from the caches)" if cached else "")
+        + f", {rate}"
     )

@@ -164,7 +164,8 @@ def _record_shown(ls: CodeslmServer, recorder: stats.Recorder, surface: str, tar
     sid = recorder.shown(surface=surface, language=target.document.language or "",
                          model=config.model, backend=config.backend,
                          latency_ms=(time.perf_counter() - started) * 1000.0,
-                         chars=len(completions[0].text))
+                         chars=len(completions[0].text),
+                         cached=all(c.cached for c in completions))
     return lsp.Command(title="codeslm: suggestion accepted", command=ACCEPTED,
                        arguments=[{"id": sid}])
 

@@ -72,16 +72,20 @@ def format_summary(data: dict[str, Any]) -> str:
             f"no suggestions recorded over {span} (the language server records them; "
             f"stored in {data['store']})"
         )
+    cached = data["shown"] - data["from_model"]
     lines = [
         f"suggestions over {span}",
-        f"  shown     {data['shown']}",
+        f"  shown     {data['shown']}"
+        + (f" ({data['from_model']} from the model, {cached} from the caches)" if cached else ""),
         f"  accepted  {data['accepted']} ({_rate(data['accept_rate'])})"
         + (f", {data['partially_accepted']} partly" if data["partially_accepted"] else ""),
+        "  latency (what the editor waited)",
     ]
-    for which in ("shown", "accepted"):
+    labels = {"shown": "shown", "from_model": "from the model", "accepted": "accepted"}
+    for which, label in labels.items():
         lat = data["latency_ms"][which]
         lines.append(
-            f"  latency of {which:<8} p50 {_seconds(lat['p50'])}, "
+            f"    {label:<15} p50 {_seconds(lat['p50'])}, "
             f"p90 {_seconds(lat['p90'])}, p95 {_seconds(lat['p95'])}"
         )
     for title, key in (("language", "by_language"), ("model", "by_model")):

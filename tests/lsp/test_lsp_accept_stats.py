@@ -106,11 +106,12 @@ async def test_shown_accepted_and_partial_reach_codeslm_stats(
     human = subprocess.run([sys.executable, "-m", "codeslm", "stats"], env=env,
                            capture_output=True, text=True, check=True, timeout=60).stdout
     assert "accepted  2 (50%), 1 partly" in human and "typescript" in human
+    assert "from the model  p50 " in human
 
     doctor = subprocess.run([sys.executable, "-m", "codeslm", "doctor", "--no-speed"], env=env,
                             capture_output=True, text=True, timeout=120).stdout
-    assert "in use      p50 of shown suggestions " in doctor
-    assert "over 4 this week, 50% accepted" in doctor
+    assert "in use      p50 of the model's suggestions " in doctor
+    assert "50% accepted (codeslm stats)" in doctor
 
     cleared = subprocess.run([sys.executable, "-m", "codeslm", "stats", "--clear"], env=env,
                              capture_output=True, text=True, check=True, timeout=60).stdout

@@ -9,15 +9,18 @@ from pathlib import Path
 from codeslm import stats
 
 
-def _shown(rec: stats.Recorder, latency_ms: float, language: str = "python") -> str:
+def _shown(rec: stats.Recorder, latency_ms: float, language: str = "python", *,
+           cached: bool = False) -> str:
     return rec.shown(surface="inline", language=language, model="m", backend="fake",
-                     latency_ms=latency_ms, chars=10)
+                     latency_ms=latency_ms, chars=10, cached=cached)
 
 
 def test_periods_percentiles_and_the_doctor_line(tmp_path: Path) -> None:
     db = tmp_path / "s.sqlite3"
     rec = stats.Recorder(db)
     ids = [_shown(rec, ms) for ms in (100, 200, 300, 400, 1400)]
+    for _ in range(2):
+        _shown(rec, 2, cached=True)  # cache hits: shown, but no model call
     assert rec.accepted(ids[0]) and rec.accepted(ids[4])
     assert rec.accepted(ids[1], chars=3, partial=True)
     assert not rec.accepted("not-an-id")
@@ -25,13 +28,16 @@ def test_periods_percentiles_and_the_doctor_line(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:  # an event from ten days ago is outside the week
         conn.execute("UPDATE events SET ts = ? WHERE id = ?", (time.time() - 10 * 86_400, ids[3]))
     week = stats.summary(db, period="week")
-    assert (week["shown"], week["accepted"], week["partially_accepted"]) == (4, 2, 1)
-    assert week["latency_ms"]["shown"] == {"p50": 200.0, "p90": 1400.0, "p95": 1400.0}
+    assert (week["shown"], week["from_model"], week["accepted"]) == (6, 4, 2)
+    assert week["partially_accepted"] == 1
+    assert week["latency_ms"]["from_model"] == {"p50": 200.0, "p90": 1400.0, "p95": 1400.0}
+    assert week["latency_ms"]["shown"]["p50"] == 100.0
     assert week["latency_ms"]["accepted"]["p50"] == 100.0
-    assert stats.summary(db, period=None)["shown"] == 5
+    assert stats.summary(db, period=None)["shown"] == 7
     assert stats.summary(db, period="day", now=time.time() + 2 * 86_400)["shown"] == 0
     line = stats.doctor_line(db)
-    assert line == "p50 of shown suggestions 0.2 s over 4 this week, 50% accepted (codeslm stats)"
+    assert line == ("p50 of the model's suggestions 0.2 s over 4 this week (+2 from the caches),"
+                    " 33% accepted (codeslm stats)")
     assert stats.clear(db) and not db.exists() and stats.doctor_line(db) is None
 
 
