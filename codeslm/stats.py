@@ -55,6 +55,7 @@ CREATE INDEX IF NOT EXISTS events_id ON events (id);
 _COLUMNS = "ts, event, id, surface, language, model, backend, latency_ms, cached, chars"
 
 PERIODS = {"day": 86_400.0, "week": 7 * 86_400.0}
+SLOW_P50_MS = 1000.0  # the doctor suggests a longer debounce above this
 
 
 def store_path() -> Path:
@@ -323,8 +324,11 @@ def doctor_line(path: Path | None = None) -> str | None:
     if p50 is None:
         return f"{data['shown']} suggestions shown this week, all from the caches, {rate}"
     cached = data["shown"] - data["from_model"]
+    # With suggestions this slow a longer debounce loses few of them and much less CPU to
+    # cancelled calls (benchmarks/debounce_from_stats.py on the recorded typing session).
+    advice = "; lsp.debounce_ms = 300 would waste less CPU" if p50 >= SLOW_P50_MS else ""
     return (
         f"p50 of the model's suggestions {p50 / 1000:.1f} s over {data['from_model']} this week"
         + (f" (+{cached} from the caches)" if cached else "")
-        + f", {rate}"
+        + f", {rate}{advice}"
     )

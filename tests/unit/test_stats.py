@@ -38,6 +38,11 @@ def test_periods_percentiles_and_the_doctor_line(tmp_path: Path) -> None:
     line = stats.doctor_line(db)
     assert line == ("p50 of the model's suggestions 0.2 s over 4 this week (+2 from the caches),"
                     " 33% accepted (codeslm stats)")
+    slow = stats.Recorder(tmp_path / "slow.sqlite3")
+    _shown(slow, 1400)
+    slow.close()
+    assert str(stats.doctor_line(tmp_path / "slow.sqlite3")).endswith(
+        "; lsp.debounce_ms = 300 would waste less CPU")
     assert stats.clear(db) and not db.exists() and stats.doctor_line(db) is None
 
 
