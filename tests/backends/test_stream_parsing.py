@@ -74,7 +74,8 @@ def test_metrics_page_sums_series_and_estimates_quantiles() -> None:
     m = Metrics(PAGE)
     assert m.total("vllm:prefix_cache_hits_total") == 40.0
     assert m.total("vllm:time_to_first_token_seconds_count") == 10.0
-    assert m.quantile("vllm:time_to_first_token_seconds", 0.5) == pytest.approx(0.3)  # 0.1 + 0.4 * 3/6
+    # rank 5 of 10 lies 3/6 of the way into the (0.1, 0.5] bucket: 0.1 + 0.4 * 0.5
+    assert m.quantile("vllm:time_to_first_token_seconds", 0.5) == pytest.approx(0.3)
     (escaped,) = [s for s in parse(PAGE) if s.name == "label_escapes"]
     assert escaped.labels == {"path": 'a\\b "q"'}
 
