@@ -262,9 +262,9 @@ def _group(rows: Iterable[tuple[Any, ...]], column: int) -> dict[str, dict[str, 
 def summary(
     path: Path | None = None, *, period: str | None = "week", now: float | None = None
 ) -> dict[str, Any]:
-    """Counts, accept rates by language and model, and latency percentiles (ms) of the shown
-    suggestions, of those the model made (not served from a cache) and of the accepted ones,
-    over ``period`` (``day``, ``week`` or None for all)."""
+    """Counts, accept rates by language, model and surface (inline, menu), and latency
+    percentiles (ms) of the shown suggestions, of those the model made (not served from a
+    cache) and of the accepted ones, over ``period`` (``day``, ``week`` or None for all)."""
     path = path if path is not None else store_path()
     now = time.time() if now is None else now
     since = now - PERIODS[period] if period is not None else 0.0
@@ -294,6 +294,7 @@ def summary(
         "accept_rate": round(len(accepted) / len(shown), 4) if shown else None,
         "by_language": total,
         "by_model": _group(rows, 5),
+        "by_surface": _group(rows, 3),
         "latency_ms": {
             "shown": _latencies([r[7] for r in shown.values() if r[7] is not None]),
             "from_model": _latencies(

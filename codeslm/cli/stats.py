@@ -88,7 +88,8 @@ def format_summary(data: dict[str, Any]) -> str:
             f"    {label:<15} p50 {_seconds(lat['p50'])}, "
             f"p90 {_seconds(lat['p90'])}, p95 {_seconds(lat['p95'])}"
         )
-    for title, key in (("language", "by_language"), ("model", "by_model")):
+    tables = (("language", "by_language"), ("model", "by_model"), ("surface", "by_surface"))
+    for title, key in tables:
         groups = data[key]
         width = max([len(title), *(len(k) for k in groups)])
         lines.append("")

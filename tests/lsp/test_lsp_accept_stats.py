@@ -95,6 +95,8 @@ async def test_shown_accepted_and_partial_reach_codeslm_stats(
     assert data["by_language"]["python"] == {
         "shown": 3, "accepted": 2, "partially_accepted": 0, "accept_rate": round(2 / 3, 4)}
     assert data["by_language"]["typescript"]["partially_accepted"] == 1
+    assert data["by_surface"]["menu"]["accepted"] == 1
+    assert data["by_surface"]["inline"]["shown"] == 3
     ((model, by_model),) = data["by_model"].items()  # one model served every suggestion
     assert model and by_model["shown"] == 4 and by_model["accepted"] == 2
     for which in ("shown", "accepted"):
