@@ -39,6 +39,8 @@ class PruneReport:
     def line(self) -> str:
         """One line for the user."""
         if not self.removed_count:
+            if not self.kept:
+                return "nothing to prune (no index databases)"
             return f"nothing to prune ({self.kept} index database(s) in use)"
         reasons = ", ".join(f"{len(v)} {why}" for why, v in sorted(self.removed.items()))
         return (
