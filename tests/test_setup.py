@@ -137,3 +137,36 @@ def test_doctor_reports_the_real_decode(cli_env: dict[str, str], tmp_path: Path)
     assert decode.split()[0] == "ok" and "one real decode in a subprocess" in decode
     # It comes before anything loads the model in the doctor's own process.
     assert lines.index(decode) < next(i for i, line in enumerate(lines) if " loads " in line)
+
+
+def test_setup_without_a_model_leaves_an_installed_build_alone(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
+    env.update(CODESLM_HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    result = subprocess.run(
+        [sys.executable, "-m", "codeslm", "setup", "--no-model"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "not checked" in result.stdout
+    assert not (tmp_path / "cache" / "codeslm" / "wheels").exists()  # nothing was built
+
+
+@pytest.mark.model
+def test_setup_checks_the_installed_build_with_a_real_decode(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**cli_env, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    result = subprocess.run(
+        [sys.executable, "-m", "codeslm", "setup"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "decode: ok:" in result.stdout and "nothing to build" in result.stdout
+    assert not (tmp_path / "cache" / "codeslm" / "wheels").exists()
+    assert (tmp_path / "cache" / "codeslm" / "runtime-checks.json").is_file()

@@ -94,7 +94,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     threads, n_batch = effective_threads(config), config.n_batch
     model = None if args.no_model or config.backend != "llama-cpp" else _fetch_model(config.model)
-    if installed and model is not None and not args.rebuild:
+    if installed and not args.rebuild:
+        if model is None:
+            # Nothing to decode with: do not rebuild a build that may well work.
+            print(
+                "llama-cpp-python is installed; without a model it was not checked "
+                "(--rebuild builds it for this CPU anyway)"
+            )
+            return 0
         verdict = _decode(model, threads, n_batch)
         if verdict.ok:
             print("llama.cpp works on this CPU; nothing to build (--rebuild builds anyway)")
