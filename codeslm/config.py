@@ -40,6 +40,11 @@ class CompletionConfig:
     latency_budget_ms: int = 2000  # the deadline max_tokens is derived from; 0 = no deadline
     cache_size: int = 256  # completions kept in the LRU cache
     speculative: str = "none"  # none | ngram (prompt-lookup decoding on llama.cpp)
+    # insert: an edit in the middle of the previous prompt keeps the cached text after it too
+    # (KV insertion, embedded llama.cpp and the daemon); prefix: only the text before it.
+    kv_reuse: str = "insert"
+    # With kv_reuse = "insert": tokens right after the edit evaluated again (not reused).
+    kv_refresh_tokens: int = 0
     # Model for automatic completions while typing; empty = the top-level model.
     fast_model: str = ""
     retries: int = 2  # seeded samples tried when post-processing rejects the greedy completion
@@ -123,6 +128,12 @@ class LspConfig:
     # JSON escaping can make a document's message several times its size.
     max_message_bytes: int = 32 * 1024 * 1024
     candidates_invoked: int = 3  # completions offered when the user asks explicitly
+    # The first completion at a new place uses a short window (answered from a small prompt)
+    # while the full prompt is evaluated in the background for the keystrokes that follow.
+    quick_first: bool = True
+    # Evaluate the prompt where the user is (after an edit pause, or a codeslm/warm
+    # notification from the editor) ahead of a request: lowest priority, cancelled by any.
+    warm_ahead: bool = True
     # record shown/accepted suggestions locally for `codeslm stats` (never sent anywhere)
     accept_stats: bool = True
 
@@ -159,6 +170,16 @@ class ServeConfig:
 
 
 @dataclass(slots=True)
+class DaemonConfig:
+    """The per-user model daemon that the ``llama-cpp`` backend shares between processes."""
+
+    # false: every process loads the model itself (the in-process ``embedded`` backend).
+    enabled: bool = True
+    idle_minutes: float = 30.0  # the daemon exits after this long without a request; 0 = never
+    start_timeout_s: float = 120.0  # how long a first request waits for the model to load
+
+
+@dataclass(slots=True)
 class Config:
     """The effective configuration."""
 
@@ -177,10 +198,11 @@ class Config:
     lsp: LspConfig = field(default_factory=LspConfig)
     git: GitConfig = field(default_factory=GitConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
 
 
 _SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name in {
-    "completion", "gen", "context", "lsp", "git", "serve"}}
+    "completion", "gen", "context", "lsp", "git", "serve", "daemon"}}
 
 DEFAULT_SOURCE = "default"
 
@@ -321,7 +343,8 @@ def _has_tool_table(pyproject: Path) -> bool:
     return isinstance(data.get("tool"), dict) and "codeslm" in data["tool"]
 
 
-_NOT_CONFIG_ENV = {"CODESLM_HOME", "CODESLM_CONFIG", "CODESLM_LOG", "CODESLM_TEST_MODEL"}
+_NOT_CONFIG_ENV = {"CODESLM_HOME", "CODESLM_CONFIG", "CODESLM_LOG", "CODESLM_TEST_MODEL",
+                   "CODESLM_RUNTIME_DIR"}
 
 
 def env_layer(environ: Mapping[str, str]) -> dict[str, Any]:

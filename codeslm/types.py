@@ -53,6 +53,10 @@ class GenerationRequest:
     ``session`` is an affinity key (for example the repository root) that multi-endpoint
     backends use to keep one repository on one replica; ``cache_key`` groups requests whose
     prompts share a prefix (for example one document), so a backend may supersede the older.
+
+    ``warm`` marks a request made only to fill the backend's prompt cache ahead of the user
+    (its output is thrown away): a backend that schedules requests runs it last and cancels it
+    for any real request; others simply serve it.
     """
 
     prompt: str | None = None
@@ -66,6 +70,7 @@ class GenerationRequest:
     session: str | None = None
     cache_key: str | None = None
     first_identifier: tuple[str, ...] = ()
+    warm: bool = False
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (not self.messages):

@@ -182,12 +182,13 @@ def create_server(
     context_factory: ProviderFactory = default_factory,
 ) -> CodeslmServer:
     """A server with every feature registered (flags are dotted config keys)."""
-    from . import actions, completions, lifecycle
+    from . import actions, completions, lifecycle, warmup
 
     server = CodeslmServer(flags, backend_factory=backend_factory, context_factory=context_factory)
     lifecycle.register(server)
     completions.register(server)
     actions.register(server)
+    warmup.register(server)
     return server
 
 

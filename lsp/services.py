@@ -118,7 +118,8 @@ class Services:
     def engine(self) -> CompletionEngine:
         if self._engine is None:
             self._engine = CompletionEngine(self.backend, self.config,
-                                            context_provider=self.context)
+                                            context_provider=self.context,
+                                            quick_first=self.config.lsp.quick_first)
         return self._engine
 
     async def warm_up(self) -> bool:

@@ -49,7 +49,26 @@ def isolated_home(
             monkeypatch.delenv(name)
     monkeypatch.setenv("CODESLM_HOME", str(home))
     monkeypatch.setenv("NO_COLOR", "1")
+    # In-process llama.cpp unless a test asks for the shared daemon (tests/daemon), so that
+    # no test leaves a model daemon behind; daemons of tests live in a private directory.
+    monkeypatch.setenv("CODESLM_DAEMON_ENABLED", "0")
+    monkeypatch.setenv("CODESLM_RUNTIME_DIR", str(_runtime_dir(tmp_path_factory)))
     return home
+
+
+_RUNTIME: list[Path] = []
+
+
+def _runtime_dir(factory: pytest.TempPathFactory) -> Path:
+    """One short private directory for every test's daemon sockets (a socket path must stay
+    under about 100 bytes)."""
+    if not _RUNTIME:
+        import tempfile
+
+        path = Path(tempfile.mkdtemp(prefix="csd-"))
+        path.chmod(0o700)
+        _RUNTIME.append(path)
+    return _RUNTIME[0]
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +87,8 @@ def cli_env(model_path: Path, isolated_home: Path) -> dict[str, str]:
     """Environment for running the installed ``codeslm`` command on the real model."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
     env.update({"CODESLM_HOME": str(isolated_home), "CODESLM_MODEL": str(model_path),
-                "NO_COLOR": "1"})
+                "NO_COLOR": "1", "CODESLM_DAEMON_ENABLED": "0",
+                "CODESLM_RUNTIME_DIR": os.environ["CODESLM_RUNTIME_DIR"]})
     return env
 
 

@@ -19,7 +19,8 @@ BackendFactory = Callable[[Config], Backend]
 
 # name -> "module:attribute" of a factory taking the config.
 _BUILTIN: dict[str, str] = {
-    "llama-cpp": "codeslm.backends.llamacpp:LlamaCppBackend",
+    "llama-cpp": "codeslm.backends:local_backend",
+    "embedded": "codeslm.backends.llamacpp:LlamaCppBackend",
     "fake": "codeslm.backends.fake:FakeBackend.from_config",
     "openai-compatible": "codeslm.backends.openai_compat:OpenAICompatBackend",
     "vllm": "codeslm.backends.vllm:VllmBackend",
@@ -55,6 +56,20 @@ def _load_target(target: str) -> BackendFactory:
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj  # type: ignore[return-value]
+
+
+def local_backend(config: Config) -> Backend:
+    """The ``llama-cpp`` backend: the user's shared model daemon where the platform has one
+    and ``[daemon] enabled`` is on, else llama.cpp in this process."""
+    from ..daemon import runtime
+
+    if config.daemon.enabled and runtime.supported():
+        from ..daemon.client import DaemonBackend
+
+        return DaemonBackend(config)
+    from .llamacpp import LlamaCppBackend
+
+    return LlamaCppBackend(config)
 
 
 def create_backend(config: Config) -> Backend:

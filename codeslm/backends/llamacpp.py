@@ -98,6 +98,7 @@ class LlamaCppBackend(Backend):
             raise ConfigError(f"completion.kv_reuse is {config.completion.kv_reuse!r}",
                               hint='use "insert" or "prefix"')
         self._insertion = config.completion.kv_reuse == "insert"
+        self._refresh = max(0, config.completion.kv_refresh_tokens)
         # Prompt batches between cancellation checks: small enough that a superseded request
         # stops within a fraction of a second, large enough to keep prefill throughput.
         self._cancel_chunk = max(16, min(config.n_batch, 128))
@@ -311,7 +312,7 @@ class LlamaCppBackend(Backend):
             held = int(llm.n_tokens)
             head = len(previous) - 1
             if held >= head and llm.input_ids[:head].tolist() == previous[:-1]:
-                plan = kvreuse.plan_insertion(previous, tokens)
+                plan = kvreuse.plan_insertion(previous, tokens, self._refresh)
                 if plan is not None:
                     try:
                         kvreuse.apply(llm, plan, tokens, cancel, self._cancel_chunk)

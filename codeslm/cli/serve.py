@@ -1,5 +1,8 @@
 """``codeslm serve``: run a model server that editors and commands share.
 
+``codeslm serve status``, ``stop`` and ``start`` manage the per-user model daemon instead (the
+one the default ``llama-cpp`` backend starts on first use; see :mod:`codeslm.daemon`).
+
 ``--backend vllm`` starts ``vllm serve`` on a GPU; ``--backend llama-cpp`` (the default) starts
 llama-cpp-python's OpenAI-compatible server on the embedded GGUF model; ``--backend
 llama-server`` starts llama.cpp's own server when it is installed. The server binds to
@@ -35,7 +38,13 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         description="Start a model server for editors and commands to share, wait until it "
         "is healthy, and stop it cleanly on Ctrl-C or SIGTERM. --backend vllm needs vLLM "
         "(pip install 'codeslm[vllm]') and a GPU; --backend llama-cpp (default) serves the "
-        "GGUF model with llama-cpp-python. Arguments after -- go to the server.",
+        "GGUF model with llama-cpp-python. Arguments after -- go to the server. "
+        "`codeslm serve status|stop|start` shows, stops or starts the per-user model daemon "
+        "that commands, hooks and the language server share by default.",
+        epilog="examples:\n  codeslm serve status        # the daemon's pid, model, memory, "
+        "reuse\n  codeslm serve stop          # stop every daemon of this user\n"
+        "  codeslm serve --backend vllm --model Qwen/Qwen2.5-Coder-1.5B",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default serve.port; 0 = any free port)")
@@ -104,8 +113,13 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise _Terminated
 
 
+DAEMON_ACTIONS = ("status", "stop", "start")
+
+
 def run(args: argparse.Namespace) -> int:
     extra = list(args.server_args or [])
+    if extra and extra[0] in DAEMON_ACTIONS:
+        return _daemon_action(args, extra[0], extra[1:])
     if extra and extra[0] == "--":
         extra = extra[1:]
     flags: dict[str, Any] = {
@@ -216,3 +230,40 @@ def _self_test(config: Config, plan: serving.LaunchPlan) -> None:
     except CodeslmError as exc:
         common.note(f"FIM self-test: could not run: {exc}")
     sys.stderr.flush()
+
+
+def _daemon_action(args: argparse.Namespace, action: str, rest: list[str]) -> int:
+    """``serve status|stop|start``: the per-user model daemon (exit 1 from ``status`` when
+    none runs)."""
+    from ..daemon import runtime
+    from ..daemon.client import DaemonBackend, describe
+
+    if rest:
+        raise ConfigError(f"serve {action} takes no arguments (got {' '.join(rest)})")
+    if not runtime.supported():
+        raise ConfigError("the model daemon needs Unix sockets, which this platform lacks")
+    if action == "stop":
+        stopped = [files for files, _ in runtime.running() if runtime.stop(files)]
+        print(f"stopped {len(stopped)} model daemon(s)" if stopped else "no model daemon runs")
+        return 0
+    config = common.load(args).config
+    if action == "start":
+        backend = DaemonBackend(config)
+        started = time.perf_counter()
+        files = runtime.ensure_running(backend.spec(), timeout_s=config.daemon.start_timeout_s)
+        hello = runtime.ping(files) or {}
+        print(f"model daemon ready: pid {hello.get('pid')}, {hello.get('model')} "
+              f"({time.perf_counter() - started:.1f} s), socket {files.socket}")
+        return 0
+    found = runtime.running()
+    if not found:
+        print("no model daemon runs (the first completion starts one)")
+        return 1
+    for files, _hello in found:
+        try:
+            status = runtime.call(files.socket, {"op": "status"}).get("status", {})
+        except (OSError, CodeslmError) as exc:
+            print(f"{files.socket}: not answering ({exc})")
+            continue
+        print(describe(status, files))
+    return 0

@@ -1,0 +1,149 @@
+"""KV insertion: reuse the cached text *after* an edit, not only the text before it.
+
+A fill-in-the-middle prompt puts the text after the cursor behind ``<|fim_suffix|>``, so a
+keystroke inserts tokens in the middle of the previous prompt. llama.cpp's prefix reuse (and
+llama-server's ``--cache-reuse``) keep only what comes before the insertion and evaluate the
+rest again: about 220 tokens per keystroke in the default layout. This module keeps the tail
+too. It finds the longest common prefix and suffix of the previous and the new prompt, moves
+the cached tail to its new positions with llama.cpp's memory API (``seq_add`` applies the RoPE
+shift) and evaluates only the inserted tokens plus the prompt's last token, whose logits start
+the generation.
+
+It is an approximation: the shifted tail was computed against the old text around the cursor,
+not the new one. ``benchmarks/RESULTS.md`` measures what it costs in quality.
+
+llama.cpp requires that a sequence's new tokens continue right after its highest cached
+position, so the tail cannot stay in sequence 0 while the inserted tokens are evaluated before
+it. It waits in a parking sequence (1) meanwhile and is joined back afterwards; the context
+therefore needs ``n_seq_max >= 2`` and a unified KV cache (see :func:`context_params`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+# A shifted tail shorter than this is not worth the bookkeeping (and the approximation).
+MIN_TAIL_TOKENS = 16
+_MAIN_SEQ = 0
+_PARK_SEQ = 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InsertionPlan:
+    """How to turn the cached previous prompt into the new one.
+
+    ``keep`` tokens at the start are unchanged; ``tail`` tokens at the end of both prompts are
+    equal, of which all but the prompt's last token are reused at positions shifted by
+    ``shift``; the new tokens between are evaluated, and so are the first ``refresh`` tail
+    tokens: they sit right after the edit, where the old text around the cursor shaped their
+    cached values most.
+    """
+
+    keep: int
+    tail: int
+    old_length: int
+    new_length: int
+    refresh: int = 0
+
+    @property
+    def shift(self) -> int:
+        return self.new_length - self.old_length
+
+    @property
+    def reused_tail(self) -> int:
+        """Tail tokens whose cache entries are reused (the last prompt token is evaluated)."""
+        return self.tail - 1 - self.refresh
+
+    @property
+    def evaluated(self) -> int:
+        """Prompt tokens evaluated under this plan (the inserted ones plus the last one)."""
+        return self.new_length - self.keep - self.reused_tail
+
+    @property
+    def reused(self) -> int:
+        return self.keep + self.reused_tail
+
+
+def plan_insertion(old: Sequence[int], new: Sequence[int], refresh: int = 0
+                   ) -> InsertionPlan | None:
+    """The reuse plan from prompt ``old`` (cached) to ``new``, or None when plain prefix reuse
+    is as good (no common tail of at least :data:`MIN_TAIL_TOKENS` beyond the ``refresh``
+    tokens evaluated again, or nothing changed)."""
+    limit = min(len(old), len(new))
+    keep = 0
+    while keep < limit and old[keep] == new[keep]:
+        keep += 1
+    if keep == len(old) or keep == len(new):
+        return None  # one prompt extends the other: the prefix cache already covers it
+    tail = 0
+    room = limit - keep
+    while tail < room and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    if tail - refresh < MIN_TAIL_TOKENS:
+        return None
+    return InsertionPlan(keep=keep, tail=tail, old_length=len(old), new_length=len(new),
+                         refresh=max(0, refresh))
+
+
+def context_params(params: Any) -> None:
+    """Adjust llama.cpp context parameters in place so :func:`apply` can park the tail."""
+    params.n_seq_max = max(2, int(params.n_seq_max))
+    params.kv_unified = True
+
+
+def apply(llm: Any, plan: InsertionPlan, new: Sequence[int], cancel: threading.Event | None,
+          chunk: int) -> None:
+    """Rearrange ``llm``'s KV cache by ``plan`` and evaluate the inserted tokens.
+
+    ``llm`` is a llama-cpp-python ``Llama`` whose cache holds the previous prompt (and possibly
+    its generation) in sequence 0. Afterwards the cache and ``llm.input_ids`` hold
+    ``new[:-1]``, so ``llm.generate(new)`` evaluates only the last token. Evaluation runs in
+    batches of ``chunk`` tokens and raises :class:`Cancelled` between them when ``cancel`` is
+    set; the cache is then left holding only the kept prefix, which is always consistent.
+    """
+    import llama_cpp
+
+    mem = llama_cpp.llama_get_memory(llm._ctx.ctx)
+    tail_start = plan.old_length - plan.tail + plan.refresh
+    tail_end = plan.old_length - 1  # exclusive: the last prompt token is evaluated again
+    # Drop the last prompt token and whatever was generated after it.
+    llama_cpp.llama_memory_seq_rm(mem, _MAIN_SEQ, tail_end, -1)
+    llama_cpp.llama_memory_seq_rm(mem, _PARK_SEQ, -1, -1)
+    # Park the tail, forget everything after the kept prefix in the main sequence, shift.
+    llama_cpp.llama_memory_seq_cp(mem, _MAIN_SEQ, _PARK_SEQ, tail_start, tail_end)
+    llama_cpp.llama_memory_seq_rm(mem, _MAIN_SEQ, plan.keep, -1)
+    llm.n_tokens = plan.keep
+    if plan.shift:
+        llama_cpp.llama_memory_seq_add(mem, _PARK_SEQ, tail_start, tail_end, plan.shift)
+    inserted_end = plan.new_length - plan.tail + plan.refresh
+    try:
+        _evaluate(llm, new[plan.keep:inserted_end], plan.keep, cancel, chunk)
+    except BaseException:
+        llama_cpp.llama_memory_seq_rm(mem, _PARK_SEQ, -1, -1)
+        raise
+    # Join the parked tail back: the main sequence is now consecutive up to new[:-1].
+    llama_cpp.llama_memory_seq_cp(mem, _PARK_SEQ, _MAIN_SEQ, -1, -1)
+    llama_cpp.llama_memory_seq_rm(mem, _PARK_SEQ, -1, -1)
+    llm.input_ids[: plan.new_length - 1] = new[:-1]
+    llm.n_tokens = plan.new_length - 1
+
+
+class Cancelled(Exception):
+    """The evaluation was cancelled between two batches."""
+
+
+def _evaluate(llm: Any, tokens: Sequence[int], start: int, cancel: threading.Event | None,
+              chunk: int) -> None:
+    """Decode ``tokens`` into sequence 0 from position ``start`` without touching the cache
+    beyond it (``Llama.eval`` would drop the parked tail's positions first)."""
+    for offset in range(0, len(tokens), chunk):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled
+        part = list(tokens[offset : offset + chunk])
+        llm._batch.set_batch(batch=part, n_past=start + offset, logits_all=False)
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[start + offset : start + offset + len(part)] = part
+        llm.n_tokens = start + offset + len(part)

@@ -1,0 +1,31 @@
+"""``python -m codeslm.daemon run --spec JSON --socket PATH --state PATH``: the daemon process.
+
+Started by :func:`codeslm.daemon.runtime.ensure_running`, never by hand; its stdout and stderr
+go to the daemon's log file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .runtime import DaemonSpec
+from .server import serve
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m codeslm.daemon")
+    parser.add_argument("command", choices=["run"])
+    parser.add_argument("--spec", required=True, help="the DaemonSpec as JSON")
+    parser.add_argument("--socket", required=True, type=Path)
+    parser.add_argument("--state", required=True, type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return serve(DaemonSpec.from_json(args.spec), args.socket, args.state)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""KV insertion: the plan (pure) and the real model reusing the text after an edit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from codeslm.backends import kvreuse
+from codeslm.backends.llamacpp import LlamaCppBackend
+from codeslm.config import Config
+from codeslm.types import GenerationRequest
+
+
+def test_an_insertion_keeps_the_prefix_and_the_tail() -> None:
+    old = list(range(100))
+    new = [*old[:40], 900, 901, 902, *old[40:]]
+    plan = kvreuse.plan_insertion(old, new)
+    assert plan is not None
+    assert (plan.keep, plan.tail, plan.shift) == (40, 60, 3)
+    assert plan.evaluated == 3 + 1  # the inserted tokens and the prompt's last one
+    assert plan.reused == 40 + 59
+
+
+def test_a_deletion_shifts_the_tail_back() -> None:
+    old = list(range(100))
+    new = old[:40] + old[45:]
+    plan = kvreuse.plan_insertion(old, new)
+    assert plan is not None and plan.shift == -5 and plan.evaluated == 1
+
+
+def test_refreshed_tokens_are_evaluated_again() -> None:
+    old = list(range(100))
+    new = [*old[:40], 7, *old[40:]]
+    plan = kvreuse.plan_insertion(old, new, refresh=8)
+    assert plan is not None and plan.evaluated == 1 + 8 + 1 and plan.reused_tail == 51
+
+
+@pytest.mark.parametrize("new", [
+    [*list(range(100)), 5, 6],  # an extension: the prefix cache covers it
+    list(range(100)),  # the same prompt
+    list(range(50)) + [1000] * 60 + list(range(95, 100)),  # a short common tail
+])
+def test_no_plan_where_prefix_reuse_is_as_good(new: list[int]) -> None:
+    assert kvreuse.plan_insertion(list(range(100)), new) is None
+
+
+def _prompt(extra: str) -> str:
+    text = (Path(json.__file__).parent / "decoder.py").read_text()
+    cut = text.index("\n", text.index("def JSONObject(") + 120) + 1
+    return (f"<|fim_prefix|>{text[max(0, cut - 3000):cut]}{extra}<|fim_suffix|>"
+            f"{text[cut:cut + 1000]}<|fim_middle|>")
+
+
+@pytest.mark.model
+async def test_the_real_model_reuses_the_tail_and_returns_to_the_exact_answer(
+        model_path: Path) -> None:
+    """Typing in the middle of a FIM prompt evaluates a few tokens, not the suffix; and going
+    back to the first text through two insertions gives the first (exact) answer again, which
+    checks that the cache's positions and sequences are put together right."""
+    config = Config()
+    config.completion.kv_reuse = "insert"
+    backend = LlamaCppBackend(config, model_path=model_path)
+    try:
+        async def ask(extra: str) -> tuple[int, int, str]:
+            result = await backend.generate(GenerationRequest(
+                prompt=_prompt(extra), max_tokens=12, stop=("\n",)))
+            usage = result.usage
+            assert usage.prompt_tokens is not None and usage.cached_prompt_tokens is not None
+            return usage.prompt_tokens, usage.cached_prompt_tokens, result.text
+
+        first = await ask("    ")
+        assert first[1] == 0
+        typed = await ask("    pairs_append(")
+        assert typed[0] - typed[1] <= 12, typed  # only the edit (and the last token) evaluated
+        back = await ask("    ")
+        assert back[0] - back[1] <= 12
+        assert back[2] == first[2]
+        assert backend.insertions == 2
+    finally:
+        await backend.aclose()
+
+
+@pytest.mark.model
+async def test_prefix_mode_never_inserts(model_path: Path) -> None:
+    config = Config()
+    config.completion.kv_reuse = "prefix"
+    backend = LlamaCppBackend(config, model_path=model_path)
+    try:
+        await backend.generate(GenerationRequest(prompt=_prompt("    "), max_tokens=4))
+        result = await backend.generate(GenerationRequest(prompt=_prompt("    x"), max_tokens=4))
+        assert backend.insertions == 0
+        assert result.usage.prompt_tokens - result.usage.cached_prompt_tokens > 100
+    finally:
+        await backend.aclose()
