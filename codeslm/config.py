@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, InputError
+from .fileio import FileMissing, read_limited
 
 
 @dataclass(slots=True)
@@ -298,14 +299,16 @@ def flatten(table: Mapping[str, Any], origin: str) -> dict[str, Any]:
 def read_toml(path: Path, *, table: tuple[str, ...] = ()) -> dict[str, Any]:
     """Read a TOML file (optionally one nested table of it) as flat dotted keys."""
     try:
-        with path.open("rb") as fh:
-            data: Any = tomllib.load(fh)
-    except FileNotFoundError:
+        # Bounded, regular files only: CODESLM_CONFIG=/dev/zero must not read forever.
+        data: Any = tomllib.loads(read_limited(path, _CONFIG_LIMIT).decode("utf-8"))
+    except FileMissing:
         return {}
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     for name in table:
         data = data.get(name, {}) if isinstance(data, dict) else {}
     if not isinstance(data, dict):
@@ -336,12 +339,13 @@ def find_project_files(start: Path) -> list[tuple[Path, tuple[str, ...]]]:
 
 def _has_tool_table(pyproject: Path) -> bool:
     try:
-        with pyproject.open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError):
+        data = tomllib.loads(read_limited(pyproject, _CONFIG_LIMIT).decode("utf-8"))
+    except (InputError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
     return isinstance(data.get("tool"), dict) and "codeslm" in data["tool"]
 
+
+_CONFIG_LIMIT = 1_000_000  # bytes; no configuration (or pyproject.toml) is anywhere near this
 
 _NOT_CONFIG_ENV = {"CODESLM_HOME", "CODESLM_CONFIG", "CODESLM_LOG", "CODESLM_TEST_MODEL",
                    "CODESLM_RUNTIME_DIR"}

@@ -243,3 +243,12 @@ def test_a_file_replaced_by_a_fifo_is_dropped_from_the_index(tmp_path: Path) -> 
         assert "a.py" not in index.entries
     finally:
         index.close()
+
+
+def test_a_config_file_that_is_a_device_is_a_one_line_error(tmp_path: Path) -> None:
+    env = dict(_fake_env(tmp_path), CODESLM_CONFIG="/dev/zero")
+    result = subprocess.run([*codeslm_command(), "config", "show"], env=env, cwd=tmp_path,
+                            text=True, capture_output=True, timeout=60)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[0] == "error: /dev/zero: is a character device, not a " \
+        "regular file"
