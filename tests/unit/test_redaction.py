@@ -45,3 +45,22 @@ def test_an_edit_refactor_never_sends_nor_overwrites_a_secret() -> None:
     result = apply_edits(source, list(change.edits))
     assert f'token = "{TOKEN}"' in result and "timeout=timeout" in result
     assert "<redacted" not in result
+
+
+async def test_completion_prompt_hides_the_files_secrets_but_not_the_word_being_typed() -> None:
+    from codeslm.backends.fake import FakeBackend
+    from codeslm.config import Config
+    from codeslm.engine import CompletionEngine
+
+    source = (f'LOCAL_TOKEN = "{TOKEN}"\n\n\ndef area(r):\n    return \n\n\n'
+              f'OTHER = "{TOKEN[::-1]}"\n')
+    backend = FakeBackend("3.14159 * r * r")
+    engine = CompletionEngine(backend, Config(backend="fake"))  # type: ignore[arg-type]
+    completion = await engine.complete(Document(source, "geo.py", "python"), Position(4, 11))
+    assert completion.text == "3.14159 * r * r"  # the answer is placed as before
+    prompt = backend.requests[-1].prompt
+    assert TOKEN not in prompt and TOKEN[::-1] not in prompt and "def area(r):" in prompt
+    # Typing a token: the word at the cursor reaches the model (it has to continue it).
+    typing = source.replace("    return \n", "    key = 'ghp_abcdefghijklmnopqrstuvwxyz0123\n")
+    await engine.complete(Document(typing, "geo.py", "python"), Position(4, 45))
+    assert "ghp_abcdefghijklmnopqrstuvwxyz0123" in backend.requests[-1].prompt
