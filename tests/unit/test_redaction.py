@@ -58,9 +58,9 @@ async def test_completion_prompt_hides_the_files_secrets_but_not_the_word_being_
     engine = CompletionEngine(backend, Config(backend="fake"))  # type: ignore[arg-type]
     completion = await engine.complete(Document(source, "geo.py", "python"), Position(4, 11))
     assert completion.text == "3.14159 * r * r"  # the answer is placed as before
-    prompt = backend.requests[-1].prompt
+    prompt = backend.requests[-1].prompt or ""
     assert TOKEN not in prompt and TOKEN[::-1] not in prompt and "def area(r):" in prompt
     # Typing a token: the word at the cursor reaches the model (it has to continue it).
     typing = source.replace("    return \n", "    key = 'ghp_abcdefghijklmnopqrstuvwxyz0123\n")
     await engine.complete(Document(typing, "geo.py", "python"), Position(4, 45))
-    assert "ghp_abcdefghijklmnopqrstuvwxyz0123" in backend.requests[-1].prompt
+    assert "ghp_abcdefghijklmnopqrstuvwxyz0123" in (backend.requests[-1].prompt or "")
