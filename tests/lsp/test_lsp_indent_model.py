@@ -41,8 +41,8 @@ def below_zero(operations: List[int]) -> bool:
             return True
 
 '''
-# The same function with the line after the docstring cleared: code follows below.
-CLEARED = BELOW_ZERO.replace("    balance = 0\n", "\n") + "    return False\n"
+# The whole function with the first line of the loop's body cleared: code follows below.
+CLEARED = (BELOW_ZERO + "    return False\n").replace("        balance += op\n", "\n")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -78,23 +78,27 @@ def _inserted(text: str, line: int, insert: str) -> str:
     return "\n".join(lines)
 
 
-def _assert_inside_the_function(insert: str, document: str) -> None:
+def _assert_inside_the_function(insert: str, text: str, line: int, depth: int) -> None:
     first = insert.split("\n", 1)[0]
-    assert first.startswith("    "), f"not indented into the body: {insert!r}"
-    assert not first.lstrip().startswith(("def ", "class ")), insert
-    tree = ast.parse(document)  # the file stays valid Python
-    function = next(node for node in tree.body if isinstance(node, ast.FunctionDef))
-    assert function.name == "below_zero" and len(tree.body) == 2  # the import and the function
+    indent = first[: len(first) - len(first.lstrip())]
+    assert len(indent) >= depth, f"not indented into the block: {insert!r}"
+    assert not first.lstrip().startswith(("def ", "class ", "async def ")), insert
+    for document in (_inserted(text, line, insert), _inserted(text, line, indent + "pass")):
+        tree = ast.parse(document)  # the file stays valid Python
+        assert len(tree.body) == 2  # the import and the function: nothing at top level
+        function = tree.body[1]
+        assert isinstance(function, ast.FunctionDef) and function.name == "below_zero"
+        assert function.end_lineno is not None and function.end_lineno > line  # inside it
 
 
 async def test_end_of_the_body_at_column_0(editor: Editor) -> None:
     line = BELOW_ZERO.count("\n") - 1  # the empty line after `return True`
     insert = await _suggestion(editor, "bank.py", BELOW_ZERO, line)
-    _assert_inside_the_function(insert, _inserted(BELOW_ZERO, line, insert))
+    _assert_inside_the_function(insert, BELOW_ZERO, line, depth=4)
 
 
 async def test_a_cleared_line_at_column_0_with_code_below(editor: Editor) -> None:
-    line = CLEARED.split("\n").index('    """', 5) + 1  # the line after the docstring
+    line = CLEARED.split("\n").index("    for op in operations:") + 1
     assert CLEARED.split("\n")[line] == ""
     insert = await _suggestion(editor, "cleared.py", CLEARED, line)
-    _assert_inside_the_function(insert, _inserted(CLEARED, line, insert))
+    _assert_inside_the_function(insert, CLEARED, line, depth=8)
