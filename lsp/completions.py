@@ -190,8 +190,11 @@ def register(server: CodeslmServer) -> None:
     """Register the completion handlers and the accept commands on ``server``."""
     recorder = stats.Recorder()
 
-    def accept(command: str, args: tuple[object, ...], *, partial: bool) -> dict[str, bool]:
+    def accept(ls: CodeslmServer, command: str, args: tuple[object, ...], *, partial: bool
+               ) -> dict[str, bool]:
         sid, length = _accept_args(command, args, partial=partial)
+        if not ls.services.config.lsp.accept_stats:
+            return {"recorded": False}
         recorded = recorder.accepted(sid, chars=length, partial=partial)
         if not recorded:
             log.info("%s for a suggestion this server does not know (%s)", command, sid)
@@ -199,11 +202,11 @@ def register(server: CodeslmServer) -> None:
 
     @server.command(ACCEPTED)
     def accepted(ls: CodeslmServer, *args: object) -> dict[str, bool]:
-        return accept(ACCEPTED, args, partial=False)
+        return accept(ls, ACCEPTED, args, partial=False)
 
     @server.command(PARTIAL_ACCEPT)
     def partial_accept(ls: CodeslmServer, *args: object) -> dict[str, bool]:
-        return accept(PARTIAL_ACCEPT, args, partial=True)
+        return accept(ls, PARTIAL_ACCEPT, args, partial=True)
 
     @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
     async def inline_completion(ls: CodeslmServer, params: lsp.InlineCompletionParams

@@ -131,5 +131,8 @@ async def test_statistics_can_be_turned_off(tmp_path: Path, env: dict[str, str])
         assert result is not None
         (item,) = result.items
         assert item.command is None
+        late = await ed.client.workspace_execute_command_async(lsp.ExecuteCommandParams(
+            command="codeslm.accepted", arguments=[{"id": "0123456789abcdef"}]))
+        assert plain(late) == {"recorded": False}
     assert stats_json(env)["shown"] == 0
     assert not (tmp_path / "home" / "data" / stats.FILENAME).exists()
