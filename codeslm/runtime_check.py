@@ -46,8 +46,11 @@ started = time.perf_counter()
 llm = llama_cpp.Llama(model_path=model, n_ctx=512, n_threads=threads, n_threads_batch=threads,
                       n_batch=n_batch, n_gpu_layers=0, verbose=False)
 loaded = time.perf_counter()
-prompt = llm.tokenize(b"def fibonacci(n):\n    '''Return the n-th Fibonacci number.'''\n"
-                      b"    if n < 2:\n        return n\n    return ", add_bos=False)
+# About 200 prompt tokens: as many rows for the batched matrix kernels as a real prompt has.
+body = b"".join(b"def f%d(n):\n    '''Value %d of a series.'''\n    if n < 2:\n"
+                b"        return n\n    return f%d(n - 1) + %d\n\n" % (i, i, i, i)
+                for i in range(6))
+prompt = llm.tokenize(body + b"def fibonacci(n):\n    return ", add_bos=False)
 out = []
 for token in llm.generate(prompt, temp=0.0, top_k=1):
     out.append(token)
