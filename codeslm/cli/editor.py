@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,14 @@ def run(args: argparse.Namespace) -> int:
     if args.path:
         print(editor_files.shipped_root())
         return 0
-    if args.list or not args.name:
+    if not args.list and not args.name:
+        print("error: name an editor: " + ", ".join(editor_files.NAMES), file=sys.stderr)
+        print("hint: codeslm editor --list shows where --install puts each", file=sys.stderr)
+        return 2
+    if args.list:
         for name in editor_files.NAMES:
             print(f"{name:<15} -> {editor_files.default_destination(name)}")
-        return 0 if args.list else 2
+        return 0
     if not args.install:
         print(editor_files.show(args.name), end="")
         return 0
