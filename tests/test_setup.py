@@ -170,3 +170,52 @@ def test_setup_checks_the_installed_build_with_a_real_decode(
     assert "decode: ok:" in result.stdout and "nothing to build" in result.stdout
     assert not (tmp_path / "cache" / "codeslm" / "wheels").exists()
     assert (tmp_path / "cache" / "codeslm" / "runtime-checks.json").is_file()
+
+
+CRASHING_LLAMA_CPP = """
+import os, signal
+__version__ = "0.0-segfaults"
+
+
+class Llama:  # what a native build does on a CPU with AMX: dies at its first decode
+    def __init__(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGSEGV)
+"""
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("daemon", [True, False], ids=["daemon", "in-process"])
+def test_a_crashing_build_is_refused_with_the_fix_not_run(
+    cli_env: dict[str, str], tmp_path: Path, daemon: bool
+) -> None:
+    """A llama_cpp that segfaults (simulated: no AMX CPU here) makes `codeslm complete` exit
+    with a one-line error naming codeslm setup, not die with SIGSEGV (exit 139)."""
+    fake = tmp_path / "fake" / "llama_cpp"
+    (fake / "lib").mkdir(parents=True)
+    (fake / "__init__.py").write_text(CRASHING_LLAMA_CPP)
+    (fake / "lib" / "libggml-cpu.so").write_bytes(b"not a library")
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    config = tmp_path / "config.toml"
+    config.write_text(f"[daemon]\nenabled = {'true' if daemon else 'false'}\n")
+    sample = tmp_path / "s.py"
+    sample.write_text("def square(x):\n    return \n")
+    env = {
+        **cli_env,
+        "PYTHONPATH": str(fake.parent),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "CODESLM_RUNTIME_DIR": str(runtime),
+        "CODESLM_CONFIG": str(config),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "codeslm", "complete", f"{sample}:2:12"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 4, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert lines[-2].startswith("error: llama.cpp crashes on this CPU") and "SIGSEGV" in lines[-2]
+    assert lines[-1] == "hint: rebuild it for this CPU with: codeslm setup"
