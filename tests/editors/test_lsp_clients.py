@@ -1,9 +1,10 @@
 """Clients as they really talk, byte for byte, to a real ``codeslm lsp`` (scripted backend).
 
 - Zed: the extension (editors/zed/src/lib.rs) passes ``lsp.codeslm.initialization_options``
-  as ``initializationOptions`` and returns ``{"codeslm": <lsp.codeslm.settings>}`` as the
-  workspace configuration; Zed answers ``workspace/configuration`` by looking each item's
-  section up in that object and pushes it whole in ``workspace/didChangeConfiguration``.
+  (or, without them, ``lsp.codeslm.settings``) as ``initializationOptions`` and returns
+  ``{"codeslm": <lsp.codeslm.settings>}`` as the workspace configuration; Zed answers
+  ``workspace/configuration`` by looking each item's section up in that object and pushes it
+  whole in ``workspace/didChangeConfiguration``.
   The tests build exactly those messages and check the settings take effect.
 - A client that answers ``workspace/applyEdit`` with ``null`` gets an error for its
   ``workspace/executeCommand`` instead of a request that never ends.
@@ -50,6 +51,14 @@ def zed_workspace_configuration(settings: Any) -> Any:
     if isinstance(settings, dict) and list(settings) == ["codeslm"]:
         settings = settings["codeslm"]
     return {"codeslm": settings}
+
+
+def zed_initialization_options(lsp_codeslm: dict[str, Any]) -> Any:
+    """What the extension's language_server_initialization_options returns (see lib.rs)."""
+    if lsp_codeslm.get("initialization_options") is not None:
+        return lsp_codeslm["initialization_options"]
+    configuration = zed_workspace_configuration(lsp_codeslm.get("settings"))
+    return None if configuration is None else configuration["codeslm"]
 
 
 def zed_answers(workspace_config: Any) -> dict[str, Any]:
@@ -125,7 +134,7 @@ def _zed_session(tmp_path: Path, root: Path, lsp_codeslm: dict[str, Any]) -> Raw
     """Start the server as Zed does for a user whose settings.json has lsp.codeslm = ..."""
     workspace_config = zed_workspace_configuration(lsp_codeslm.get("settings"))
     client = RawClient(_env(tmp_path), answers=zed_answers(workspace_config))
-    client.initialize(root, ZED_CAPABILITIES, lsp_codeslm.get("initialization_options"))
+    client.initialize(root, ZED_CAPABILITIES, zed_initialization_options(lsp_codeslm))
     if workspace_config is not None:
         client.notify("workspace/didChangeConfiguration", {"settings": workspace_config})
     return client
@@ -147,8 +156,15 @@ def test_zed_initialization_options_reach_the_server(tmp_path: Path, project: Pa
 @pytest.mark.parametrize("wrapped", [False, True], ids=["plain", "codeslm-wrapped"])
 def test_zed_settings_reach_the_server(tmp_path: Path, project: Path, wrapped: bool) -> None:
     settings: dict[str, Any] = {"lsp": {"disabled_languages": ["python"]}}
+    # With initialization_options given, settings reach the server only as the workspace
+    # configuration (pulled with workspace/configuration, pushed with didChangeConfiguration).
     client = _zed_session(
-        tmp_path, project, {"settings": {"codeslm": settings} if wrapped else settings}
+        tmp_path,
+        project,
+        {
+            "initialization_options": {"lsp": {"candidates_invoked": 1}},
+            "settings": {"codeslm": settings} if wrapped else settings,
+        },
     )
     try:
         py = client.open(project / "calc.py", "python")

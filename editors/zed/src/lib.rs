@@ -2,7 +2,7 @@
 //
 // settings.json, "lsp" -> "codeslm":
 //   "binary": { "path", "arguments", "env" }  how to start the server (default: codeslm on PATH)
-//   "initialization_options": { ... }         sent in `initialize`
+//   "initialization_options": { ... }         sent in `initialize` (default: "settings")
 //   "settings": { ... }                       answered to workspace/configuration (section
 //                                             "codeslm") and pushed on every settings change
 // Both take the keys of `codeslm config show`, e.g. { "lsp": { "debounce_ms": 150 } }.
@@ -60,7 +60,12 @@ impl zed::Extension for Codeslm {
         _id: &LanguageServerId,
         worktree: &zed::Worktree,
     ) -> Result<Option<Value>> {
-        Ok(user_settings(worktree).initialization_options)
+        // Without explicit initialization_options, `settings` go in `initialize` too, so the
+        // server starts with them (a `model` there is loaded once, not the default first).
+        let settings = user_settings(worktree);
+        Ok(settings
+            .initialization_options
+            .or_else(|| settings.settings.map(codeslm_section)))
     }
 
     fn language_server_workspace_configuration(
