@@ -69,7 +69,13 @@ def decode(body: bytes) -> Decoded:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BodyError(PARSE_ERROR, f"parse error: not UTF-8 (byte {exc.start})") from None
+        # Bytes that are not UTF-8 after a whole JSON value belong to the next message (the
+        # frame was too long): keep the value, hand them back.
+        try:
+            decoded = decode(body[: exc.start])  # valid UTF-8 up to there
+        except BodyError:
+            raise BodyError(PARSE_ERROR, f"parse error: not UTF-8 (byte {exc.start})") from None
+        return Decoded(decoded.value, decoded.trailing + body[exc.start :])
     start = len(text) - len(text.lstrip(_BLANK + "\ufeff"))
     if start == len(text):
         raise BodyError(PARSE_ERROR, "parse error: empty body")

@@ -40,7 +40,18 @@ HEAD_KEPT = 4096  # bytes of a skipped body kept to name its request
 # junk; \d{1,20} keeps a body's JSON string of digits from matching (it has no line break).
 _HEADER = re.compile(rb"content-length[ \t]*:[ \t]*\+?\d{1,20}[ \t]*\r?\n", re.IGNORECASE)
 _TOKEN = re.compile(rb"[A-Za-z0-9!#$%&'*+.^_`|~-]+")  # a header name (RFC 9110 token)
-_OVERLAP = 64  # bytes searched again at a chunk boundary (longer than any header match)
+_OVERLAP = 4096  # bytes searched again at a chunk boundary (a header line is never longer)
+
+
+def _find_header(buf: bytearray, start: int = 0, end: int | None = None) -> re.Match[bytes] | None:
+    """The first Content-Length header line in ``buf[start:end]``.
+
+    A header line ends in ``\n``, which compact JSON never contains: looking for that byte
+    first (memchr) keeps the scan of a multi-megabyte body cheap.
+    """
+    if buf.find(b"\n", start, end) < 0:
+        return None
+    return _HEADER.search(buf, start, len(buf) if end is None else end)
 
 
 @dataclass(slots=True)
@@ -81,7 +92,7 @@ class MessageReader:
 
     def pending(self, limit: int) -> bytes:
         """The bytes already received up to the next header (at most ``limit``), unconsumed."""
-        match = _HEADER.search(self._buf, 0, limit + _OVERLAP)
+        match = _find_header(self._buf, 0, limit + _OVERLAP)
         end = match.start() if match else len(self._buf)
         return bytes(self._buf[: min(end, limit)])
 
@@ -119,6 +130,11 @@ class MessageReader:
                         )
                     return None
                 continue
+            header = _find_header(self._buf, 0, newline + 1)
+            if header is not None and header.start() > 0:
+                await self._skip_junk("junk before a header")  # e.g. the end of a long body
+                length, seen = None, False
+                continue
             line = bytes(self._buf[:newline]).rstrip(b"\r")
             if not line.strip():
                 del self._buf[: newline + 1]
@@ -150,7 +166,7 @@ class MessageReader:
         """Drop bytes up to the next Content-Length header (or the end of the input)."""
         skipped = 0
         while True:
-            match = _HEADER.search(self._buf)
+            match = _find_header(self._buf)
             if match is not None:
                 skipped += match.start()
                 del self._buf[: match.start()]
@@ -178,7 +194,7 @@ class MessageReader:
             )
         while True:
             available = min(len(self._buf), length - kept)
-            match = _HEADER.search(self._buf, max(0, scanned - _OVERLAP), available)
+            match = _find_header(self._buf, max(0, scanned - _OVERLAP), available)
             if match is not None:
                 cut = kept + match.start()
                 log.error(

@@ -177,6 +177,10 @@ class CodeslmProtocol(LanguageServerProtocol):
                 INVALID_REQUEST,
                 "neither a request, a notification nor a response (no method and no id)",
             )
+        if not _valid_id(data["id"]) and data["id"] is not None:
+            raise Rejected(
+                None, 0, f"a response with an unusable id ({_kind(data['id'])})", answer=False
+            )
         if ("result" in data) == ("error" in data):
             raise Rejected(
                 None, 0, "a response needs exactly one of result and error", answer=False
@@ -184,9 +188,7 @@ class CodeslmProtocol(LanguageServerProtocol):
         try:
             if "error" in data:
                 return self._converter.structure(data, lsp.ResponseErrorMessage)
-            response_type = (
-                self._result_types.pop(data["id"], None) if _valid_id(data["id"]) else None
-            )
+            response_type = self._result_types.pop(data["id"], None)
             return self._converter.structure(data, response_type or JsonRPCResponseMessage)
         except Exception as exc:
             raise Rejected(
