@@ -74,6 +74,7 @@ FRAMINGS: dict[str, Any] = {
     "non-numeric length": (lambda b: b"Content-Length: twelve\r\n\r\n" + b, False),
     "padded length": (lambda b: f"Content-Length:   000{len(b)}  \r\n\r\n".encode() + b, True),
     "junk before the header": (lambda b: b"\x00\xffgarbage}}" + frame(b), True),
+    "junk glued to the header": (lambda b: b"abc" + frame(b), True),
     "header line without an end": (lambda b: b"X" * 10_000 + frame(b), True),
     "extra headers": (
         lambda b: (
@@ -113,6 +114,20 @@ def test_an_oversized_body_is_skipped_unread_and_answered(server: RawServer) -> 
     server.send(message(did_open((server.root / "big.py").as_uri(), text)))
     _still_serving(server)
     assert "over the 262144-byte limit" in server.log()
+
+
+def test_resynchronising_survives_what_follows_the_bad_frame(server: RawServer) -> None:
+    """A lying length followed by bytes that are not UTF-8, then a skipped length followed by
+    a header padded with many blanks: both requests after them are found and answered."""
+    first, second, third = server.new_id(), server.new_id(), server.new_id()
+    server.send(b"Content-Length: 100000000000\r\n\r\n" + _stats(first))
+    server.send(b"\xff\xfe" + frame(_stats(second)))
+    server.send(b"Content-Length: -1\r\n\r\n{}")
+    body = _stats(third)
+    server.send(b"Content-Length:" + b" " * 40 + str(len(body)).encode() + b"\r\n\r\n" + body)
+    _still_serving(server)
+    assert not server.wait_for({first, second, third}, 10)
+    assert all(len(server.responses[i]) == 1 for i in (first, second, third))
 
 
 def test_a_body_split_across_writes_is_read_whole(server: RawServer) -> None:

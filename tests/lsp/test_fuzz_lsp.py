@@ -434,3 +434,41 @@ def test_fuzzed_messages_never_kill_or_silence_the_server(fuzz: tuple[RawServer,
     assert "Traceback" not in srv.log(), srv.log()[-4000:]
     if BATCHES >= 210:
         assert tally.messages >= MIN_MESSAGES, tally
+
+
+REAL_DOC = "def average(values):\n    total = sum(values)\n    return \n"
+
+
+@pytest.mark.model
+def test_the_real_model_server_survives_malformed_input(tmp_path: Path, model_path: Path) -> None:
+    """The same hostile bytes against the default backend and model: still a real answer."""
+    srv = RawServer(
+        tmp_path,
+        env={
+            "CODESLM_BACKEND": "llama-cpp",
+            "CODESLM_MODEL": str(model_path),
+            "CODESLM_DAEMON_ENABLED": "0",
+            "CODESLM_COMPLETION_MAX_TOKENS": "24",
+        },
+    )
+    try:
+        srv.initialize()
+        uri = (srv.root / "stats.py").as_uri()
+        srv.send_json(did_open(uri, REAL_DOC))
+        ids = [srv.new_id() for _ in range(4)]
+        srv.send(
+            b"Content-Length: 100000000000\r\n\r\n"
+            + json.dumps(request(ids[0], "codeslm/stats", {})).encode()
+        )
+        srv.send_json({"jsonrpc": "2.0", "id": ids[1], "method": None})
+        head = json.dumps(request(ids[2], "codeslm/stats"))[:-1]
+        srv.send(frame((head + ', "params": ' + "[" * 100_000 + "]" * 100_000 + "}").encode()))
+        srv.send(frame(json.dumps(inline(ids[3], uri, 2, 11)).encode(), header="content-length"))
+        assert not srv.wait_for(set(ids), timeout=600), srv.state()
+        assert all(len(srv.responses[i]) == 1 for i in ids)
+        items = srv.responses[ids[3]][0]["result"]["items"]
+        assert items and items[0]["insertText"].strip(), items
+        assert items[0]["range"]["end"] == {"line": 2, "character": 11}
+        assert srv.proc.poll() is None and "Traceback" not in srv.log()
+    finally:
+        srv.close()
