@@ -23,6 +23,7 @@ the input; it never raises for bad input, only for errors of the underlying stre
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import queue
 import re
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 CHUNK = 65536
 MAX_HEADER_LINE = 4096  # a longer "header" is junk
 HEAD_KEPT = 4096  # bytes of a skipped body kept to name its request
+# A body still short of its Content-Length after this long without input is checked for being
+# a whole message already. Safe at any value: a valid body holds exactly one JSON value, so if
+# its start already is one, the declared length was wrong.
+STALL_S = 0.3
 # A Content-Length header line as it can start a message. Used to find the next message after
 # junk; \d{1,20} keeps a body's JSON string of digits from matching (it has no line break).
 _HEADER = re.compile(rb"content-length[ \t]*:[ \t]*\+?\d{1,20}[ \t]*\r?\n", re.IGNORECASE)
@@ -72,14 +77,23 @@ class MessageReader:
         self.max_body = max_body
         self._buf = bytearray()
         self._eof = False
+        self._pending: asyncio.Future[bytes] | None = None  # a read that outlived a timeout
 
     # -- buffer ------------------------------------------------------------------------------
 
-    async def _fill(self) -> bool:
-        """Read one more chunk into the buffer; False at the end of the input."""
+    async def _fill(self, timeout: float | None = None) -> bool | None:
+        """Read one more chunk into the buffer; False at the end of the input, None when
+        nothing came within ``timeout`` (the read goes on and is collected next time)."""
         if self._eof:
             return False
-        data = await self._read()
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(self._read())
+        if timeout is not None:
+            done, _ = await asyncio.wait({self._pending}, timeout=timeout)
+            if not done:
+                return None
+        data = await self._pending
+        self._pending = None
         if not data:
             self._eof = True
             return False
@@ -214,7 +228,20 @@ class MessageReader:
                 del self._buf[:drop]
                 kept += drop
                 scanned -= drop
-            if not await self._fill():
+            filled = await self._fill(STALL_S if not kept and available else None)
+            if filled is None:
+                if _whole_json(self._buf[:available]):
+                    # A whole message, then silence: the length was too long. Waiting for
+                    # bytes the client will not send would leave its request unanswered.
+                    log.error(
+                        "framing: Content-Length %d, but the client stopped after %d bytes "
+                        "that hold a whole message; reading it",
+                        length,
+                        available,
+                    )
+                    return self._take(available, available, length, head)
+                filled = await self._fill()
+            if not filled:
                 log.error(
                     "framing: the input ended inside a message body (%d of %d bytes)",
                     kept + len(self._buf),
@@ -230,6 +257,15 @@ class MessageReader:
         if head or size > self.max_body:
             return Frame(head or data[:HEAD_KEPT], oversize=size, declared=declared)
         return Frame(data, declared=declared)
+
+
+def _whole_json(data: bytearray) -> bool:
+    """Whether ``data`` is one complete JSON value (checked only when the input stalls)."""
+    try:
+        json.loads(data)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _length(value: bytes) -> int | None:

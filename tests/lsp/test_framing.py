@@ -130,6 +130,16 @@ def test_resynchronising_survives_what_follows_the_bad_frame(server: RawServer) 
     assert all(len(server.responses[i]) == 1 for i in (first, second, third))
 
 
+@pytest.mark.parametrize("extra", [10, 100_000_000_000])
+def test_a_too_long_length_then_silence_is_still_answered(server: RawServer, extra: int) -> None:
+    """The client sends one message with a length too long and waits for the answer."""
+    msg_id = server.new_id()
+    body = _stats(msg_id)
+    server.send(f"Content-Length: {len(body) + extra}\r\n\r\n".encode() + body)
+    assert "result" in server.response(msg_id, timeout=10)
+    _still_serving(server)
+
+
 def test_a_body_split_across_writes_is_read_whole(server: RawServer) -> None:
     msg_id = server.new_id()
     data = frame(_stats(msg_id))
