@@ -164,6 +164,7 @@ class Replay:
 async def replay(session: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
     env.update(NO_COLOR="1")
+    env.update(dict(item.split("=", 1) for item in args.env or []))
     if args.home:
         env["CODESLM_HOME"] = args.home
     server_args = ["-m", "codeslm", "lsp"]
@@ -413,6 +414,8 @@ def main() -> None:
     rep.add_argument("--debounce-max-ms", type=int,
                      help="override lsp.debounce_max_ms (0: a fixed debounce)")
     rep.add_argument("--limit", type=int, help="replay only the first N keystrokes")
+    rep.add_argument("--env", action="append", metavar="NAME=VALUE",
+                     help="environment for the server, e.g. CODESLM_DAEMON_ENABLED=0")
     rep.add_argument("--home", help="CODESLM_HOME for the server (default: the user's)")
     rep.add_argument("--workdir", default="/tmp/codeslm-lsp-typing")
     rep.add_argument("--json", help="also write the report to this file")

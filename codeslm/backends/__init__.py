@@ -61,10 +61,10 @@ def _load_target(target: str) -> BackendFactory:
 def local_backend(config: Config) -> Backend:
     """The ``llama-cpp`` backend: the user's shared model daemon where the platform has one
     and ``[daemon] enabled`` is on, else llama.cpp in this process."""
-    from ..daemon import runtime
+    from .daemon import runtime
 
     if config.daemon.enabled and runtime.supported():
-        from ..daemon.client import DaemonBackend
+        from .daemon.client import DaemonBackend
 
         return DaemonBackend(config)
     from .llamacpp import LlamaCppBackend

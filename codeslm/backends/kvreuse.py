@@ -27,6 +27,10 @@ from typing import Any
 
 # A shifted tail shorter than this is not worth the bookkeeping (and the approximation).
 MIN_TAIL_TOKENS = 16
+# The approximation is for typing: an edit larger than this (a paste, a new window or other
+# cross-file context) is evaluated in full rather than read past by a tail computed against
+# quite different text.
+MAX_EDIT_TOKENS = 48
 _MAIN_SEQ = 0
 _PARK_SEQ = 1
 
@@ -71,7 +75,8 @@ def plan_insertion(old: Sequence[int], new: Sequence[int], refresh: int = 0
                    ) -> InsertionPlan | None:
     """The reuse plan from prompt ``old`` (cached) to ``new``, or None when plain prefix reuse
     is as good (no common tail of at least :data:`MIN_TAIL_TOKENS` beyond the ``refresh``
-    tokens evaluated again, or nothing changed)."""
+    tokens evaluated again, or nothing changed) or the edit is too large to approximate
+    (more than :data:`MAX_EDIT_TOKENS` tokens removed or inserted)."""
     limit = min(len(old), len(new))
     keep = 0
     while keep < limit and old[keep] == new[keep]:
@@ -83,6 +88,8 @@ def plan_insertion(old: Sequence[int], new: Sequence[int], refresh: int = 0
     while tail < room and old[-1 - tail] == new[-1 - tail]:
         tail += 1
     if tail - refresh < MIN_TAIL_TOKENS:
+        return None
+    if max(len(old), len(new)) - keep - tail > MAX_EDIT_TOKENS:
         return None
     return InsertionPlan(keep=keep, tail=tail, old_length=len(old), new_length=len(new),
                          refresh=max(0, refresh))

@@ -1,7 +1,7 @@
 """``codeslm serve``: run a model server that editors and commands share.
 
 ``codeslm serve status``, ``stop`` and ``start`` manage the per-user model daemon instead (the
-one the default ``llama-cpp`` backend starts on first use; see :mod:`codeslm.daemon`).
+one the default ``llama-cpp`` backend starts on first use; see :mod:`codeslm.backends.daemon`).
 
 ``--backend vllm`` starts ``vllm serve`` on a GPU; ``--backend llama-cpp`` (the default) starts
 llama-cpp-python's OpenAI-compatible server on the embedded GGUF model; ``--backend
@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-from .. import serving
+from .. import serving, vllm_env
 from ..backends import create_backend
 from ..backends.served_fim import self_test
 from ..config import Config
@@ -77,16 +77,7 @@ def _plan(
     config: Config, kind: str, port: int, *, dry_run: bool, gpu_check: bool
 ) -> serving.LaunchPlan:
     if kind == serving.VLLM:
-        if dry_run:
-            try:
-                executable = serving.vllm_executable()
-            except BackendUnavailable:
-                executable = ["vllm"]
-        else:
-            executable = serving.vllm_executable()  # the clearer error first: not installed
-            if gpu_check:
-                common.note(f"GPU: {serving.find_gpu()}")
-        return serving.vllm_plan(config, config.model, port=port, executable=executable)
+        return _vllm_plan(config, port, dry_run=dry_run, gpu_check=gpu_check)
     from ..models.resolve import resolve
 
     resolved = resolve(config.model)
@@ -103,6 +94,42 @@ def _plan(
             hint="pip install 'codeslm[server]'",
         )
     return serving.llamacpp_plan(config, resolved.path, resolved.name, port=port)
+
+
+def _vllm_plan(config: Config, port: int, *, dry_run: bool, gpu_check: bool) -> serving.LaunchPlan:
+    """The vLLM launch: which vLLM (GPU build here, or the CPU build in its own environment),
+    and the model in a form it loads (a known model's GGUF converted offline, a hub id
+    downloaded, a folder as it is)."""
+    from ..models import hf_form
+    from ..models.registry import find_spec
+
+    install = vllm_env.find()
+    executable: list[str] | None = None
+    if install is None:
+        try:
+            executable = serving.vllm_executable()  # a `vllm` on PATH; else: not installed
+        except BackendUnavailable:
+            if not dry_run:
+                raise
+            executable = ["vllm"]
+    if (install is None or not install.cpu) and gpu_check and not dry_run:
+        common.note(f"GPU: {serving.find_gpu()}")
+    spec = find_spec(config.model)
+    model, served_name = config.model, None
+    if spec is not None and install is not None:
+        # A known model: its own GGUF, converted (offline, cached), so that vLLM and llama.cpp
+        # serve the same weights under the same name.
+        served_name = spec.name
+        if dry_run:
+            model = str(hf_form.folder_for(spec.name))
+        else:
+            model = str(hf_form.convert(spec.name, install.python, log=common.note))
+    elif hf_form.is_hub_id(config.model) and not dry_run:
+        model = str(hf_form.from_hub(config.model, log=common.note))
+        served_name = config.model
+    return serving.vllm_plan(
+        config, model, port=port, executable=executable, install=install, served_name=served_name
+    )
 
 
 class _Terminated(Exception):
@@ -235,8 +262,8 @@ def _self_test(config: Config, plan: serving.LaunchPlan) -> None:
 def _daemon_action(args: argparse.Namespace, action: str, rest: list[str]) -> int:
     """``serve status|stop|start``: the per-user model daemon (exit 1 from ``status`` when
     none runs)."""
-    from ..daemon import runtime
-    from ..daemon.client import DaemonBackend, describe
+    from ..backends.daemon import runtime
+    from ..backends.daemon.client import DaemonBackend, describe
 
     if rest:
         raise ConfigError(f"serve {action} takes no arguments (got {' '.join(rest)})")

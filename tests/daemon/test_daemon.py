@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from codeslm.backends.daemon import protocol, runtime
+from codeslm.backends.daemon.client import DaemonBackend
 from codeslm.config import Config
-from codeslm.daemon import protocol, runtime
-from codeslm.daemon.client import DaemonBackend
 from codeslm.errors import BackendUnavailable, ConfigError
 from codeslm.types import GenerationRequest
 from tests.conftest import codeslm_command

@@ -41,6 +41,7 @@ def test_refreshed_tokens_are_evaluated_again() -> None:
     [*list(range(100)), 5, 6],  # an extension: the prefix cache covers it
     list(range(100)),  # the same prompt
     list(range(50)) + [1000] * 60 + list(range(95, 100)),  # a short common tail
+    list(range(20)) + [1000] * 60 + list(range(40, 100)),  # a paste: too large to approximate
 ])
 def test_no_plan_where_prefix_reuse_is_as_good(new: list[int]) -> None:
     assert kvreuse.plan_insertion(list(range(100)), new) is None

@@ -19,10 +19,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import Backend
-from ..config import Config
-from ..errors import BackendError, BackendUnavailable, CodeslmError
-from ..types import BackendHealth, Chunk, GenerationRequest, HealthStatus, ModelInfo
+from ...config import Config
+from ...errors import BackendError, BackendUnavailable, CodeslmError
+from ...types import BackendHealth, Chunk, GenerationRequest, HealthStatus, ModelInfo
+from ..base import Backend
 from . import protocol, runtime
 
 
@@ -47,7 +47,7 @@ class DaemonBackend(Backend):
             if self._model_path is not None:
                 path, name = self._model_path, self._model_path.stem
             else:
-                from ..models.resolve import resolve
+                from ...models.resolve import resolve
 
                 resolved = resolve(self._config.model)
                 path, name = resolved.path, resolved.name
@@ -64,6 +64,7 @@ class DaemonBackend(Backend):
             if self._files is None or not files.socket.exists():
                 if await asyncio.to_thread(runtime.ping, files) is None:
                     self.started_daemon = True
+                    _check_runtime()
                 files = await asyncio.to_thread(
                     runtime.ensure_running, spec,
                     timeout_s=self._config.daemon.start_timeout_s)
@@ -183,6 +184,17 @@ class DaemonBackend(Backend):
 
     async def aclose(self) -> None:
         """Nothing to release here: the daemon outlives this process on purpose."""
+
+
+def _check_runtime() -> None:
+    """Refuse at once, with the fix, when the daemon could not load llama.cpp either (it runs
+    under this interpreter), instead of starting a process that dies."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        from ..llamacpp import _import_llama
+
+        _import_llama()  # raises BackendUnavailable naming the fix
 
 
 def describe(status: dict[str, Any], files: runtime.DaemonFiles) -> str:

@@ -1,7 +1,8 @@
-"""``python -m codeslm.daemon run --spec JSON --socket PATH --state PATH``: the daemon process.
+"""The daemon process: ``python -m codeslm.backends.daemon run --spec JSON --socket PATH
+--state PATH``.
 
-Started by :func:`codeslm.daemon.runtime.ensure_running`, never by hand; its stdout and stderr
-go to the daemon's log file.
+Started by :func:`codeslm.backends.daemon.runtime.ensure_running`, never by hand; its stdout
+and stderr go to the daemon's log file.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .server import serve
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m codeslm.daemon")
+    parser = argparse.ArgumentParser(prog="python -m codeslm.backends.daemon")
     parser.add_argument("command", choices=["run"])
     parser.add_argument("--spec", required=True, help="the DaemonSpec as JSON")
     parser.add_argument("--socket", required=True, type=Path)

@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, effective_threads
-from ..errors import BackendUnavailable, ConfigError
+from ...config import Config, effective_threads
+from ...errors import BackendUnavailable, CodeslmError, ConfigError
 from . import protocol
 
 CONNECT_TIMEOUT_S = 2.0
@@ -175,6 +175,9 @@ def ensure_running(spec: DaemonSpec, *, timeout_s: float) -> DaemonFiles:
             if ping(files) is not None:
                 return files
             if process.poll() is not None:
+                reported = _start_error(files.state)
+                if reported is not None:
+                    raise reported
                 raise BackendUnavailable(
                     f"the model daemon exited at start (code {process.returncode}): "
                     f"{_last_line(files.log)}",
@@ -228,7 +231,7 @@ def _spawn(spec: DaemonSpec, files: DaemonFiles) -> subprocess.Popen[bytes]:
     log = open(files.log, "ab")  # noqa: SIM115 - handed to the child, closed below
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "codeslm.daemon", "run", "--spec", spec.to_json(),
+            [sys.executable, "-m", "codeslm.backends.daemon", "run", "--spec", spec.to_json(),
              "--socket", str(files.socket), "--state", str(files.state)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
             start_new_session=True,  # outlives the editor or hook that started it
@@ -286,6 +289,20 @@ def _alive(pid: int) -> bool:
         if done == pid:
             return False
     return True
+
+
+def _start_error(state: Path) -> CodeslmError | None:
+    """The error a daemon that failed to start left in its state file, if any."""
+    try:
+        data = json.loads(state.read_text())
+    except (OSError, ValueError):
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            state.unlink()
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        return protocol.error_from_wire(data["error"])
+    return None
 
 
 def _last_line(path: Path) -> str:

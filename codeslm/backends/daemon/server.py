@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..backends.llamacpp import LlamaCppBackend
-from ..config import Config
-from ..errors import CodeslmError, InputError
+from ...config import Config
+from ...errors import CodeslmError, InputError
+from ..llamacpp import LlamaCppBackend
 from . import protocol
 from .runtime import DaemonSpec
 
@@ -66,18 +66,16 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
+        # Load the model before listening: a client that finds the socket answering finds the
+        # model loaded, and a broken model fails the start with its own error (see serve()).
+        await self.backend.health()
+        if self.backend._load_error is not None:
+            raise self.backend._load_error
         with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()  # stale: the runtime lock says nobody else serves it
+            self.socket_path.unlink()  # stale: the start lock says nobody else serves it
         server = await asyncio.start_unix_server(self._serve_connection, str(self.socket_path),
                                                  limit=protocol.MAX_LINE_BYTES)
         os.chmod(self.socket_path, 0o600)
-        # Load the model before announcing readiness: a broken model fails the start, loudly.
-        await self.backend.health()
-        load_error = self.backend._load_error
-        if load_error is not None:
-            server.close()
-            self._cleanup()
-            raise load_error
         self.state_path.write_text(json.dumps({
             "pid": os.getpid(), "model": self.spec.model_name, "path": self.spec.model_path,
             "started": self.started}))
@@ -261,10 +259,13 @@ def _memory_mib(field: str) -> float | None:
 
 
 def serve(spec: DaemonSpec, socket_path: Path, state_path: Path) -> int:
-    """Run a daemon until it stops; the process's exit code."""
+    """Run a daemon until it stops; the process's exit code. An error at start (a broken
+    model) is also written to the state file, for the starting client to raise as is."""
     try:
         asyncio.run(Daemon(spec, socket_path, state_path).run())
     except CodeslmError as exc:
         log.error("%s", exc)
+        with contextlib.suppress(OSError):
+            state_path.write_text(json.dumps(protocol.error_to_wire(exc)))
         return exc.exit_code
     return 0

@@ -17,8 +17,8 @@ import dataclasses
 import json
 from typing import Any
 
-from .. import errors
-from ..types import ChatMessage, Chunk, GenerationRequest, ModelInfo, Usage
+from ... import errors
+from ...types import ChatMessage, Chunk, GenerationRequest, ModelInfo, Usage
 
 # A request line is a prompt of at most the context window plus a little JSON: 4 MiB is far
 # above any real one and bounds what a confused peer can make the daemon buffer.

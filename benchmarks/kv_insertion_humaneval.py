@@ -1,0 +1,102 @@
+"""Does KV insertion cost quality? HumanEval single-line holes typed into, side by side.
+
+For each task of a seeded sample, the engine first completes at the hole's empty line (this
+fills the KV cache, as the moment before the user types), then the user types the hole line's
+indentation and its first ``--typed`` characters and the engine completes again. That second
+completion is scored by the task's tests (program = prompt + typed + completion + suffix). With
+``kv_reuse = "insert"`` the second prompt reuses the cached text after the cursor, computed
+before the characters were typed; with ``"prefix"`` it is evaluated exactly. Both modes run
+in one process, each with its own in-process backend, on the same tasks.
+
+Usage: python benchmarks/kv_insertion_humaneval.py [--limit 200] [--seed 1] [--typed 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import git_commit, machine, percentile
+
+from codeslm.backends.llamacpp import LlamaCppBackend
+from codeslm.config import load_config
+from codeslm.documents import position_at
+from codeslm.engine import CompletionEngine
+from codeslm.evaluation.humaneval_data import build_tasks, sample
+from codeslm.evaluation.sandbox import run_program
+from codeslm.models.resolve import resolve
+from codeslm.types import CompletionMode, Document
+
+
+def typed_part(canonical: str, chars: int) -> str:
+    first = canonical.split("\n", 1)[0]
+    indent = len(first) - len(first.lstrip(" \t"))
+    return first[: indent + chars]
+
+
+async def run_mode(mode: str, model: str, tasks, chars: int, refresh: int):  # type: ignore[no-untyped-def]
+    config = load_config({"model": model}).config
+    config.completion.kv_reuse = mode
+    config.completion.kv_refresh_tokens = refresh
+    config.completion.latency_budget_ms = 0
+    backend = LlamaCppBackend(config, model_path=resolve(model).path)
+    engine = CompletionEngine(backend, config)
+    passed, latencies, evaluated = [], [], []
+    try:
+        for task in tasks:
+            typed = typed_part(task.canonical_solution, chars)
+            empty = Document(task.prompt + "\n" + task.suffix, None, "python")
+            await engine.complete(empty, position_at(empty.text, len(task.prompt)),
+                                  mode=CompletionMode.SINGLE_LINE, use_context=False,
+                                  use_cache=False, supersede=False)
+            doc = Document(task.prompt + typed + "\n" + task.suffix, None, "python")
+            c = await engine.complete(doc, position_at(doc.text, len(task.prompt) + len(typed)),
+                                      mode=CompletionMode.SINGLE_LINE, use_context=False,
+                                      use_cache=False, supersede=False)
+            middle = typed + c.text + "\n"
+            result = await asyncio.get_running_loop().run_in_executor(
+                None, lambda m=middle, t=task: run_program(t.program(m), timeout_s=10))
+            passed.append(result.passed)
+            latencies.append(c.latency_s)
+            evaluated.append(float((c.prompt_tokens or 0) - (c.cached_prompt_tokens or 0)))
+    finally:
+        await backend.aclose()
+    return passed, latencies, evaluated, backend.insertions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="qwen2.5-coder-0.5b")
+    parser.add_argument("--limit", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--typed", type=int, default=3)
+    parser.add_argument("--modes", nargs="+", default=["prefix", "insert"])
+    parser.add_argument("--refresh", type=int, default=0)
+    args = parser.parse_args()
+    tasks = sample(build_tasks("single-line"), args.limit, args.seed)
+    print(f"# KV insertion quality: HumanEval single-line, {len(tasks)} tasks (seed {args.seed}),"
+          f" {args.typed} characters typed into the hole  commit {git_commit()}  {args.model}")
+    print(f"# machine: {machine()}")
+    results = {}
+    for mode in args.modes:
+        started = time.perf_counter()
+        results[mode] = asyncio.run(run_mode(mode, args.model, tasks, args.typed, args.refresh))
+        passed, lat, ev, ins = results[mode]
+        print(f"{mode:>7}: pass@1 {sum(passed) / len(passed):.3f} ({sum(passed)}/{len(passed)})"
+              f"  typed-keystroke latency p50 {percentile(lat, 50):.2f} s p95 "
+              f"{percentile(lat, 95):.2f} s  tokens evaluated p50 {percentile(ev, 50):.0f}"
+              f"  insertions {ins}  ({time.perf_counter() - started:.0f} s)", flush=True)
+    if len(results) == 2:
+        (a, ra), (b, rb) = results.items()
+        only_a = sum(1 for x, y in zip(ra[0], rb[0], strict=True) if x and not y)
+        only_b = sum(1 for x, y in zip(ra[0], rb[0], strict=True) if y and not x)
+        print(f"# passed only with {a}: {only_a}; only with {b}: {only_b}")
+    print(f"# load after: {machine().split('load avg ')[1]}")
+
+
+if __name__ == "__main__":
+    main()
