@@ -99,6 +99,27 @@ Keys are those of `codeslm config show', e.g.
 
 (add-hook 'eglot-managed-mode-hook #'codeslm--eglot-timeout)
 
+;; Warm-ups: when point rests in a new place, the server evaluates the prompt there ahead.
+
+(defcustom codeslm-warm-idle 1.0
+  "Seconds point must rest before codeslm is told where it is (nil: never)."
+  :type '(choice number (const nil)) :group 'codeslm)
+
+(defvar codeslm--warmed nil "The last (buffer line tick) sent with codeslm/warm.")
+
+(defun codeslm--warm ()
+  "Send codeslm/warm for point when it rests in a new place of a codeslm buffer."
+  (when (and (eglot-managed-p) (cl-typep (eglot-current-server) 'codeslm-eglot-server))
+    (let ((place (list (current-buffer) (line-number-at-pos) (buffer-modified-tick))))
+      (unless (equal place codeslm--warmed)
+        (setq codeslm--warmed place)
+        (jsonrpc-notify (eglot-current-server) :codeslm/warm
+                        (list :textDocument (eglot--TextDocumentIdentifier)
+                              :position (eglot--pos-to-lsp-position)))))))
+
+(defvar codeslm--warm-timer
+  (and codeslm-warm-idle (run-with-idle-timer codeslm-warm-idle t #'codeslm--warm)))
+
 (add-to-list 'eglot-server-programs
              `(,codeslm-modes . (codeslm-eglot-server . ,codeslm-command)))
 

@@ -92,6 +92,25 @@ lsp-mode's own `lsp-response-timeout' (10 s) is too short for a model on a busy 
 
 (add-hook 'lsp-after-open-hook #'codeslm-lsp--raise-timeout)
 
+;; Warm-ups: when point rests in a new place, the server evaluates the prompt there ahead.
+
+(defcustom codeslm-lsp-warm-idle 1.0
+  "Seconds point must rest before codeslm is told where it is (nil: never)."
+  :type '(choice number (const nil)) :group 'codeslm-lsp)
+
+(defvar codeslm-lsp--warmed nil "The last (buffer line tick) sent with codeslm/warm.")
+
+(defun codeslm-lsp--warm ()
+  "Send codeslm/warm for point when it rests in a new place of a codeslm buffer."
+  (when (and (bound-and-true-p lsp-mode) (codeslm-lsp--codeslm-buffer-p))
+    (let ((place (list (current-buffer) (line-number-at-pos) (buffer-modified-tick))))
+      (unless (equal place codeslm-lsp--warmed)
+        (setq codeslm-lsp--warmed place)
+        (lsp-notify "codeslm/warm" (lsp--text-document-position-params))))))
+
+(defvar codeslm-lsp--warm-timer
+  (and codeslm-lsp-warm-idle (run-with-idle-timer codeslm-lsp-warm-idle t #'codeslm-lsp--warm)))
+
 (defun codeslm-lsp-suggest ()
   "Show codeslm's suggestion at point as ghost text (Invoked: several candidates)."
   (interactive)

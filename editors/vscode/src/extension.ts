@@ -12,6 +12,7 @@ import {
 import { needsInstruction, withInstruction } from "./commands";
 import { ExtensionSettings, serverCommand, toServerSettings } from "./settings";
 import { Status, needsAttention, statusText, statusTooltip } from "./status";
+import { type Place, shouldWarm, warmParams } from "./warm";
 
 const LANGUAGES = [
   "python", "javascript", "javascriptreact", "typescript", "typescriptreact",
@@ -73,10 +74,40 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
     },
   };
   client = new LanguageClient("codeslm", "codeslm", serverOptions, clientOptions);
+  context.subscriptions.push(warmOnRest());
   client.onNotification("codeslm/status", (status: Status) => showStatus(status));
   showStatus({ state: "loading", message: "starting codeslm lsp" });
   await client.start();
   context.subscriptions.push(client);
+}
+
+/** Send codeslm/warm when the cursor rests (800 ms) in a new place of a codeslm document. */
+function warmOnRest(): vscode.Disposable {
+  let timer: NodeJS.Timeout | undefined;
+  let last: Place | undefined;
+  const listener = vscode.window.onDidChangeTextEditorSelection((event) => {
+    if (timer) {
+      clearTimeout(timer);
+    }
+    timer = setTimeout(() => {
+      const active = event.textEditor.selection.active;
+      const place = {
+        uri: event.textEditor.document.uri.toString(),
+        line: active.line,
+        character: active.character,
+      };
+      if (client?.isRunning() && shouldWarm(last, place)) {
+        last = place;
+        void client.sendNotification("codeslm/warm", warmParams(place));
+      }
+    }, 800);
+  });
+  return new vscode.Disposable(() => {
+    if (timer) {
+      clearTimeout(timer);
+    }
+    listener.dispose();
+  });
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {

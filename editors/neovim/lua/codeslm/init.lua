@@ -25,6 +25,7 @@ M.config = {
   -- `codeslm config show` (e.g. { lsp = { debounce_ms = 150 }, model = 'qwen2.5-coder-1.5b' }).
   settings = {},
   auto = true, -- ask for a suggestion while typing (0.7-0.10 ghost text)
+  warm = true, -- when the cursor rests, have the server evaluate the prompt there ahead
   debounce_ms = 120, -- client-side pause before an automatic request
   keys = { accept = '<C-l>', accept_word = '<C-b>', accept_line = '<S-Tab>', suggest = '<M-l>',
     dismiss = '<C-]>' },
@@ -264,6 +265,24 @@ local function show(bufnr, client, item)
   state.item = { bufnr = bufnr, range = range, text = text, client_id = client.id }
 end
 
+--- Tell the server where the cursor rests (codeslm/warm), so it evaluates the prompt for this
+--- place before a suggestion is asked for; once per place and buffer version.
+function M.warm()
+  local bufnr = api.nvim_get_current_buf()
+  local client = client_for(bufnr)
+  if not client then
+    return
+  end
+  local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
+  local key = table.concat({ bufnr, api.nvim_buf_get_changedtick(bufnr),
+    params.position.line, params.position.character }, ':')
+  if state.warmed == key then
+    return
+  end
+  state.warmed = key
+  client.notify('codeslm/warm', params)
+end
+
 --- Ask for a suggestion at the cursor (invoked=true: an explicit request, several candidates
 --- on the server side; the first is shown).
 function M.suggest(invoked)
@@ -489,6 +508,11 @@ function M.setup(opts)
       end
       api.nvim_create_autocmd({ 'InsertLeave', 'BufLeave' }, { group = group, buffer = ev.buf,
         callback = M.dismiss })
+      if M.config.warm ~= false then
+        -- The cursor rested ('updatetime'): have the prompt for this place evaluated ahead.
+        api.nvim_create_autocmd({ 'CursorHold', 'CursorHoldI' }, { group = group, buffer = ev.buf,
+          callback = M.warm })
+      end
     end,
   })
   if not has('nvim-0.7') then
