@@ -165,6 +165,8 @@ class EngineStats:
     retry_successes: int = 0
     stopped_early: int = 0
     deadline_stops: int = 0
+    prompt_tokens: int = 0  # of model calls, and of those how many the backend had cached
+    cached_prompt_tokens: int = 0
     latencies_s: list[float] = field(default_factory=list)
 
 
@@ -478,6 +480,8 @@ class CompletionEngine:
         )
         self.stats.latencies_s.append(completion.latency_s)
         del self.stats.latencies_s[:-1000]
+        self.stats.prompt_tokens += usage.prompt_tokens or 0
+        self.stats.cached_prompt_tokens += usage.cached_prompt_tokens or 0
         if use_cache and deterministic:
             self.prompt_cache.put(cache_key, CachedResult(text, raw, finish))
             self._remember(document, plan, completion)

@@ -122,6 +122,10 @@ class Services:
                                             quick_first=self.config.lsp.quick_first)
         return self._engine
 
+    def engine_if_built(self) -> CompletionEngine | None:
+        """The engine when one exists (statistics must not create a backend)."""
+        return self._engine
+
     async def warm_up(self) -> bool:
         """Load or reach the model now rather than on the first keystroke; report the state
         (the caller reports ``loading`` before)."""

@@ -140,7 +140,8 @@ def test_doctor_reports_the_real_decode(cli_env: dict[str, str], tmp_path: Path)
 
 
 def test_setup_without_a_model_leaves_an_installed_build_alone(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")
+           or k in ("CODESLM_DAEMON_ENABLED", "CODESLM_RUNTIME_DIR")}
     env.update(CODESLM_HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "cache"))
     result = subprocess.run(
         [sys.executable, "-m", "codeslm", "setup", "--no-model"],

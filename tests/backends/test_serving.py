@@ -94,7 +94,8 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def _env(tmp_path: Path, path: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")
+           or k in ("CODESLM_DAEMON_ENABLED", "CODESLM_RUNTIME_DIR")}
     env.update({"CODESLM_HOME": str(tmp_path / "home"), "PATH": path, "NO_COLOR": "1"})
     env.pop("CUDA_VISIBLE_DEVICES", None)
     return env

@@ -33,7 +33,8 @@ def editor_session(tmp_path: Path, model_path: Path, **extra_env: str) -> Editor
     target = project / "even.py"
     target.write_text(SOURCE)
     out = tmp_path / "out.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")
+           or k in ("CODESLM_DAEMON_ENABLED", "CODESLM_RUNTIME_DIR")}
     env.update(
         CODESLM_HOME=str(tmp_path / "home"), CODESLM_MODEL=str(model_path),
         CODESLM_TEST_CMD=json.dumps([sys.executable, "-m", "codeslm", "lsp"]),

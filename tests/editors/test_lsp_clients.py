@@ -96,7 +96,8 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
             }
         )
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")
+           or k in ("CODESLM_DAEMON_ENABLED", "CODESLM_RUNTIME_DIR")}
     env.update(
         CODESLM_HOME=str(tmp_path / "home"),
         CODESLM_BACKEND="fake",

@@ -175,6 +175,10 @@ def lsp_path(uri: str) -> str:
 def server_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
     env.update({"CODESLM_HOME": str(home), "NO_COLOR": "1"})
+    # The test session's choice (conftest): in-process model, private daemon directory.
+    for name in ("CODESLM_DAEMON_ENABLED", "CODESLM_RUNTIME_DIR"):
+        if name in os.environ:
+            env[name] = os.environ[name]
     env.update(extra)
     return env
 

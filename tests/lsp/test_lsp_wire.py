@@ -69,7 +69,8 @@ INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
 
 @pytest.fixture
 def server(tmp_path: Path) -> Any:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")
+           or k in ("CODESLM_DAEMON_ENABLED", "CODESLM_RUNTIME_DIR")}
     env.update(CODESLM_HOME=str(tmp_path / "home"), CODESLM_BACKEND="fake",
                CODESLM_FAKE_REPLY="return 1\n")
     log = tmp_path / "server.log"
@@ -157,7 +158,8 @@ def test_tcp_transport(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")
+           or k in ("CODESLM_DAEMON_ENABLED", "CODESLM_RUNTIME_DIR")}
     env.update(CODESLM_HOME=str(tmp_path / "home"), CODESLM_BACKEND="fake")
     proc = subprocess.Popen([sys.executable, "-m", "codeslm", "lsp", "--tcp", f"127.0.0.1:{port}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)

@@ -109,7 +109,8 @@ def test_read_document_refuses_devices_with_one_line(tmp_path: Path) -> None:
 
 
 def _fake_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")
+           or k in ("CODESLM_DAEMON_ENABLED", "CODESLM_RUNTIME_DIR")}
     env.update({"CODESLM_HOME": str(tmp_path / "home"), "NO_COLOR": "1",
                 "CODESLM_RUNTIME_DIR": os.environ["CODESLM_RUNTIME_DIR"],
                 "CODESLM_DAEMON_ENABLED": "0", "CODESLM_FAKE_REPLY": "1"})
