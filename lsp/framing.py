@@ -14,7 +14,9 @@ reader replaces that loop:
   without a header) is reported once and skipped up to the next ``Content-Length`` header
   (resynchronisation). A valid JSON body cannot contain such a header line: raw line breaks only
   occur between JSON tokens, where the words of a header cannot. So a header found inside a
-  body means the declared length was too long, and the body is cut there.
+  body means the declared length was too long, and the body is cut there. A body still short
+  of its length when the input goes quiet (:data:`STALL_S`) is read as it is if its bytes
+  already hold one whole JSON value: the length was too long and the client is waiting.
 
 Contract: :meth:`MessageReader.next_frame` returns the next :class:`Frame` or None at the end of
 the input; it never raises for bad input, only for errors of the underlying stream.

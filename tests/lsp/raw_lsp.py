@@ -77,8 +77,12 @@ class RawServer:
         self.root = tmp / "ws"
         self.root.mkdir(parents=True, exist_ok=True)
         self.log_path = tmp / "server.log"
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")
-           or k in ("CODESLM_DAEMON_ENABLED", "CODESLM_RUNTIME_DIR")}
+        full_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("CODESLM_")
+            or k in ("CODESLM_DAEMON_ENABLED", "CODESLM_RUNTIME_DIR")
+        }
         full_env.update(
             CODESLM_HOME=str(tmp / "home"),
             CODESLM_BACKEND="fake",
