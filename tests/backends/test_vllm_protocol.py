@@ -340,8 +340,11 @@ def test_sse_frames_with_comments_and_multiline_data_parse() -> None:
     from codeslm.backends.httpclient import sse_data
 
     lines = [": ping", 'data: {"a":', "data: 1}", "", "event: x", "data: [DONE]", ""]
-    response = httpx.Response(200, headers={"content-type": "text/event-stream"},
-                              content="\n".join(lines).encode() + b"\n")
+    response = httpx.Response(
+        200,
+        headers={"content-type": "text/event-stream"},
+        content="\n".join(lines).encode() + b"\n",
+    )
 
     async def collect() -> list[str]:
         return [e async for e in sse_data(response, "http://test")]
@@ -387,3 +390,21 @@ def test_sse_helper_roundtrip() -> None:
     frames = sse([{"a": 1}, "[DONE]"])
     assert frames == [b'data: {"a": 1}\n\n', b"data: [DONE]\n\n"]
     assert httpx.Response(200, content=b"".join(frames)).text.count("data:") == 2
+
+
+def test_vllm_gets_at_most_four_stop_strings_and_the_member_grammar() -> None:
+    """vLLM 0.32 answers HTTP 400 to a fifth stop string (seen on the real CPU server; the real
+    server tests in tests/vllm/ drive the same bodies)."""
+    from codeslm.backends.openai_compat import ServedModel
+
+    backend = VllmBackend(Config(backend="vllm", url=[URL]))
+    stops = ("<|endoftext|>", "<|fim_prefix|>", "\n\n", "<|file_sep|>", "\nclass ", "<|im_end|>")
+    request = GenerationRequest(prompt="p", stop=stops, first_identifier=("append", "extend"))
+    body = backend.completion_body(request, ServedModel("m", "vllm", None, ("m",)))
+    assert body["stop"][:2] == ["\n\n", "\nclass "] and len(body["stop"]) == 4
+    grammar = body["structured_outputs"]["grammar"]
+    assert grammar.startswith('root ::= ("append" | "extend") rest?')
+    few = backend.completion_body(
+        GenerationRequest(prompt="p", stop=("\n",)), ServedModel("m", "vllm", None, ("m",))
+    )
+    assert few["stop"] == ["\n"] and "structured_outputs" not in few
