@@ -153,11 +153,17 @@ def _position() -> Any:
 @st.composite
 def completion_request(draw: st.DrawFn, batch: Batch, root: Path) -> None:
     msg_id = IDS(draw(st.booleans()))
-    method = draw(st.sampled_from(["textDocument/inlineCompletion", "textDocument/completion"]))
-    params: dict[str, Any] = {
-        "textDocument": {"uri": draw(uris(root))},
-        "position": draw(_position()),
-    }
+    method = draw(
+        st.sampled_from(
+            ["textDocument/inlineCompletion", "textDocument/completion", "textDocument/codeAction"]
+        )
+    )
+    params: dict[str, Any] = {"textDocument": {"uri": draw(uris(root))}}
+    if method.endswith("codeAction"):  # the menu of refactors for a range (no model call)
+        params["range"] = {"start": draw(_position()), "end": draw(_position())}
+        params["context"] = {"diagnostics": []}
+    else:
+        params["position"] = draw(_position())
     if method.endswith("inlineCompletion"):
         params["context"] = {"triggerKind": draw(st.sampled_from([1, 2, 2, 3, 0]))}
     batch.add(message(request(msg_id, method, params)), must=msg_id)
