@@ -38,7 +38,7 @@ from typing import Protocol
 from . import fim
 from .backends.base import Backend
 from .completion import Hole, decide_mode, postprocess
-from .completion.blockindent import missing_indentation
+from .completion.blockindent import missing_indentation, starts_shallower
 from .completion.cache import CachedResult, PromptCache, TypedAheadCache
 from .completion.deadline import ThroughputTracker
 from .completion.stopping import StreamStopper
@@ -90,8 +90,10 @@ class PromptPlan:
 
     ``prefix``/``suffix`` are the windows of the document the model sees; ``offset`` is the
     cursor's offset in the whole document; ``language`` its tree-sitter name (or None).
-    ``lead`` is whitespace the cursor lacks to stand at its block's indentation (a cursor at
-    column 0 inside a body): ``prefix`` ends with it, and the completion starts with it.
+    ``at_block`` is the same request with the cursor moved to its block's indentation (a
+    cursor at column 0 inside a body), asked only when the completion at the real cursor starts
+    shallower than that (top-level code such as ``def main():``); its ``prefix`` ends with its
+    ``lead``, the whitespace added, and its completion starts with it.
     """
 
     prompt: str
@@ -103,6 +105,7 @@ class PromptPlan:
     offset: int = 0
     language: str | None = None
     lead: str = ""
+    at_block: PromptPlan | None = None
 
     @property
     def hole(self) -> Hole:
@@ -150,6 +153,7 @@ QUICK_PREFIX_CHARS = 1200
 QUICK_SUFFIX_CHARS = 300
 QUICK_CONTEXT_TOKENS = 128
 NEAR_LINES = 3  # a request within this many lines of the previous one is at the same place
+WARM_QUIET_S = 0.15  # a warm-up starts after completions have been idle this long
 
 
 @dataclass
@@ -206,7 +210,11 @@ class CompletionEngine:
         # prompt is warmed in the background (the language server turns this on).
         self.quick_first = quick_first
         self._last_place: tuple[str, int] | None = None
+        self._quick_place: tuple[str, int] | None = None  # quick window until warm here
         self._warming: asyncio.Task[bool] | None = None
+        self._warm_streaming = False
+        self._active = 0  # complete() calls running (a warm-up waits for none)
+        self._last_active = 0.0
         self.warmups = 0
 
     async def fim_format(self) -> FimFormat:
@@ -277,9 +285,8 @@ class CompletionEngine:
             suffix_chars = min(suffix_chars, QUICK_SUFFIX_CHARS)
             budget_tokens = min(budget_tokens, QUICK_CONTEXT_TOKENS)
         prefix, suffix = window(document.text, offset, prefix_chars, suffix_chars)
-        # A cursor left at column 0 inside a body completes at the body's indentation.
+        # A cursor left at column 0 inside a body: the indentation its block has (_produce).
         lead = missing_indentation(Hole(prefix, suffix, document.language))
-        prefix += lead
         if mode is CompletionMode.AUTO and cfg.mode != CompletionMode.AUTO.value:
             mode = CompletionMode(cfg.mode)
         if mode is CompletionMode.AUTO:
@@ -291,14 +298,17 @@ class CompletionEngine:
                 document, offset, budget_tokens=budget_tokens,
                 count_tokens=self.count_tokens,
             )
-        prompt = fmt.render(
-            prefix,
-            suffix,
-            path=(context.path or document.path) if context.files else None,
-            files=context.files,
-            repo_name=context.repo_name,
-            comment=line_comment(document.language),
-        )
+        def render(shown: str) -> str:
+            return fmt.render(
+                shown,
+                suffix,
+                path=(context.path or document.path) if context.files else None,
+                files=context.files,
+                repo_name=context.repo_name,
+                comment=line_comment(document.language),
+            )
+
+        prompt = render(prefix)
         stops = list(fmt.stop)
         if max_tokens is None:
             single = mode is CompletionMode.SINGLE_LINE
@@ -316,26 +326,36 @@ class CompletionEngine:
             cache_key=document.path or UNTITLED,
             first_identifier=context.member_names,
         )
+        at_block = None
+        if lead:
+            indented = render(prefix + lead)
+            at_block = PromptPlan(indented, prefix + lead, suffix, mode,
+                                  dataclasses.replace(request, prompt=indented),
+                                  len(context.files), offset, document.language, lead)
         return PromptPlan(prompt, prefix, suffix, mode, request, len(context.files), offset,
-                          document.language, lead)
+                          document.language, at_block=at_block)
 
     def _new_place(self, key: str, position: Position) -> bool:
         """Whether a request at ``position`` of document ``key`` is away from the previous
         request (another document, or more than :data:`NEAR_LINES` lines off); notes it."""
         last, self._last_place = self._last_place, (key, position.line)
-        return last is None or last[0] != key or abs(last[1] - position.line) > NEAR_LINES
+        return not _near(last, key, position)
 
     def start_warming(self, document: Document, position: Position) -> None:
         """Warm the prompt cache for a completion at ``position`` in the background,
         replacing a warm-up still running; see :meth:`warm`."""
-        self.stop_warming()
+        self.stop_warming(waiting_too=True)
         self._warming = asyncio.ensure_future(self.warm(document, position))
 
-    def stop_warming(self) -> None:
-        """Cancel the background warm-up, if one runs."""
-        if self._warming is not None and not self._warming.done():
+    def stop_warming(self, *, waiting_too: bool = False) -> None:
+        """Cancel the background warm-up if it is talking to the backend (one still waiting
+        for the engine to be idle stays, unless ``waiting_too``)."""
+        if self._warming is None or self._warming.done():
+            self._warming = None
+            return
+        if self._warm_streaming or waiting_too:
             self._warming.cancel()
-        self._warming = None
+            self._warming = None
 
     async def warm(self, document: Document, position: Position) -> bool:
         """Have the backend evaluate the prompt a completion at ``position`` would send,
@@ -346,18 +366,28 @@ class CompletionEngine:
         (a warm-up never raises: it is an optimisation).
         """
         try:
+            # Wait until no completion has run for a moment: the candidates of one invoked
+            # request, or a burst of keystrokes, come first.
+            while self._active or time.monotonic() - self._last_active < WARM_QUIET_S:
+                await asyncio.sleep(WARM_QUIET_S / 3)
             plan = await self.plan(document, position, max_tokens=1)
             request = dataclasses.replace(plan.request, max_tokens=1, warm=True, cache_key=None,
                                           first_identifier=())
+            self._warm_streaming = True
             async for _chunk in self.backend.stream(request):
                 pass
         except asyncio.CancelledError:
             return False
-        except Exception as exc:
+        except Exception as exc:  # an optimisation must never break a completion
             log.debug("warm-up failed: %s", exc)
             return False
+        finally:
+            self._warm_streaming = False
         self.warmups += 1
-        self._last_place = (document.path or UNTITLED, position.line)
+        key = document.path or UNTITLED
+        self._last_place = (key, position.line)
+        if _near(self._quick_place, key, position):
+            self._quick_place = None  # the full window is warm here now
         return True
 
     def cached(self, document: Document, position: Position) -> Completion | None:
@@ -416,6 +446,29 @@ class CompletionEngine:
         Errors are :class:`~codeslm.errors.CodeslmError`; a superseded request returns an
         empty completion with ``finish_reason == "superseded"``.
         """
+        self._active += 1
+        try:
+            return await self._complete(
+                document, position, mode=mode, use_context=use_context, max_tokens=max_tokens,
+                use_cache=use_cache, supersede=supersede, early_stop=early_stop,
+                on_partial=on_partial)
+        finally:
+            self._active -= 1
+            self._last_active = time.monotonic()
+
+    async def _complete(
+        self,
+        document: Document,
+        position: Position,
+        *,
+        mode: CompletionMode,
+        use_context: bool,
+        max_tokens: int | None,
+        use_cache: bool,
+        supersede: bool,
+        early_stop: bool,
+        on_partial: PartialCallback | None,
+    ) -> Completion:
         started = time.perf_counter()
         self.stats.requests += 1
         key = document.path or UNTITLED
@@ -425,7 +478,12 @@ class CompletionEngine:
         if use_cache and (hit := self.cached(document, position)) is not None:
             self.stats.typed_ahead_hits += 1
             return _with_latency(hit, time.perf_counter() - started)
-        quick = self.quick_first and self._new_place(key, position)
+        new_place = self._new_place(key, position)
+        # The quick window holds at a place until its full prompt is warm: the candidates of
+        # an invoked request and the keystrokes typed meanwhile stay fast.
+        quick = self.quick_first and (new_place or _near(self._quick_place, key, position))
+        if quick:
+            self._quick_place = (key, position.line)
         plan = await self.plan(
             document, position, mode=mode, use_context=use_context, max_tokens=max_tokens,
             quick=quick,
@@ -433,7 +491,7 @@ class CompletionEngine:
         if quick:
             # The keystrokes that follow use the full window: evaluate it once this answer
             # is out (a background warm-up any real request cancels).
-            asyncio.get_running_loop().call_soon(self.start_warming, document, position)
+            self.start_warming(document, position)
         cache_key = PromptCache.key(plan.prompt, plan.request.max_tokens, plan.request.stop,
                                     plan.mode.value, plan.language, early_stop)
         deterministic = plan.request.temperature <= 0
@@ -507,6 +565,13 @@ class CompletionEngine:
         raw, finish, usage = await self._generate(plan, position, early_stop=early_stop,
                                                   on_partial=on_partial)
         text = self._postprocess(plan, raw, finish)
+        written = text if text.strip() else raw  # what the model meant, even if rejected
+        if plan.at_block is not None and starts_shallower(written, plan.hole, plan.at_block.lead):
+            # Top-level code inside a body: ask again with the cursor at the block's indentation.
+            plan = plan.at_block
+            raw, finish, usage = await self._generate(plan, position, early_stop=early_stop,
+                                                      on_partial=on_partial)
+            text = self._postprocess(plan, raw, finish)
         budget_s = cfg.latency_budget_ms / 1000
         for attempt in range(1, max(0, cfg.retries) + 1):
             if text.strip() or not raw.strip():
@@ -617,13 +682,19 @@ class CompletionEngine:
         line = next((ln for ln in first if ln.strip()), "")
         shown = postprocess(line, prefix=plan.prefix, suffix=plan.suffix,
                             mode=CompletionMode.SINGLE_LINE, language=plan.language)
-        if not shown:
-            return
+        if not shown or (plan.at_block is not None
+                         and starts_shallower(shown, plan.hole, plan.at_block.lead)):
+            return  # nothing, or a line that will be asked for again at the block's indentation
         try:
             callback(Completion(text=plan.lead + shown, range=Range(position, position),
                                 mode=plan.mode, raw=text, finish_reason="partial"))
         except Exception:  # a surface's callback must not break the generation
             log.exception("on_partial callback failed")
+
+
+def _near(place: tuple[str, int] | None, key: str, position: Position) -> bool:
+    """Whether ``position`` of document ``key`` is within :data:`NEAR_LINES` of ``place``."""
+    return place is not None and place[0] == key and abs(place[1] - position.line) <= NEAR_LINES
 
 
 def _with_latency(completion: Completion, latency_s: float) -> Completion:

@@ -1,0 +1,72 @@
+"""The engine's warm-ups and quick first window, on the scripted backend (fast; the real model
+and the real language server are in test_lsp_daemon.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from codeslm.backends.fake import FakeBackend
+from codeslm.config import Config
+from codeslm.engine import QUICK_PREFIX_CHARS, CompletionEngine
+from codeslm.types import Document, Position
+
+TEXT = "".join(f"def f{i}(x):\n    return x * {i}\n\n\n" for i in range(400)) + "def g(x):\n    "
+END = Position(TEXT.count("\n"), 4)
+
+
+def _engine(quick: bool, delay_s: float = 0.0) -> tuple[CompletionEngine, FakeBackend]:
+    backend = FakeBackend("return x", delay_s=delay_s)
+    config = Config(backend="fake")
+    config.completion.fim_format = "qwen2.5-coder"
+    return CompletionEngine(backend, config, quick_first=quick), backend
+
+
+async def _settle(engine: CompletionEngine) -> None:
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if engine._warming is None or engine._warming.done():
+            return
+
+
+async def test_the_first_request_at_a_new_place_is_quick_then_the_full_prompt_is_warmed() -> None:
+    engine, backend = _engine(quick=True)
+    doc = Document(TEXT, "a.py", "python")
+    await engine.complete(doc, END, use_cache=False)
+    await _settle(engine)
+    quick, warm = backend.requests
+    assert not quick.warm and warm.warm and warm.max_tokens == 1
+    assert len(quick.prompt or "") < QUICK_PREFIX_CHARS + 600 < len(warm.prompt or "")
+    assert engine.warmups == 1
+    await engine.complete(doc, END, use_cache=False)  # warm here now: the full window
+    assert backend.requests[-1].prompt == warm.prompt
+
+
+async def test_without_quick_first_nothing_is_warmed_unasked() -> None:
+    engine, backend = _engine(quick=False)
+    await engine.complete(Document(TEXT, "a.py", "python"), END, use_cache=False)
+    await _settle(engine)
+    assert [r.warm for r in backend.requests] == [False] and engine.warmups == 0
+
+
+async def test_a_real_request_cancels_a_streaming_warm_up() -> None:
+    engine, _backend = _engine(quick=False, delay_s=0.2)
+    doc = Document(TEXT, "a.py", "python")
+    engine.start_warming(doc, END)
+    for _ in range(100):  # until the warm-up talks to the backend
+        await asyncio.sleep(0.02)
+        if engine._warm_streaming:
+            break
+    warming = engine._warming
+    await engine.complete(doc, END, use_cache=False)
+    assert warming is not None and warming.done() and not warming.result()
+    assert engine.warmups == 0
+
+
+async def test_a_failing_backend_makes_the_warm_up_give_up_quietly() -> None:
+    engine, _backend = _engine(quick=False)
+
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("backend down")
+
+    engine.plan = broken  # type: ignore[method-assign]
+    assert await engine.warm(Document(TEXT, "a.py", "python"), END) is False
