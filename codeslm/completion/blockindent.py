@@ -2,10 +2,14 @@
 
 An editor without auto-indent, or a line the user cleared, leaves the cursor at column 0 (or
 part-way into the indentation) of an empty line inside an indented body. Shown a prefix that
-ends there, a small model writes top-level code (``def main():``, ``def test_x():``). The
-engine asks :func:`missing_indentation` for the whitespace that would put the cursor at the
-block's indentation, builds the prompt and post-processes as if the cursor were there, and
-inserts that whitespace in front of the completion (the edit still starts at the real cursor).
+ends there, a small model sometimes writes top-level code (``def main():``). The engine asks
+:func:`missing_indentation` for the whitespace that would put the cursor at the least
+indentation its block allows. It completes at the real cursor first (left at column 0, a model
+mostly writes the right indentation itself, and a prompt ending in spaces splits indentation
+into tokens where training text does not); only when that completion starts shallower
+(:func:`starts_shallower`) does it ask again as if the cursor were at the block's indentation,
+post-process there, and insert that whitespace in front of the completion (the edit still
+starts at the real cursor).
 
 The rule is textual, on the nearest informative lines above and below the cursor (blank lines,
 and comments or preprocessor lines at column 0, say nothing about the block):
@@ -15,8 +19,11 @@ and comments or preprocessor lines at column 0, say nothing about the block):
 - the line above opens a bracket (``{``, ``(``, ``[``): the same when the line below is deeper,
   closes a bracket or is absent; nothing when the line below sits at the opener's depth (a
   namespace or ``extern "C"`` block whose body is not indented);
-- the line above is indented and the line below is indented too (a closing-bracket line counts
-  one unit deeper than it stands, since it ends an indented body): the shallower of the two;
+- the line above is indented and the line below is indented too: one unit shallower than the
+  shallower of the two (the cursor's line may be an ``else:`` or a dedented ``if`` whose body
+  is the line below) but no shallower than the unit's outermost body (below); a closing
+  bracket below counts one unit deeper than it stands (it ends an indented body) and then the
+  shallower of the two stands;
 - the line above is indented and the line below is at column 0: the unit above goes on only
   when the cursor line sits right under its last line (an Enter there, no blank line between)
   and a blank line separates it from the line below;
@@ -109,11 +116,15 @@ def _target(hole: Hole, language: str) -> str | None:
         return None  # true top level
     if below is not None and down is not None:
         closer = is_closer_line(below)
-        down_width = width(down) + (width(hole.indent_unit) if closer else 0)
+        step = width(hole.indent_unit)
+        down_width = width(down) + (step if closer else 0)
         if down_width > 0:
-            if width(up) <= down_width:
-                return up
-            return _deeper(down, hole.indent_unit) if closer else down
+            bound = min(width(up), down_width)
+            if not closer:
+                # The cursor's line may open a block whose body is the line below (``elif``,
+                # ``else:``, a dedented ``if``): a unit shallower, but inside the outer body.
+                bound = max(bound - step, width(_outer_body(hole, language)))
+            return _of_width(hole, bound, language)
     # Column 0 below, or nothing: the unit above may be over. It goes on when the cursor line
     # is right under its last line and set apart from what follows.
     lines_above = hole.prefix.split("\n")[:-1]
@@ -133,6 +144,17 @@ def _target(hole: Hole, language: str) -> str | None:
     return body
 
 
+def _of_width(hole: Hole, columns: int, language: str) -> str:
+    """An indentation ``columns`` wide in the characters the nearest such line uses."""
+    for line in reversed(hole.previous_lines):
+        lead = indentation(line)
+        if width(lead) == columns and not _says_nothing(line, language):
+            return lead
+    if hole.indent_unit == "\t":
+        return "\t" * (columns // 4) + " " * (columns % 4)
+    return " " * columns
+
+
 def _outer_body(hole: Hole, language: str) -> str:
     """The shallowest indentation among the lines above back to the last one at column 0:
     the body of the top-level unit the cursor follows."""
@@ -146,6 +168,15 @@ def _outer_body(hole: Hole, language: str) -> str:
         if found is None or width(lead) < width(found):
             found = lead
     return found or ""
+
+
+def starts_shallower(text: str, hole: Hole, lead: str) -> bool:
+    """Whether ``text``, completed at the cursor of ``hole``, starts its first non-blank line
+    shallower than ``lead`` would put it (top-level code where the block needs ``lead``)."""
+    first = next((line for line in text.split("\n") if line.strip()), None)
+    if first is None:
+        return False
+    return width(hole.before + indentation(first)) < width(hole.before + lead)
 
 
 def missing_indentation(hole: Hole) -> str:

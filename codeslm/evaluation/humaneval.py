@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..completion import Hole
-from ..completion.blockindent import missing_indentation
+from ..completion.blockindent import missing_indentation, starts_shallower
 from ..documents import position_at
 from ..engine import CompletionEngine, window
 from ..errors import InputError
@@ -109,14 +109,6 @@ def _program_middle(middle: str, task: InfillTask, settings: EvalSettings) -> st
     return middle if middle.endswith("\n") else middle + "\n"
 
 
-def _lead(document: Document, cursor: int, engine: CompletionEngine) -> str:
-    """The indentation the engine adds in front of a completion at ``cursor`` (see
-    :mod:`codeslm.completion.blockindent`): part of the prompt, so part of the raw baseline."""
-    cfg = engine.config.completion
-    prefix, suffix = window(document.text, cursor, cfg.prefix_chars, cfg.suffix_chars)
-    return missing_indentation(Hole(prefix, suffix, document.language))
-
-
 def _parses(code: str) -> bool:
     try:
         ast.parse(code)
@@ -130,10 +122,10 @@ async def _baseline(engine: CompletionEngine, document: Document, cursor: int, r
                     mode: CompletionMode) -> tuple[str, int | None]:
     """The naive output: first line (single-line) or the whole generation (multi-line)."""
     if settings.kind == "single-line":
-        return _lead(document, cursor, engine) + raw.split("\n", 1)[0], None
+        return raw.split("\n", 1)[0], None
     used = tokens or 0
     if finish in ("stop", "length") or used >= settings.max_tokens:
-        return _lead(document, cursor, engine) + raw, used
+        return raw, used
     # The engine stopped early: continue the same greedy generation to the naive end.
     plan = await engine.plan(document, position_at(document.text, cursor), mode=mode,
                              use_context=False, max_tokens=settings.max_tokens)
@@ -143,7 +135,7 @@ async def _baseline(engine: CompletionEngine, document: Document, cursor: int, r
         cache_key="humaneval-baseline",
     )
     more = await engine.backend.generate(request)
-    return plan.lead + raw + more.text, used + (more.usage.completion_tokens or 0)
+    return raw + more.text, used + (more.usage.completion_tokens or 0)
 
 
 def _naive_middle(baseline: str, task: InfillTask, settings: EvalSettings) -> str:
@@ -215,11 +207,17 @@ async def rescore(rows: list[dict[str, Any]], tasks: dict[str, InfillTask],
         task = tasks[row["task_id"]]
         document, cursor = _document(task, settings)
         prefix, suffix = window(document.text, cursor, prefix_chars, suffix_chars)
-        lead = missing_indentation(Hole(prefix, suffix, "python"))
-        text = postprocess(row["raw"], prefix=prefix + lead, suffix=suffix,
-                           mode=CompletionMode(settings.mode), language="python",
-                           truncated=row["finish_reason"] == "length")
-        text = lead + text if text.strip() else text
+        mode, truncated = CompletionMode(settings.mode), row["finish_reason"] == "length"
+        text = postprocess(row["raw"], prefix=prefix, suffix=suffix, mode=mode,
+                           language="python", truncated=truncated)
+        # As the engine: a completion that starts shallower than its block came from the
+        # request asked again at the block's indentation.
+        hole = Hole(prefix, suffix, "python")
+        lead = missing_indentation(hole)
+        if lead and starts_shallower(text if text.strip() else row["raw"], hole, lead):
+            text = postprocess(row["raw"], prefix=prefix + lead, suffix=suffix, mode=mode,
+                               language="python", truncated=truncated)
+            text = lead + text if text.strip() else text
         passed, parses, status = await _check(
             task, _program_middle(text, task, settings), timeout_s)
         out.append({**row, "completion": text, "passed": passed, "syntax_ok": parses,

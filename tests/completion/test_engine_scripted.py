@@ -114,9 +114,7 @@ async def test_single_line_generation_stops_after_the_first_line() -> None:
 
 async def test_multi_line_stops_when_it_leaves_the_function_and_streams_the_first_line() -> None:
     text = "def area(r):\n\n\nprint(area(2))\n"
-    # The cursor is at column 0 of the body: the prompt ends with the body's indentation
-    # (codeslm.completion.blockindent), and the model goes on after it.
-    reply = ("pi = 3.14159\n    return pi * r * r\n\n\ndef volume(r):\n"
+    reply = ("    pi = 3.14159\n    return pi * r * r\n\n\ndef volume(r):\n"
              "    return 4 / 3 * 3.14159 * r ** 3\n" + "# filler\n" * 50)
     engine = _engine(reply, delay_s=0.001)
     partial: list[str] = []

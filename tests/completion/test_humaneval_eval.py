@@ -159,10 +159,11 @@ async def test_cursor_at_column_0_and_indented(tmp_path: Path) -> None:
                                           mode="single-line", max_tokens=48, cursor=cursor)
         rows = await humaneval.run(engine, tasks, settings, tmp_path / f"{cursor}.jsonl")
         assert rows[0]["passed"] and rows[0]["baseline_passed"], (cursor, rows[0])
-        # Either way the model is shown the prefix up to the hidden line's indentation: typed
-        # by the user (indented), or added by the engine (col0).
-        prompt = backend.requests[0].prompt or ""
-        assert (task.prompt + indent + "<|fim_suffix|>") in prompt
+        # The model is shown the prefix up to the real cursor (the model that writes the
+        # indentation itself at column 0 is not asked again at the block's).
+        typed = indent if cursor == "indented" else ""
+        assert len(backend.requests) == 1
+        assert (task.prompt + typed + "<|fim_suffix|>") in (backend.requests[0].prompt or "")
         expected = task.canonical_solution.rstrip("\n")
         assert rows[0]["completion"] == (expected if cursor == "col0" else expected.lstrip(" "))
     # The default cursor keeps the header of files written before the option existed.
