@@ -43,6 +43,7 @@ HEAD_KEPT = 4096  # bytes of a skipped body kept to name its request
 # a whole message already. Safe at any value: a valid body holds exactly one JSON value, so if
 # its start already is one, the declared length was wrong.
 STALL_S = 0.3
+UNFRAMED_MAX = 65536  # skipped bytes kept to answer a request sent without a valid header
 # A Content-Length header line as it can start a message. Used to find the next message after
 # junk; \d{1,20} keeps a body's JSON string of digits from matching (it has no line break).
 _HEADER = re.compile(rb"content-length[ \t]*:[ \t]*\+?\d{1,20}[ \t]*\r?\n", re.IGNORECASE)
@@ -68,6 +69,7 @@ class Frame:
     body: bytes
     oversize: int = 0  # > 0: the body was skipped; ``body`` holds its first bytes only
     declared: int = 0  # the Content-Length that was sent
+    unframed: str = ""  # set: bytes that looked like a message but had no valid header (why)
 
 
 class MessageReader:
@@ -80,6 +82,7 @@ class MessageReader:
         self._buf = bytearray()
         self._eof = False
         self._pending: asyncio.Future[bytes] | None = None  # a read that outlived a timeout
+        self._unframed: Frame | None = None  # skipped bytes that start like a JSON object
 
     # -- buffer ------------------------------------------------------------------------------
 
@@ -123,22 +126,36 @@ class MessageReader:
             length = await self._headers()
             if length is None:
                 return None
+            if length < 0:
+                unframed, self._unframed = self._unframed, None
+                if unframed is not None:
+                    return unframed
+                continue
             frame = await self._body(length)
             if frame is not None:
                 return frame
 
     async def _headers(self) -> int | None:
-        """Read one header block; its Content-Length, or None at the end of the input."""
+        """Read one header block; its Content-Length, None at the end of the input, -1 when
+        skipped bytes that start like a JSON object wait in ``_unframed``."""
         length: int | None = None
         seen = False
         while True:
             newline = self._buf.find(b"\n", 0, MAX_HEADER_LINE)
             if newline < 0:
                 if len(self._buf) >= MAX_HEADER_LINE:
-                    await self._skip_junk(f"a header line longer than {MAX_HEADER_LINE} bytes")
+                    if await self._skip_junk(f"a header line longer than {MAX_HEADER_LINE} bytes"):
+                        return -1
                     length, seen = None, False
                     continue
-                if not await self._fill():
+                filled = await self._fill(STALL_S if self._buf.lstrip()[:1] == b"{" else None)
+                if filled is None:  # quiet after what may be a message sent without a header
+                    if _whole_json(self._buf):
+                        self._capture(bytes(self._buf), "a message without a Content-Length")
+                        self._buf.clear()
+                        return -1
+                    filled = await self._fill()
+                if not filled:
                     if self._buf.strip():
                         log.error(
                             "framing: the input ended inside a message header (%d bytes dropped)",
@@ -148,7 +165,8 @@ class MessageReader:
                 continue
             header = _find_header(self._buf, 0, newline + 1)
             if header is not None and header.start() > 0:
-                await self._skip_junk("junk before a header")  # e.g. the end of a long body
+                if await self._skip_junk("junk before a header"):  # e.g. a body's last bytes
+                    return -1
                 length, seen = None, False
                 continue
             line = bytes(self._buf[:newline]).rstrip(b"\r")
@@ -163,7 +181,8 @@ class MessageReader:
             name, colon, value = line.partition(b":")
             name = name.strip().lower()
             if not colon or not _TOKEN.fullmatch(name):
-                await self._skip_junk("bytes that are not a message header")
+                if await self._skip_junk("bytes that are not a message header"):
+                    return -1
                 length, seen = None, False
                 continue
             del self._buf[: newline + 1]
@@ -173,28 +192,42 @@ class MessageReader:
             parsed = _length(value)
             if parsed is None:
                 shown = value.strip().decode("latin-1")[:40]
-                await self._skip_junk(f"bad Content-Length {shown!r}")
+                if await self._skip_junk(f"bad Content-Length {shown!r}"):
+                    return -1
                 length, seen = None, False
                 continue
             length = parsed
 
-    async def _skip_junk(self, reason: str) -> None:
-        """Drop bytes up to the next Content-Length header (or the end of the input)."""
+    async def _skip_junk(self, reason: str) -> bool:
+        """Drop bytes up to the next Content-Length header (or the end of the input).
+
+        True when the bytes dropped start like a JSON object and fit :data:`UNFRAMED_MAX`:
+        they wait in ``_unframed`` so that a request among them can still be answered (the
+        caller logs them); otherwise they are logged here."""
         skipped = 0
+        kept: bytearray | None = bytearray() if self._buf.lstrip()[:1] == b"{" else None
         while True:
             match = _find_header(self._buf)
-            if match is not None:
-                skipped += match.start()
-                del self._buf[: match.start()]
+            # Without a header yet, keep a tail that may be the start of one.
+            end = match.start() if match is not None else max(0, len(self._buf) - _OVERLAP)
+            if match is None and not await self._fill():
+                end = len(self._buf)  # the end of the input: nothing more can come
+            if kept is not None:
+                kept += self._buf[:end]
+                if len(kept) > UNFRAMED_MAX:
+                    kept = None
+            skipped += end
+            del self._buf[:end]
+            if match is not None or self._eof:
                 break
-            keep = min(len(self._buf), _OVERLAP)
-            skipped += len(self._buf) - keep
-            del self._buf[: len(self._buf) - keep]
-            if not await self._fill():
-                skipped += len(self._buf)
-                self._buf.clear()
-                break
+        if kept is not None and kept.strip():
+            self._capture(bytes(kept), reason)
+            return True
         log.error("framing: %s; skipped %d bytes to the next message", reason, skipped)
+        return False
+
+    def _capture(self, data: bytes, reason: str) -> None:
+        self._unframed = Frame(data, declared=len(data), unframed=reason)
 
     async def _body(self, length: int) -> Frame | None:
         """Collect a body of ``length`` bytes, cut short at a header found inside it."""

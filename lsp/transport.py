@@ -40,6 +40,9 @@ async def pump(reader: MessageReader, protocol: CodeslmProtocol, stop: threading
 
 def _value(reader: MessageReader, frame: Frame, protocol: CodeslmProtocol) -> Decoded | None:
     """The decoded message of ``frame``, or None when it was rejected (and answered)."""
+    if frame.unframed:
+        _refuse_unframed(frame, protocol)
+        return None
     if frame.oversize:
         msg_id, method = recover(frame.body)
         protocol.reject(
@@ -68,6 +71,29 @@ def _value(reader: MessageReader, frame: Frame, protocol: CodeslmProtocol) -> De
             len(decoded.trailing),
         )
     return decoded
+
+
+def _refuse_unframed(frame: Frame, protocol: CodeslmProtocol) -> None:
+    """Answer a request found in bytes without a valid header (never run it: the client's
+    framing is broken and should be seen), or log what was skipped."""
+    try:
+        value = decode(frame.body).value
+    except BodyError:
+        value = None
+    msg_id = value.get("id") if isinstance(value, dict) and "method" in value else None
+    if type(msg_id) in (int, str):
+        protocol.reject(
+            Rejected(
+                msg_id,
+                INVALID_REQUEST,
+                f"{frame.unframed}: the request was "
+                "not read (it needs a valid Content-Length header)",
+            )
+        )
+    else:
+        log.error(
+            "framing: %s; skipped %d bytes to the next message", frame.unframed, len(frame.body)
+        )
 
 
 def _completed(reader: MessageReader, frame: Frame, error: BodyError) -> Decoded | None:

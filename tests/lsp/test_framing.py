@@ -67,11 +67,11 @@ FRAMINGS: dict[str, Any] = {
     "length 2 GB": (_huge(2**31), True),
     "10 bytes too short": (lambda b: f"Content-Length: {len(b) - 10}\r\n\r\n".encode() + b, True),
     "10 bytes too long": (lambda b: f"Content-Length: {len(b) + 10}\r\n\r\n".encode() + b, True),
-    "no header": (lambda b: b, False),
+    "no header": (lambda b: b, True),  # answered with an error, not run
     "lowercase header name": (lambda b: frame(b, header="content-length"), True),
     "LF-only line ends": (lambda b: f"Content-Length: {len(b)}\n\n".encode() + b, True),
-    "negative length": (lambda b: b"Content-Length: -5\r\n\r\n" + b, False),
-    "non-numeric length": (lambda b: b"Content-Length: twelve\r\n\r\n" + b, False),
+    "negative length": (lambda b: b"Content-Length: -5\r\n\r\n" + b, True),
+    "non-numeric length": (lambda b: b"Content-Length: twelve\r\n\r\n" + b, True),
     "padded length": (lambda b: f"Content-Length:   000{len(b)}  \r\n\r\n".encode() + b, True),
     "junk before the header": (lambda b: b"\x00\xffgarbage}}" + frame(b), True),
     "junk glued to the header": (lambda b: b"abc" + frame(b), True),
@@ -137,6 +137,14 @@ def test_a_too_long_length_then_silence_is_still_answered(server: RawServer, ext
     body = _stats(msg_id)
     server.send(f"Content-Length: {len(body) + extra}\r\n\r\n".encode() + body)
     assert "result" in server.response(msg_id, timeout=10)
+    _still_serving(server)
+
+
+def test_a_request_without_a_header_then_silence_is_answered(server: RawServer) -> None:
+    msg_id = server.new_id()
+    server.send(_stats(msg_id))
+    answer = server.response(msg_id, timeout=10)
+    assert answer["error"]["code"] == -32600 and "Content-Length" in answer["error"]["message"]
     _still_serving(server)
 
 
