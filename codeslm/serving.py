@@ -271,6 +271,40 @@ def vllm_model_id(name: str) -> str:
     return name
 
 
+# The LoRA ranks vLLM accepts for --max-lora-rank.
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def parse_lora(value: str) -> tuple[str, Path]:
+    """``NAME=PATH`` of one LoRA adapter (a PEFT folder); ConfigError when it is not one."""
+    name, sep, where = value.partition("=")
+    name = name.strip()
+    if not sep or not name or not where.strip() or any(c.isspace() for c in name):
+        raise ConfigError(
+            f"--lora takes NAME=PATH, not {value!r}",
+            hint="e.g. --lora myrepo=~/adapters/myrepo (a PEFT adapter folder)",
+        )
+    path = Path(where.strip()).expanduser().resolve()
+    if not (path / "adapter_config.json").is_file():
+        raise ConfigError(
+            f"{path} is not a LoRA adapter (no adapter_config.json)",
+            hint="point --lora at the folder PEFT's save_pretrained wrote",
+        )
+    return name, path
+
+
+def lora_rank(adapters: list[tuple[str, Path]]) -> int:
+    """The --max-lora-rank that fits every adapter (their largest ``r``, rounded up)."""
+    largest = 1
+    for _name, path in adapters:
+        try:
+            config = json.loads((path / "adapter_config.json").read_text())
+            largest = max(largest, int(config.get("r", 8)))
+        except (OSError, ValueError, TypeError):
+            largest = max(largest, 8)
+    return next((r for r in LORA_RANKS if r >= largest), largest)
+
+
 def vllm_plan(
     config: Config,
     model: str,
@@ -279,6 +313,7 @@ def vllm_plan(
     executable: list[str] | None = None,
     install: VllmInstall | None = None,
     served_name: str | None = None,
+    loras: list[tuple[str, Path]] | None = None,
 ) -> LaunchPlan:
     """``vllm serve`` with codeslm's flags (prefix caching, neutral generation config...).
 
@@ -318,11 +353,18 @@ def vllm_plan(
         argv += ["--enforce-eager", "--dtype", "bfloat16"]
     elif serve.speculative_ngram:
         argv += ["--speculative-config", json.dumps(NGRAM_SPEC, separators=(",", ":"))]
+    if loras:
+        # One adapter per repository, each served as a model of its own name.
+        argv += ["--enable-lora", "--max-loras", str(min(len(loras), 4))]
+        argv += ["--max-lora-rank", str(lora_rank(loras)), "--lora-modules"]
+        argv += [f"{name}={path}" for name, path in loras]
     if config.api_key:
         argv += ["--api-key", config.api_key]
     argv += list(serve.extra_args)
     env = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
     notes: list[str] = []
+    if loras:
+        notes.append("LoRA adapters: " + ", ".join(name for name, _ in loras))
     if cpu:
         assert install is not None
         kv = cpu_kv_cache_gib(available_memory_gib())

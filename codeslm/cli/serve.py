@@ -20,6 +20,7 @@ import shlex
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from .. import serving, vllm_env
@@ -63,6 +64,14 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="vLLM: start even when no GPU is found (CPU/TPU builds of vLLM)",
     )
+    p.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="vLLM: serve a LoRA adapter (a PEFT folder) as model NAME; repeat for several. A "
+        'repository picks its adapter with model = "NAME" in its .codeslm.toml',
+    )
     p.add_argument("--no-self-test", action="store_true", help="skip the FIM self-test")
     p.add_argument(
         "--dry-run",
@@ -74,10 +83,16 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def _plan(
-    config: Config, kind: str, port: int, *, dry_run: bool, gpu_check: bool
+    config: Config,
+    kind: str,
+    port: int,
+    *,
+    dry_run: bool,
+    gpu_check: bool,
+    loras: list[tuple[str, Path]] | None = None,
 ) -> serving.LaunchPlan:
     if kind == serving.VLLM:
-        return _vllm_plan(config, port, dry_run=dry_run, gpu_check=gpu_check)
+        return _vllm_plan(config, port, dry_run=dry_run, gpu_check=gpu_check, loras=loras)
     from ..models.resolve import resolve
 
     resolved = resolve(config.model)
@@ -96,7 +111,14 @@ def _plan(
     return serving.llamacpp_plan(config, resolved.path, resolved.name, port=port)
 
 
-def _vllm_plan(config: Config, port: int, *, dry_run: bool, gpu_check: bool) -> serving.LaunchPlan:
+def _vllm_plan(
+    config: Config,
+    port: int,
+    *,
+    dry_run: bool,
+    gpu_check: bool,
+    loras: list[tuple[str, Path]] | None = None,
+) -> serving.LaunchPlan:
     """The vLLM launch: which vLLM (GPU build here, or the CPU build in its own environment),
     and the model in a form it loads (a known model's GGUF converted offline, a hub id
     downloaded, a folder as it is)."""
@@ -128,7 +150,13 @@ def _vllm_plan(config: Config, port: int, *, dry_run: bool, gpu_check: bool) -> 
         model = str(hf_form.from_hub(config.model, log=common.note))
         served_name = config.model
     return serving.vllm_plan(
-        config, model, port=port, executable=executable, install=install, served_name=served_name
+        config,
+        model,
+        port=port,
+        executable=executable,
+        install=install,
+        served_name=served_name,
+        loras=loras,
     )
 
 
@@ -170,7 +198,12 @@ def run(args: argparse.Namespace) -> int:
         port = serving.free_port(host)
     elif not args.dry_run:
         serving.check_port(host, port)
-    plan = _plan(config, kind, port, dry_run=args.dry_run, gpu_check=not args.no_gpu_check)
+    if args.lora and kind != serving.VLLM:
+        raise ConfigError("--lora needs --backend vllm (vLLM serves LoRA adapters per request)")
+    loras = [serving.parse_lora(value) for value in args.lora]
+    plan = _plan(
+        config, kind, port, dry_run=args.dry_run, gpu_check=not args.no_gpu_check, loras=loras
+    )
     if args.dry_run:
         for name, value in plan.env.items():
             print(f"{name}={shlex.quote(value)}")

