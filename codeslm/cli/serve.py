@@ -27,7 +27,7 @@ from .. import serving, vllm_env
 from ..backends import create_backend
 from ..backends.served_fim import self_test
 from ..config import Config
-from ..errors import BackendUnavailable, CodeslmError, ConfigError
+from ..errors import BackendUnavailable, CodeslmError, ConfigError, ModelNotFound
 from . import common
 
 
@@ -139,13 +139,21 @@ def _vllm_plan(
     spec = find_spec(config.model)
     model, served_name = config.model, None
     if spec is not None and install is not None:
-        # A known model: its own GGUF, converted (offline, cached), so that vLLM and llama.cpp
-        # serve the same weights under the same name.
+        # A known model, served under its codeslm name: on the CPU build its own GGUF converted
+        # (offline, cached; the CPU build reads no GGUF); on a GPU the original checkpoint from
+        # the hub, or the converted GGUF when the hub cannot be reached.
         served_name = spec.name
+        original = serving.vllm_model_id(spec.name)
         if dry_run:
-            model = str(hf_form.folder_for(spec.name))
-        else:
+            model = original if not install.cpu else str(hf_form.folder_for(spec.name))
+        elif install.cpu:
             model = str(hf_form.convert(spec.name, install.python, log=common.note))
+        else:
+            try:
+                model = str(hf_form.from_hub(original, log=common.note))
+            except ModelNotFound as exc:
+                common.note(f"{exc}; converting the GGUF instead")
+                model = str(hf_form.convert(spec.name, install.python, log=common.note))
     elif hf_form.is_hub_id(config.model) and not dry_run:
         model = str(hf_form.from_hub(config.model, log=common.note))
         served_name = config.model

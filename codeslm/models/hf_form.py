@@ -23,6 +23,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
 from .. import paths
 from ..errors import BackendUnavailable, ModelCorrupt, ModelNotFound
 from .registry import find_spec
@@ -194,7 +196,7 @@ def from_hub(repo_id: str, *, log: Log | None = None) -> Path:
     say(f"downloading {repo_id} from the Hugging Face hub")
     try:
         return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS))
-    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, httpx.HTTPError) as exc:
         raise ModelNotFound(
             f"cannot download {repo_id} from the Hugging Face hub: {str(exc).splitlines()[0]}",
             hint="check the network and the id; offline, serve a known model "
