@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from cachetools import LRUCache
+
 from ...config import Config
 from ...errors import BackendError, BackendUnavailable, CodeslmError
 from ...types import BackendHealth, Chunk, GenerationRequest, HealthStatus, ModelInfo
@@ -38,6 +40,7 @@ class DaemonBackend(Backend):
         self._files: runtime.DaemonFiles | None = None
         self._start_lock = asyncio.Lock()
         self.started_daemon = False  # whether this process had to start it (doctor shows it)
+        self._counts: LRUCache[str, int] = LRUCache(maxsize=4096)
 
     # -- finding the daemon ----------------------------------------------------------------
 
@@ -154,16 +157,23 @@ class DaemonBackend(Backend):
         return [int(t) for t in tokens]
 
     def count_tokens_sync(self, text: str) -> int | None:
-        """Exact count through the daemon (a local socket round trip); None if unreachable,
-        so the caller estimates instead of blocking on a daemon start."""
+        """Exact count through the daemon (a local socket round trip, remembered: the context
+        builder counts the same snippets at every keystroke); None if the daemon is not
+        reachable yet, so the caller estimates instead of blocking on a daemon start."""
         if self._files is None:
             return None
+        known = self._counts.get(text)
+        if known is not None:
+            return known
         try:
             reply = runtime.call(self._files.socket, {"op": "tokenize", "text": text})
         except (OSError, CodeslmError):
             return None
         tokens = reply.get("tokens")
-        return len(tokens) if isinstance(tokens, list) else None
+        if not isinstance(tokens, list):
+            return None
+        self._counts[text] = len(tokens)
+        return len(tokens)
 
     async def model_info(self) -> ModelInfo:
         reply = await self._call({"op": "info"})
