@@ -506,6 +506,11 @@ VLLM_FAILURES: tuple[tuple[str, str, str], ...] = (
         "pass a known model name (codeslm converts its GGUF), a hub id or a checkpoint folder",
     ),
     (
+        "Invalid repository ID or local directory",
+        "it cannot load this model (neither a hub id nor a folder with config.json)",
+        "pass a known model name (codeslm converts its GGUF), a hub id or a checkpoint folder",
+    ),
+    (
         "does not appear to have a file named config.json",
         "it cannot load this model (no config.json)",
         "pass a known model name, a hub id or a checkpoint folder",
