@@ -585,6 +585,9 @@ class CompletionEngine:
             raw2, finish2, usage2 = await self._generate(again, position, early_stop=early_stop,
                                                          on_partial=None)
             text2 = self._postprocess(plan, raw2, finish2)
+            if plan.at_block is not None and starts_shallower(text2, plan.hole,
+                                                              plan.at_block.lead):
+                continue  # a sample of top-level code inside a body is no better
             if text2.strip():
                 self.stats.retry_successes += 1
                 return text2, raw2, finish2, usage2

@@ -166,3 +166,21 @@ def test_the_mode_is_decided_at_the_block_indentation() -> None:
         engine.decide_mode(Document(DOC, "bank.py", "python"), Position(HOLE_LINE, 0))
         is CompletionMode.MULTI_LINE
     )
+
+
+async def test_a_sampled_retry_of_top_level_code_is_not_shown() -> None:
+    # Greedy: the next line again (rejected, at the right depth, so not asked at the block);
+    # the seeded samples that follow write top-level code, which is not offered either.
+    def reply(request: GenerationRequest) -> str:
+        if request.seed is None:
+            return "    return False\n"
+        return '\nif __name__ == "__main__":\n    main()\n'
+
+    config = Config(backend="fake")
+    config.completion.latency_budget_ms = 0
+    engine = CompletionEngine(FakeBackend(reply), config)
+    completion = await engine.complete(
+        Document(DOC, "bank.py", "python"), Position(HOLE_LINE, 0), mode=CompletionMode.SINGLE_LINE
+    )
+    assert completion.text == ""
+    assert engine.stats.retries >= 1 and engine.stats.retry_successes == 0
