@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--typed", type=int, default=3)
     parser.add_argument("--modes", nargs="+", default=["prefix", "insert"])
-    parser.add_argument("--refresh", type=int, default=0)
+    parser.add_argument("--refresh", type=int, default=8)
     args = parser.parse_args()
     tasks = sample(build_tasks("single-line"), args.limit, args.seed)
     print(f"# KV insertion quality: HumanEval single-line, {len(tasks)} tasks (seed {args.seed}),"

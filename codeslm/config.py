@@ -44,8 +44,10 @@ class CompletionConfig:
     # insert: an edit in the middle of the previous prompt keeps the cached text after it too
     # (KV insertion, embedded llama.cpp and the daemon); prefix: only the text before it.
     kv_reuse: str = "insert"
-    # With kv_reuse = "insert": tokens right after the edit evaluated again (not reused).
-    kv_refresh_tokens: int = 0
+    # With kv_reuse = "insert": tokens right after the edit evaluated again (not reused);
+    # without them the answer differed from an exact evaluation in 16 of 20 keystrokes, with 8
+    # in 3 of 20 (benchmarks/RESULTS.md, KV insertion).
+    kv_refresh_tokens: int = 8
     # Model for automatic completions while typing; empty = the top-level model.
     fast_model: str = ""
     retries: int = 2  # seeded samples tried when post-processing rejects the greedy completion
