@@ -154,6 +154,7 @@ QUICK_SUFFIX_CHARS = 300
 QUICK_CONTEXT_TOKENS = 128
 NEAR_LINES = 3  # a request within this many lines of the previous one is at the same place
 WARM_QUIET_S = 0.15  # a warm-up starts after completions have been idle this long
+BURST_S = 0.1  # calls closer than this belong to one request (an invoked request's candidates)
 
 
 @dataclass
@@ -210,7 +211,7 @@ class CompletionEngine:
         # prompt is warmed in the background (the language server turns this on).
         self.quick_first = quick_first
         self._last_place: tuple[str, int] | None = None
-        self._quick_place: tuple[str, int] | None = None  # quick window until warm here
+        self._quick_place: tuple[str, int] | None = None  # where the last quick request was
         self._warming: asyncio.Task[bool] | None = None
         self._warm_streaming = False
         self._active = 0  # complete() calls running (a warm-up waits for none)
@@ -386,8 +387,6 @@ class CompletionEngine:
         self.warmups += 1
         key = document.path or UNTITLED
         self._last_place = (key, position.line)
-        if _near(self._quick_place, key, position):
-            self._quick_place = None  # the full window is warm here now
         return True
 
     def cached(self, document: Document, position: Position) -> Completion | None:
@@ -479,11 +478,14 @@ class CompletionEngine:
             self.stats.typed_ahead_hits += 1
             return _with_latency(hit, time.perf_counter() - started)
         new_place = self._new_place(key, position)
-        # The quick window holds at a place until its full prompt is warm: the candidates of
-        # an invoked request and the keystrokes typed meanwhile stay fast.
-        quick = self.quick_first and (new_place or _near(self._quick_place, key, position))
-        if quick:
-            self._quick_place = (key, position.line)
+        # Only the first request at a new place is quick, with the calls that follow it at
+        # once (the candidates of one invoked request). Later requests there use the full
+        # window, whose prompt the warm-up has been evaluating meanwhile: alternating two
+        # windows would make every prompt miss the KV cache.
+        same_burst = time.monotonic() - self._last_active < BURST_S
+        quick = self.quick_first and (
+            new_place or (same_burst and _near(self._quick_place, key, position)))
+        self._quick_place = (key, position.line) if quick else None
         plan = await self.plan(
             document, position, mode=mode, use_context=use_context, max_tokens=max_tokens,
             quick=quick,
