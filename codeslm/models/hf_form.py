@@ -57,6 +57,12 @@ def is_hub_id(value: str) -> bool:
     )
 
 
+def converted(name: str) -> Path | None:
+    """The finished Hugging Face folder of the known model ``name``, if one was made."""
+    folder = folder_for(name)
+    return folder if _finished(folder, None) else None
+
+
 def _finished(folder: Path, source_sha: str | None) -> bool:
     try:
         marker = json.loads((folder / MARKER).read_text())
