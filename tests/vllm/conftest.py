@@ -83,12 +83,13 @@ def vllm_python() -> Path:
 
 
 @contextlib.contextmanager
-def running_server(config_dir: Path, *extra: str) -> Iterator[VllmServer]:
-    """``codeslm serve --backend vllm --port 0 EXTRA...`` until the block ends."""
+def running_server(config_dir: Path, *extra: str, port: int = 0) -> Iterator[VllmServer]:
+    """``codeslm serve --backend vllm --port PORT EXTRA...`` until the block ends."""
     config = config_dir / "config.toml"
     config.write_text("")
+    argv = [sys.executable, "-m", "codeslm", "serve", "--backend", "vllm", "--port", str(port)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "codeslm", "serve", "--backend", "vllm", "--port", "0", *extra],
+        [*argv, *extra],
         cwd=REPO,
         env=serve_env(config),
         stdin=subprocess.DEVNULL,
