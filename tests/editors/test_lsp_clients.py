@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from raw_lsp import RawClient
+from editor_wire import RawClient
 
 PY = "def add(a, b):\n    \n\n\ndef mul(a, b):\n    return a * b\n"
 GO = "package calc\n\nfunc add(a, b int) int {\n\t\n}\n"
