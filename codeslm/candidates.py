@@ -78,6 +78,8 @@ class CandidateGenerator:
         tries = 0
         while len(found) < n and tries < n - 1:  # bounded: sampling may repeat itself
             tries += 1
-            add(await self._sampling_engine().complete(
+            sampler = self._sampling_engine()
+            sampler.follow(self.engine)  # the same window as the first candidate
+            add(await sampler.complete(
                 document, position, mode=first.mode, use_context=use_context))
         return found

@@ -210,6 +210,7 @@ class CompletionEngine:
         # quick_first: the first request at a new place uses the quick window, then the full
         # prompt is warmed in the background (the language server turns this on).
         self.quick_first = quick_first
+        self.warms_after_quick = True  # False for an engine that follows another (follow())
         self._last_place: tuple[str, int] | None = None
         self._quick_place: tuple[str, int] | None = None  # where the last quick request was
         self._warming: asyncio.Task[bool] | None = None
@@ -335,6 +336,16 @@ class CompletionEngine:
                                   len(context.files), offset, document.language, lead)
         return PromptPlan(prompt, prefix, suffix, mode, request, len(context.files), offset,
                           document.language, at_block=at_block)
+
+    def follow(self, leader: CompletionEngine) -> None:
+        """Take ``leader``'s window decision for the next calls at the same place (a second
+        engine sampling candidates for the same request must send the same window, or the
+        two prompts would evict each other from the KV cache); it warms nothing itself."""
+        self.quick_first = leader.quick_first
+        self.warms_after_quick = False
+        self._last_place = leader._last_place
+        self._quick_place = leader._quick_place
+        self._last_active = leader._last_active
 
     def _new_place(self, key: str, position: Position) -> bool:
         """Whether a request at ``position`` of document ``key`` is away from the previous
@@ -490,7 +501,7 @@ class CompletionEngine:
             document, position, mode=mode, use_context=use_context, max_tokens=max_tokens,
             quick=quick,
         )
-        if quick:
+        if quick and self.warms_after_quick:
             # The keystrokes that follow use the full window: evaluate it once this answer
             # is out (a background warm-up any real request cancels).
             self.start_warming(document, position)
