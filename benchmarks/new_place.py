@@ -36,6 +36,9 @@ CONFIGS: dict[str, dict[str, str]] = {
     "before": {"CODESLM_DAEMON_ENABLED": "0", "CODESLM_COMPLETION_KV_REUSE": "prefix",
                "CODESLM_LSP_QUICK_FIRST": "0", "CODESLM_LSP_WARM_AHEAD": "0"},
     "after": {},
+    # the defaults without the quick first window (which part helps, which costs)
+    "no-quick": {"CODESLM_LSP_QUICK_FIRST": "0"},
+    "in-process": {"CODESLM_DAEMON_ENABLED": "0"},
 }
 
 

@@ -133,7 +133,9 @@ class LspConfig:
     candidates_invoked: int = 3  # completions offered when the user asks explicitly
     # The first completion at a new place uses a short window (answered from a small prompt)
     # while the full prompt is evaluated in the background for the keystrokes that follow.
-    quick_first: bool = True
+    # Off: on a quiet machine it made the first suggestion slower (5.8 -> 7.5 s p50) and
+    # spoiled the warm-ups (benchmarks/RESULTS.md, new_place.py).
+    quick_first: bool = False
     # Evaluate the prompt where the user is (after an edit pause, or a codeslm/warm
     # notification from the editor) ahead of a request: lowest priority, cancelled by any.
     warm_ahead: bool = True

@@ -36,7 +36,7 @@ async def test_warm_notification_and_quick_first_window(tmp_path: Path, model_pa
     root = tmp_path / "proj"
     root.mkdir()
     env = server_env(tmp_path / "home", CODESLM_MODEL=str(model_path),
-                     CODESLM_DAEMON_ENABLED="1")
+                     CODESLM_DAEMON_ENABLED="1", CODESLM_LSP_QUICK_FIRST="1")
     try:
         async with lsp_session(root, env) as editor:
             await editor.wait_status("ready", "slow", "error", timeout=240)
