@@ -39,7 +39,6 @@ class DaemonBackend(Backend):
         self._spec: runtime.DaemonSpec | None = None
         self._files: runtime.DaemonFiles | None = None
         self._start_lock = asyncio.Lock()
-        self.started_daemon = False  # whether this process had to start it (doctor shows it)
         self._counts: LRUCache[str, int] = LRUCache(maxsize=4096)
 
     # -- finding the daemon ----------------------------------------------------------------
@@ -66,11 +65,10 @@ class DaemonBackend(Backend):
             files = runtime.DaemonFiles.for_key(spec.key)
             if self._files is None or not files.socket.exists():
                 if await asyncio.to_thread(runtime.ping, files) is None:
-                    self.started_daemon = True
                     _check_runtime()
-                files = await asyncio.to_thread(
-                    runtime.ensure_running, spec,
-                    timeout_s=self._config.daemon.start_timeout_s)
+                    files = await asyncio.to_thread(
+                        runtime.ensure_running, spec,
+                        timeout_s=self._config.daemon.start_timeout_s)
                 self._files = files
             return files
 
