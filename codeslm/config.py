@@ -285,6 +285,8 @@ def flatten(table: Mapping[str, Any], origin: str) -> dict[str, Any]:
     """Flatten a TOML table into dotted keys, validating names and types."""
     flat: dict[str, Any] = {}
     for name, value in table.items():
+        if name == "actions":  # [[actions]]: user-defined actions, read by codeslm.actions.user
+            continue
         if name in _SECTIONS:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{origin}: [{name}] must be a table")
