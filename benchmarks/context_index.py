@@ -71,7 +71,7 @@ def rss_mb(who: int = resource.RUSAGE_SELF) -> float:
 
 def token_counter(kind: str):
     if kind == "estimate":
-        from codeslm.engine import estimate_tokens
+        from codeslm.context.port import estimate_tokens
 
         return estimate_tokens, "estimate (3.5 chars/token)"
     import llama_cpp

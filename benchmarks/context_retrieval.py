@@ -21,8 +21,8 @@ from pathlib import Path
 from codeslm.config import Config
 from codeslm.context.builder import BuilderOptions
 from codeslm.context.index import WorkspaceIndex
+from codeslm.context.port import estimate_tokens
 from codeslm.context.provider import WorkspaceProvider
-from codeslm.engine import estimate_tokens
 from codeslm.evaluation.repo import pick_holes
 from codeslm.types import Document
 

@@ -33,7 +33,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from . import fim
 from .backends.base import Backend
@@ -43,9 +42,15 @@ from .completion.cache import CachedResult, PromptCache, TypedAheadCache
 from .completion.deadline import ThroughputTracker
 from .completion.stopping import StreamStopper
 from .config import Config
+from .context.port import (
+    ContextProvider,
+    CrossFileContext,
+    estimate_tokens,
+    window,
+)
 from .documents import line_comment, offset_of, position_at
 from .errors import BackendRejected
-from .fim import ContextFile, FimFormat
+from .fim import FimFormat
 from .types import (
     Completion,
     CompletionMode,
@@ -59,29 +64,6 @@ from .types import (
 log = logging.getLogger(__name__)
 
 PartialCallback = Callable[[Completion], None]
-
-TokenCounter = Callable[[str], int]
-
-
-@dataclass(frozen=True, slots=True)
-class CrossFileContext:
-    """Cross-file blocks for one prompt, in the order they should appear (stable first)."""
-
-    files: tuple[ContextFile, ...] = ()
-    repo_name: str = ""
-    path: str | None = None  # the current file as the blocks name it (relative to the root)
-    # What may follow ``receiver.`` at the cursor (every member's rest), when all are known.
-    member_names: tuple[str, ...] = ()
-
-
-class ContextProvider(Protocol):
-    """What the engine needs from a context builder."""
-
-    def context_for(
-        self, document: Document, offset: int, *, budget_tokens: int, count_tokens: TokenCounter
-    ) -> CrossFileContext:
-        """Cross-file context for a cursor at ``offset`` of ``document`` within the budget."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,36 +93,6 @@ class PromptPlan:
     def hole(self) -> Hole:
         """The hole the post-processing rules see."""
         return Hole(self.prefix, self.suffix, self.language, self.mode)
-
-
-def estimate_tokens(text: str) -> int:
-    """A cheap token estimate for code (about 3.5 characters per token)."""
-    return max(1, int(len(text) / 3.5)) if text else 0
-
-
-def window(text: str, offset: int, prefix_chars: int, suffix_chars: int) -> tuple[str, str]:
-    """The prefix and suffix around ``offset``, cut to whole lines within the character limits.
-
-    The cursor's own line is always kept whole on both sides. The prefix's first line moves
-    in steps of a quarter window (its length stays between 3/4 and all of ``prefix_chars``),
-    so prompts sent while the user types in one place share their beginning and the backend
-    reuses its prefix (KV) cache.
-    """
-    prefix, suffix = text[:offset], text[offset:]
-    if len(prefix) > prefix_chars:
-        step = max(1, prefix_chars // 4)
-        cut = -(-(len(prefix) - prefix_chars) // step) * step  # rounded up to a step
-        line_start = prefix.rfind("\n", 0, len(prefix)) + 1
-        newline = prefix.find("\n", cut)
-        start = newline + 1 if 0 <= newline < line_start else min(cut, line_start)
-        prefix = prefix[start:]
-    if len(suffix) > suffix_chars:
-        first_newline = suffix.find("\n")
-        end = suffix.rfind("\n", 0, suffix_chars)
-        if end <= first_newline:
-            end = first_newline if first_newline >= 0 else suffix_chars
-        suffix = suffix[: end + 1]
-    return prefix, suffix
 
 
 UNTITLED = "<untitled>"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from codeslm.config import Config
-from codeslm.engine import CrossFileContext, TokenCounter
+from codeslm.context.port import CrossFileContext, TokenCounter
 from codeslm.types import Document
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,7 @@
 """The context provider the engine, the CLI and the language server use for one workspace root.
 
-:class:`WorkspaceProvider` implements :class:`codeslm.engine.ContextProvider`. It keeps:
+:class:`WorkspaceProvider` implements :class:`~codeslm.context.port.ContextProvider` and
+its :class:`~codeslm.context.port.DocumentEvents`. It keeps:
 
 - the :class:`~codeslm.context.index.WorkspaceIndex` (loaded from its SQLite cache, refreshed
   on demand or in a background thread);
@@ -33,7 +34,6 @@ from typing import Any
 
 from ..config import Config
 from ..documents import language_for, line_comment
-from ..engine import CrossFileContext, window
 from ..errors import ConfigError, InputError
 from ..fileio import read_limited
 from ..fim import ContextFile
@@ -43,11 +43,10 @@ from .budget import select
 from .builder import BuilderOptions, ContextBuilder, CursorQuery
 from .incremental import IncrementalAnalyzer, edit_span, point_of
 from .index import IndexReport, ProgressFn, WorkspaceIndex
+from .port import CrossFileContext, TokenCounter, window
 from .snippets import Snippet
 
 log = logging.getLogger(__name__)
-
-TokenCounter = Callable[[str], int]
 
 STICKY_LINES = 40  # the cursor may move this far and keep the same cross-file blocks
 RECENCY_HALF_LIFE_S = 600.0

@@ -13,7 +13,8 @@ from codeslm.backends.fake import FakeBackend
 from codeslm.config import Config
 from codeslm.context import WorkspaceProvider
 from codeslm.context.members import class_bases, remainders
-from codeslm.engine import CompletionEngine, estimate_tokens
+from codeslm.context.port import estimate_tokens
+from codeslm.engine import CompletionEngine
 from codeslm.types import CompletionMode, Document, Position
 
 from .conftest import write_repo

@@ -11,10 +11,11 @@ from codeslm.backends.fake import FakeBackend
 from codeslm.config import Config
 from codeslm.context import WorkspaceProvider, provider_for_root
 from codeslm.context.incremental import edit_span
+from codeslm.context.port import estimate_tokens
 from codeslm.context.records import build_record
 from codeslm.context.tags import extract
 from codeslm.documents import read_document
-from codeslm.engine import CompletionEngine, estimate_tokens
+from codeslm.engine import CompletionEngine
 from codeslm.types import Document, Position
 
 from .conftest import CANARIES
