@@ -12,26 +12,31 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from codeslm.config import Config
-from codeslm.context.port import CrossFileContext, TokenCounter
+from codeslm.context.port import (
+    ContextProvider,
+    CrossFileContext,
+    PathOperation,
+    TokenCounter,
+    operation,
+)
 from codeslm.types import Document
 
 log = logging.getLogger(__name__)
 
-ProviderFactory = Callable[[str, Config], Any]
+# A root's provider, or None for a root that gets no cross-file context.
+ProviderFactory = Callable[[str, Config], ContextProvider | None]
 
 
-def default_factory(root: str, config: Config) -> Any | None:
-    """The context provider for ``root``, or None when no context builder is installed.
+def default_factory(root: str, config: Config) -> ContextProvider | None:
+    """The context provider for ``root``, or None when context is off or the root too broad.
 
-    A provider must offer ``context_for(document, offset, *, budget_tokens, count_tokens)``
-    (:class:`codeslm.engine.ContextProvider`) and may offer ``update_document(path, text)``
-    (an open buffer's text), ``remove_document(path)`` (the buffer closed: back to the disk),
-    ``file_changed(path)`` (a watched file changed on disk), ``note_opened(path)`` and
-    ``close()``. The built-in one is the tree-sitter context builder (:mod:`codeslm.context`),
-    which loads the root's cached index and refreshes it in the background.
+    A provider satisfies :class:`codeslm.context.port.ContextProvider` and may offer any of
+    the :class:`~codeslm.context.port.DocumentEvents` (open buffers, closes, changes on disk,
+    opens, ``close``); the router below calls those it offers. The built-in one is the
+    tree-sitter context builder (:mod:`codeslm.context`), which loads the root's cached index
+    and refreshes it in the background.
     """
     if not config.context.enabled or _too_broad(root):
         return None
@@ -49,18 +54,18 @@ def _too_broad(root: str) -> bool:
     return False
 
 
-def _close_later(provider: Any) -> None:
-    close = getattr(provider, "close", None)
-    if callable(close):
+def _close_later(provider: ContextProvider | None) -> None:
+    close = operation(provider, "close")
+    if close is not None:
         threading.Thread(target=close, name="codeslm-context-close", daemon=True).start()
 
 
 class WorkspaceContext:
-    """Providers by workspace root; itself a :class:`codeslm.engine.ContextProvider`."""
+    """Providers by workspace root; itself a :class:`codeslm.context.port.ContextProvider`."""
 
     def __init__(self, factory: ProviderFactory = default_factory) -> None:
         self._factory = factory
-        self._providers: dict[str, Any] = {}
+        self._providers: dict[str, ContextProvider | None] = {}
 
     @property
     def roots(self) -> list[str]:
@@ -108,42 +113,47 @@ class WorkspaceContext:
                 best = root
         return best
 
-    def _provider(self, path: str | None) -> Any | None:
+    def _provider(self, path: str | None) -> ContextProvider | None:
         root = self.root_for(path)
         return None if root is None else self._providers.get(root)
 
     def update(self, path: str | None, text: str) -> None:
         """Tell the provider of ``path`` the current text of an open document."""
-        self._call(path, "update_document", text)
+        if path and (update := operation(self._provider(path), "update_document")):
+            self._guarded("update_document", path, lambda: update(path, text))
 
-    def _call(self, path: str | None, method: str, *args: Any) -> bool:
-        """Call ``method`` of the provider of ``path`` if it has one; False if it has not."""
-        function = getattr(self._provider(path), method, None)
-        if not callable(function):
+    def _event(self, path: str | None, name: PathOperation) -> bool:
+        """Send event ``name`` to the provider of ``path``; False if it does not take it."""
+        function = operation(self._provider(path), name)
+        if function is None or not path:  # (a provider is found only for a path)
             return False
-        try:
-            function(path, *args)
-        except Exception:
-            log.exception("context %s failed for %s", method, path)
+        self._guarded(name, path, lambda: function(path))
         return True
+
+    @staticmethod
+    def _guarded(name: str, path: str, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except Exception:  # a provider's failure must not reach the editor's event handler
+            log.exception("context %s failed for %s", name, path)
 
     def opened(self, path: str | None, text: str) -> None:
         """A document was opened in the editor."""
         self.update(path, text)
-        self._call(path, "note_opened")
+        self._event(path, "note_opened")
 
     def closed(self, path: str | None) -> None:
         """A document was closed: its file on disk is the truth again."""
-        self._call(path, "remove_document")
+        self._event(path, "remove_document")
 
     def remove(self, path: str | None) -> None:
         """A file was deleted."""
-        if not self._call(path, "file_changed"):
-            self._call(path, "remove_document")
+        if not self._event(path, "file_changed"):
+            self._event(path, "remove_document")
 
     def changed_on_disk(self, path: str | None, read: Callable[[str], str | None]) -> None:
         """A watched file changed on disk (not an open document)."""
-        if not self._call(path, "file_changed") and path:
+        if not self._event(path, "file_changed") and path:
             text = read(path)
             if text is not None:
                 self.update(path, text)
@@ -159,9 +169,8 @@ class WorkspaceContext:
         if provider is None:
             return CrossFileContext()
         try:
-            result: CrossFileContext = provider.context_for(
+            return provider.context_for(
                 document, offset, budget_tokens=budget_tokens, count_tokens=count_tokens)
         except Exception:  # context is an improvement, never a reason to fail a completion
             log.exception("context failed for %s", document.path)
             return CrossFileContext()
-        return result
