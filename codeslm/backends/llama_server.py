@@ -19,10 +19,13 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
 
+import httpx
+
 from ..errors import BackendProtocolError, CodeslmError
 from ..types import Chunk, GenerationRequest, Usage
 from .httpclient import StopMatcher, parse_event, sse_data, stream_error
 from .openai_compat import LLAMA_SERVER, OpenAICompatBackend
+from .openai_stream import StreamProgress
 from .prometheus import Metrics
 
 
@@ -60,38 +63,19 @@ class LlamaServerBackend(OpenAICompatBackend):
                     yield chunk
             return
         await self.served_model()  # fail early and clearly when the server is not there
-        started = time.perf_counter()
+        progress = StreamProgress()
         stops = StopMatcher(request.stop)
-        first: float | None = None
-        final: dict[str, Any] | None = None
-        events = 0
+        final: dict[str, Any] = {}
         session = request.session or request.cache_key
         body = self.native_body(request)
         async with self.http.stream("POST", "/completion", body, session_key=session) as (
             endpoint,
             response,
         ):
-            async for payload in sse_data(response, endpoint.url):
-                if payload.strip() == "[DONE]":
-                    break
-                event = parse_event(payload, endpoint.url)
-                events += 1
-                error = stream_error(event, endpoint.url)
-                if error is not None:
-                    raise error
-                text = event.get("content")
-                out = stops.feed(text if isinstance(text, str) else "")
-                if out:
-                    if first is None:
-                        first = time.perf_counter() - started
-                    yield Chunk(out)
-                if event.get("stop") is True:
-                    final = event
-                    break
-                if stops.hit:
-                    break
-            if final is None and not stops.hit:
-                if events == 0:
+            async for chunk in _native_events(response, endpoint.url, progress, stops, final):
+                yield chunk
+            if not final and not stops.hit:
+                if progress.events == 0:
                     await self._diagnose_empty_stream("/completion", body, endpoint)
                 raise BackendProtocolError(
                     f"{endpoint.url} ended the stream before the generation finished",
@@ -99,26 +83,9 @@ class LlamaServerBackend(OpenAICompatBackend):
                 )
         tail = stops.flush()
         if tail:
-            first = first if first is not None else time.perf_counter() - started
+            progress.saw_text()
             yield Chunk(tail)
-        timings = (final or {}).get("timings") or {}
-        cache_n = timings.get("cache_n")
-        prompt_n = timings.get("prompt_n")
-        prompt_tokens = None
-        if isinstance(prompt_n, int):
-            prompt_tokens = prompt_n + (cache_n if isinstance(cache_n, int) else 0)
-        finish = "length" if (final or {}).get("stop_type") == "limit" else "stop"
-        yield Chunk(
-            "",
-            finish,
-            Usage(
-                prompt_tokens=prompt_tokens,
-                completion_tokens=timings.get("predicted_n"),
-                cached_prompt_tokens=cache_n if isinstance(cache_n, int) else None,
-                time_to_first_token_s=first,
-                total_s=time.perf_counter() - started,
-            ),
-        )
+        yield _native_final_chunk(progress, final)
 
     async def server_infill(self, prefix: str, suffix: str, *, max_tokens: int = 12) -> str:
         """Fill a hole with the server's own ``/infill`` (its FIM tokens, its layout)."""
@@ -165,3 +132,53 @@ class LlamaServerBackend(OpenAICompatBackend):
         else:
             out["metrics"] = "off (start llama-server with --metrics to see token counts)"
         return out
+
+
+async def _native_events(
+    response: httpx.Response,
+    url: str,
+    progress: StreamProgress,
+    stops: StopMatcher,
+    final: dict[str, Any],
+) -> AsyncGenerator[Chunk, None]:
+    """The text of ``/completion``'s events until the last one (copied into ``final``) or a
+    stop string."""
+    async for payload in sse_data(response, url):
+        if payload.strip() == "[DONE]":
+            return
+        event = parse_event(payload, url)
+        progress.events += 1
+        error = stream_error(event, url)
+        if error is not None:
+            raise error
+        text = event.get("content")
+        out = stops.feed(text if isinstance(text, str) else "")
+        if out:
+            progress.saw_text()
+            yield Chunk(out)
+        if event.get("stop") is True:
+            final.update(event)
+            return
+        if stops.hit:
+            return
+
+
+def _native_final_chunk(progress: StreamProgress, final: dict[str, Any]) -> Chunk:
+    """The last chunk: finish reason and usage from the final event's ``timings``."""
+    timings = final.get("timings") or {}
+    cache_n = timings.get("cache_n")
+    prompt_n = timings.get("prompt_n")
+    prompt_tokens = None
+    if isinstance(prompt_n, int):
+        prompt_tokens = prompt_n + (cache_n if isinstance(cache_n, int) else 0)
+    return Chunk(
+        "",
+        "length" if final.get("stop_type") == "limit" else "stop",
+        Usage(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=timings.get("predicted_n"),
+            cached_prompt_tokens=cache_n if isinstance(cache_n, int) else None,
+            time_to_first_token_s=progress.first,
+            total_s=time.perf_counter() - progress.started,
+        ),
+    )
