@@ -1,4 +1,4 @@
-"""HTTP plumbing shared by the server backends: failover, error mapping, stream parsing, stops.
+"""HTTP plumbing shared by the server backends: failover, error mapping, stream parsing.
 
 Retries are limited to what is safe: a request is sent to the next endpoint only when the
 previous one provably did no work for it (the connection was refused or timed out while
@@ -335,40 +335,3 @@ def stream_error(event: dict[str, Any], url: str) -> BackendError | None:
     code = err.get("code") if isinstance(err, dict) else None
     status = code if isinstance(code, int) and 400 <= code < 600 else 500
     return error_from_status(status, json.dumps(event), url)
-
-
-class StopMatcher:
-    """Client-side stop strings over streamed text: holds back what may start a stop string.
-
-    Servers apply stops too; this makes the behaviour identical across servers (some ignore
-    special-token stops or cap the number of stop strings).
-    """
-
-    def __init__(self, stops: tuple[str, ...] | list[str]) -> None:
-        self._stops = [s for s in dict.fromkeys(stops) if s]
-        self._held = ""
-        self.hit = False
-
-    def feed(self, text: str) -> str:
-        """Text safe to emit now; sets ``hit`` when a stop string was found (text cut before it)."""
-        if self.hit:
-            return ""
-        buf = self._held + text
-        cuts = [i for s in self._stops if (i := buf.find(s)) >= 0]
-        if cuts:
-            self.hit = True
-            self._held = ""
-            return buf[: min(cuts)]
-        keep = 0
-        for stop in self._stops:
-            for k in range(min(len(stop) - 1, len(buf)), keep, -1):
-                if buf.endswith(stop[:k]):
-                    keep = k
-                    break
-        self._held = buf[len(buf) - keep :] if keep else ""
-        return buf[: len(buf) - keep]
-
-    def flush(self) -> str:
-        """What was held back, at the end of a stream that hit no stop."""
-        out, self._held = self._held, ""
-        return "" if self.hit else out

@@ -23,10 +23,11 @@ import httpx
 
 from ..errors import BackendProtocolError, CodeslmError
 from ..types import Chunk, GenerationRequest, Usage
-from .httpclient import StopMatcher, parse_event, sse_data, stream_error
+from .httpclient import parse_event, sse_data, stream_error
 from .openai_compat import LLAMA_SERVER, OpenAICompatBackend
 from .openai_stream import StreamProgress
 from .prometheus import Metrics
+from .stops import StopMatcher
 
 
 class LlamaServerBackend(OpenAICompatBackend):

@@ -12,29 +12,26 @@ the previous one only pays for its new tail; prompt layouts should keep stable t
 from __future__ import annotations
 
 import asyncio
+import codecs
 import collections
 import contextlib
 import dataclasses
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config, effective_threads
-from ..errors import (
-    BackendError,
-    BackendUnavailable,
-    CodeslmError,
-    ConfigError,
-    ContextTooLong,
-    ModelCorrupt,
-)
+from ..errors import BackendError, CodeslmError, ConfigError
 from ..types import BackendHealth, Chunk, GenerationRequest, HealthStatus, ModelInfo, Usage
-from . import kvreuse
+from . import kvreuse, llamacpp_model
 from .base import Backend
+from .llamacpp_model import Cancelled as _Cancelled
+from .llamacpp_model import import_llama as _import_llama
+from .stops import StopMatcher
 
 if TYPE_CHECKING:
     from .identifiers import TokenTable
@@ -43,37 +40,8 @@ log = logging.getLogger(__name__)
 
 _DONE = object()
 
-
-class _Cancelled(Exception):
-    """Raised inside the worker thread when the consumer went away."""
-
-
-def _import_llama() -> Any:
-    try:
-        import llama_cpp
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise BackendUnavailable(
-            f"the embedded backend needs llama-cpp-python, which is not importable ({exc})",
-            hint="install it for this CPU with: codeslm setup (or use --backend with --url)",
-        ) from None
-    return llama_cpp
-
-
-def _make_llama_class(llama_cpp: Any, cancel_chunk: int) -> type:
-    class CancellableLlama(llama_cpp.Llama):  # type: ignore[misc, name-defined]
-        """Llama whose prompt evaluation stops between batches when ``cancel_flag`` is set."""
-
-        cancel_flag: threading.Event | None = None
-
-        def eval(self, tokens: Any) -> None:
-            step = cancel_chunk
-            for start in range(0, len(tokens), step):
-                flag = self.cancel_flag
-                if flag is not None and flag.is_set():
-                    raise _Cancelled
-                super().eval(tokens[start : start + step])
-
-    return CancellableLlama
+# ``_import_llama`` stays importable from here: the daemon client and the packaging test use it.
+__all__ = ["LlamaCppBackend", "_import_llama"]
 
 
 class LlamaCppBackend(Backend):
@@ -95,8 +63,10 @@ class LlamaCppBackend(Backend):
         self._token_table: TokenTable | None = None  # built on the first constrained request
         self.load_seconds: float | None = None
         if config.completion.kv_reuse not in ("insert", "prefix"):
-            raise ConfigError(f"completion.kv_reuse is {config.completion.kv_reuse!r}",
-                              hint='use "insert" or "prefix"')
+            raise ConfigError(
+                f"completion.kv_reuse is {config.completion.kv_reuse!r}",
+                hint='use "insert" or "prefix"',
+            )
         self._insertion = config.completion.kv_reuse == "insert"
         self._refresh = max(0, config.completion.kv_refresh_tokens)
         # Prompt batches between cancellation checks: small enough that a superseded request
@@ -135,7 +105,6 @@ class LlamaCppBackend(Backend):
             return self._llm
 
     def _load(self) -> Any:
-        llama_cpp = _import_llama()
         path = self._resolve_path()
         if self._model_name is None:
             self._model_name = path.stem
@@ -144,36 +113,16 @@ class LlamaCppBackend(Backend):
         from ..runtime_check import ensure_runtime_works
 
         ensure_runtime_works(path, threads=threads, n_batch=self._config.n_batch)
-        kwargs: dict[str, Any] = {
-            "model_path": str(path),
-            "n_ctx": self._config.n_ctx,
-            "n_threads": threads,
-            "n_threads_batch": threads,
-            "n_batch": self._config.n_batch,
-            "n_gpu_layers": 0,
-            "verbose": False,
-        }
-        if self._config.completion.speculative == "ngram":
-            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
-
-            kwargs["draft_model"] = LlamaPromptLookupDecoding(num_pred_tokens=2)
-            # A draft model makes llama-cpp-python keep logits for every position, but it
-            # sizes that buffer from logits_all: without it any prompt longer than n_batch
-            # fails ("could not broadcast ... into shape (0,)"). Costs n_ctx x vocab floats.
-            kwargs["logits_all"] = True
-        started = time.perf_counter()
-        try:
-            llm = _make_llama_class(llama_cpp, self._cancel_chunk)(**kwargs)
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelCorrupt(
-                f"llama.cpp cannot load {path} ({exc})",
-                hint="the file may be truncated or not a supported GGUF model; fetch it again",
-            ) from None
-        if self._config.completion.kv_reuse == "insert" and "draft_model" not in kwargs:
-            _reopen_context_for_insertion(llama_cpp, llm)
-        self.load_seconds = time.perf_counter() - started
-        log.info("loaded %s in %.2fs (%d threads, n_ctx=%d)", path, self.load_seconds, threads,
-                 self._config.n_ctx)
+        llm, self.load_seconds = llamacpp_model.load(
+            self._config, path, threads=threads, cancel_chunk=self._cancel_chunk
+        )
+        log.info(
+            "loaded %s in %.2fs (%d threads, n_ctx=%d)",
+            path,
+            self.load_seconds,
+            threads,
+            self._config.n_ctx,
+        )
         return llm
 
     # -- interface -------------------------------------------------------------------------
@@ -200,15 +149,16 @@ class LlamaCppBackend(Backend):
 
     @staticmethod
     def _tokenize(llm: Any, text: str) -> list[int]:
-        if not text:
-            return []
-        return list(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return llamacpp_model.tokenize(llm, text)
 
     async def model_info(self) -> ModelInfo:
         loop = asyncio.get_running_loop()
         llm = await loop.run_in_executor(None, self._ensure_loaded)
-        meta = {str(k): str(v) for k, v in (llm.metadata or {}).items()
-                if not str(k).startswith("tokenizer.ggml.") and len(str(v)) < 200}
+        meta = {
+            str(k): str(v)
+            for k, v in (llm.metadata or {}).items()
+            if not str(k).startswith("tokenizer.ggml.") and len(str(v)) < 200
+        }
         train = meta.get(f"{meta.get('general.architecture', '')}.context_length")
         return ModelInfo(
             name=self._model_name or "unknown",
@@ -250,11 +200,16 @@ class LlamaCppBackend(Backend):
         """The llama.cpp build: version, threads and the CPU features it was compiled for."""
         llama_cpp = _import_llama()
         info = llama_cpp.llama_print_system_info().decode(errors="replace")
-        flags = [part.split("=")[0].split(":")[-1].strip() for part in info.split("|")
-                 if part.strip().endswith("= 1")]
+        flags = [
+            part.split("=")[0].split(":")[-1].strip()
+            for part in info.split("|")
+            if part.strip().endswith("= 1")
+        ]
         load = f", loaded in {self.load_seconds:.2f} s" if self.load_seconds is not None else ""
-        return {"runtime": f"llama-cpp-python {llama_cpp.__version__}, "
-                f"{effective_threads(self._config)} threads{load}, CPU features: {' '.join(flags)}"}
+        return {
+            "runtime": f"llama-cpp-python {llama_cpp.__version__}, "
+            f"{effective_threads(self._config)} threads{load}, CPU features: {' '.join(flags)}"
+        }
 
     async def aclose(self) -> None:
         for event in list(self._active.values()):
@@ -267,8 +222,9 @@ class LlamaCppBackend(Backend):
 
     # -- worker thread ---------------------------------------------------------------------
 
-    def _run(self, request: GenerationRequest, cancel: threading.Event,
-             put: Callable[[Any], None]) -> None:
+    def _run(
+        self, request: GenerationRequest, cancel: threading.Event, put: Callable[[Any], None]
+    ) -> None:
         started = time.perf_counter()
         self._generated = 0
         self._first_s: float | None = None  # worker thread only, like _generated
@@ -282,9 +238,12 @@ class LlamaCppBackend(Backend):
             llm = self._ensure_loaded()
             self._generate(llm, request, cancel, put, started)
         except _Cancelled:
-            usage = dataclasses.replace(self._prompt_usage, completion_tokens=self._generated,
-                                        time_to_first_token_s=self._first_s,
-                                        total_s=time.perf_counter() - started)
+            usage = dataclasses.replace(
+                self._prompt_usage,
+                completion_tokens=self._generated,
+                time_to_first_token_s=self._first_s,
+                total_s=time.perf_counter() - started,
+            )
             self.history.append(("cancelled", usage))
             put(Chunk("", "cancelled", usage))
         except CodeslmError as exc:
@@ -320,7 +279,7 @@ class LlamaCppBackend(Backend):
                         raise _Cancelled from None
                     self.insertions += 1
                     return plan.reused
-        return _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+        return llamacpp_model.common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
 
     def _tokens_by_text(self, llm: Any) -> TokenTable:
         """The vocabulary indexed by text (about 0.3 s for 150k tokens, once per model)."""
@@ -334,80 +293,38 @@ class LlamaCppBackend(Backend):
         """Token ids of the request's prompt, plus extra stop strings from the chat format."""
         if request.prompt is not None:
             return self._tokenize(llm, request.prompt), []
-        formatter = self._get_chat_formatter(llm)
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        formatted = formatter(messages=messages)
-        stops = formatted.stop if isinstance(formatted.stop, list) else (
-            [formatted.stop] if formatted.stop else [])
-        return self._tokenize(llm, formatted.prompt), [str(s) for s in stops]
-
-    def _get_chat_formatter(self, llm: Any) -> Any:
         if self._chat_formatter is None:
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+            self._chat_formatter = llamacpp_model.chat_formatter(llm)
+        return llamacpp_model.chat_tokens(llm, self._chat_formatter, request)
 
-            template = (llm.metadata or {}).get("tokenizer.chat_template")
-            if not template:
-                # ChatML: what most small instruct models without a template expect.
-                template = (
-                    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
-                    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>"
-                    "assistant\n{% endif %}"
-                )
-            eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "replace")
-            bos_id = llm.token_bos()
-            bos = llm.detokenize([bos_id], special=True).decode("utf-8", "replace") if (
-                bos_id >= 0) else ""
-            self._chat_formatter = Jinja2ChatFormatter(
-                template=template, eos_token=eos, bos_token=bos, add_generation_prompt=True,
-                stop_token_ids=[llm.token_eos()],
-            )
-        return self._chat_formatter
-
-    def _generate(self, llm: Any, request: GenerationRequest, cancel: threading.Event,
-                  put: Callable[[Any], None], started: float) -> None:
-        import codecs
-
+    def _generate(
+        self,
+        llm: Any,
+        request: GenerationRequest,
+        cancel: threading.Event,
+        put: Callable[[Any], None],
+        started: float,
+    ) -> None:
+        """Evaluate the prompt and sample until a stop, the budget or a cancellation; every
+        piece of text and the final usage go through ``put`` (this runs in the worker)."""
         import llama_cpp
 
         tokens, extra_stops = self._prompt_tokens(llm, request)
-        n_ctx = int(llm.n_ctx())
-        if len(tokens) >= n_ctx - 1:
-            raise ContextTooLong(
-                f"the prompt is {len(tokens)} tokens, the context window is {n_ctx}",
-                hint="shorten the input or raise n_ctx in the config",
-            )
-        max_tokens = min(request.max_tokens, n_ctx - len(tokens) - 1)
+        max_tokens = llamacpp_model.room_for(llm, tokens, request.max_tokens)
         llm.cancel_flag = cancel
         cached = self._reuse_cache(llm, tokens, cancel)
         # The prompt's accounting first: a consumer that stops early never sees the last chunk.
         self._prompt_usage = Usage(prompt_tokens=len(tokens), cached_prompt_tokens=cached)
         put(Chunk("", None, self._prompt_usage))
         stop_ids = set(request.stop_token_ids)
-        stops = _StopMatcher(list(request.stop) + extra_stops)
+        stops = StopMatcher(list(request.stop) + extra_stops)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         vocab = llm._model.vocab
-        if request.seed is not None:
-            llm.set_seed(request.seed)
-        greedy = request.temperature <= 0
-        processors = None
-        if request.first_identifier:
-            from .identifiers import IdentifierConstraint  # numpy: only when constrained
-
-            constraint = IdentifierConstraint(self._tokens_by_text(llm), request.first_identifier,
-                                              len(tokens))
-            processors = llama_cpp.LogitsProcessorList([constraint])
+        sampled = self._sampled(llm, request, tokens)
         self._last_prompt = tokens
         generated = 0
         finish = "length"
-        for token in llm.generate(
-            tokens,
-            temp=request.temperature,
-            top_k=1 if greedy else 40,
-            top_p=1.0 if greedy else request.top_p,
-            min_p=0.0,
-            repeat_penalty=1.0,
-            logits_processor=processors,
-        ):
+        for token in sampled:
             if cancel.is_set():
                 raise _Cancelled
             if token in stop_ids or llama_cpp.llama_vocab_is_eog(vocab, token):
@@ -415,20 +332,20 @@ class LlamaCppBackend(Backend):
                 break
             generated += 1
             self._generated = generated
-            text, hit = stops.feed(decoder.decode(llm.detokenize([token])))
+            text = stops.feed(decoder.decode(llm.detokenize([token])))
             if text:
                 if self._first_s is None:
                     self._first_s = time.perf_counter() - started
                 put(Chunk(text))
-            if hit:
+            if stops.hit:
                 finish = "stop"
                 break
             if generated >= max_tokens:
                 break
         else:
             finish = "stop"
-        if finish == "length" or not stops.stopped:
-            tail = stops.flush(decoder.decode(b"", final=True))
+        if not stops.hit:
+            tail = stops.flush() + decoder.decode(b"", final=True)
             if tail:
                 put(Chunk(tail))
         usage = Usage(
@@ -441,56 +358,30 @@ class LlamaCppBackend(Backend):
         self.history.append((finish, usage))
         put(Chunk("", finish, usage))
 
+    def _sampled(self, llm: Any, request: GenerationRequest, tokens: list[int]) -> Iterator[int]:
+        """llama.cpp's token stream for the prompt ``tokens`` with the request's sampling
+        (greedy at temperature 0, the first identifier constrained when asked)."""
+        import llama_cpp
 
-class _StopMatcher:
-    """Incremental stop-string matching: holds back text that may be the start of a stop."""
+        if request.seed is not None:
+            llm.set_seed(request.seed)
+        greedy = request.temperature <= 0
+        processors = None
+        if request.first_identifier:
+            from .identifiers import IdentifierConstraint  # numpy: only when constrained
 
-    def __init__(self, stops: list[str]) -> None:
-        self._stops = [s for s in dict.fromkeys(stops) if s]
-        self._held = ""
-        self.stopped = False
-
-    def feed(self, text: str) -> tuple[str, bool]:
-        """Return (text safe to emit, whether a stop string was hit)."""
-        buf = self._held + text
-        cut = min((i for s in self._stops if (i := buf.find(s)) >= 0), default=-1)
-        if cut >= 0:
-            self._held = ""
-            self.stopped = True
-            return buf[:cut], True
-        keep = 0
-        for stop in self._stops:
-            for k in range(min(len(stop) - 1, len(buf)), 0, -1):
-                if buf.endswith(stop[:k]):
-                    keep = max(keep, k)
-                    break
-        self._held = buf[len(buf) - keep:] if keep else ""
-        return buf[: len(buf) - keep], False
-
-    def flush(self, text: str = "") -> str:
-        out, self._held = self._held + text, ""
-        return out
-
-
-def _reopen_context_for_insertion(llama_cpp: Any, llm: Any) -> None:
-    """Replace ``llm``'s context by one that can park a KV tail (two sequences, unified).
-
-    llama-cpp-python builds its context inside ``Llama.__init__`` with no way to pass these
-    two parameters, so the fresh context is swapped in before any use (a few milliseconds; the
-    old KV buffer is freed first).
-    """
-    from llama_cpp import _internals
-
-    params = llm.context_params
-    kvreuse.context_params(params)
-    llm._ctx.close()
-    llm._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=llm.verbose)
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
+            constraint = IdentifierConstraint(
+                self._tokens_by_text(llm), request.first_identifier, len(tokens)
+            )
+            processors = llama_cpp.LogitsProcessorList([constraint])
+        return iter(
+            llm.generate(
+                tokens,
+                temp=request.temperature,
+                top_k=1 if greedy else 40,
+                top_p=1.0 if greedy else request.top_p,
+                min_p=0.0,
+                repeat_penalty=1.0,
+                logits_processor=processors,
+            )
+        )

@@ -29,7 +29,8 @@ from ..errors import BackendProtocolError, BackendRejected, CodeslmError
 from ..types import BackendHealth, Chunk, GenerationRequest, HealthStatus, ModelInfo, Usage
 from . import served_fim
 from .base import Backend
-from .httpclient import HttpClient, StopMatcher, lines_of, parse_event, stream_error
+from .httpclient import HttpClient, lines_of, parse_event, stream_error
+from .stops import StopMatcher
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ from ..errors import BackendProtocolError
 from ..types import Chunk, GenerationRequest, Usage
 from .endpoints import Endpoint
 from .grammar import leading_identifier
-from .httpclient import HttpClient, StopMatcher, parse_event, sse_data, stream_error
+from .httpclient import HttpClient, parse_event, sse_data, stream_error
 from .openai_served import LLAMA_CPP_PYTHON, LLAMA_SERVER, VLLM, VLLM_MAX_STOP, vllm_stops
+from .stops import StopMatcher
 
 Extract = Callable[[dict[str, Any]], str]
 

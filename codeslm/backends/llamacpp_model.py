@@ -1,0 +1,171 @@
+"""A llama.cpp model in this process: importing llama-cpp-python, loading a GGUF file into a
+:class:`Llama` whose prompt evaluation can be cancelled, and the helpers that read a loaded
+model (tokens, chat template). Used by :mod:`.llamacpp`; nothing here starts a thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..errors import BackendUnavailable, ContextTooLong, ModelCorrupt
+from ..types import GenerationRequest
+from . import kvreuse
+
+log = logging.getLogger(__name__)
+
+# ChatML: what most small instruct models without a chat template expect.
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>"
+    "assistant\n{% endif %}"
+)
+
+
+class Cancelled(Exception):
+    """Raised inside the worker thread when the consumer went away."""
+
+
+def import_llama() -> Any:
+    """The ``llama_cpp`` module; BackendUnavailable with the fix when it is not importable."""
+    try:
+        import llama_cpp
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise BackendUnavailable(
+            f"the embedded backend needs llama-cpp-python, which is not importable ({exc})",
+            hint="install it for this CPU with: codeslm setup (or use --backend with --url)",
+        ) from None
+    return llama_cpp
+
+
+def make_llama_class(llama_cpp: Any, cancel_chunk: int) -> type:
+    class CancellableLlama(llama_cpp.Llama):  # type: ignore[misc, name-defined]
+        """Llama whose prompt evaluation stops between batches when ``cancel_flag`` is set."""
+
+        cancel_flag: threading.Event | None = None
+
+        def eval(self, tokens: Any) -> None:
+            step = cancel_chunk
+            for start in range(0, len(tokens), step):
+                flag = self.cancel_flag
+                if flag is not None and flag.is_set():
+                    raise Cancelled
+                super().eval(tokens[start : start + step])
+
+    return CancellableLlama
+
+
+def load(config: Config, path: Path, *, threads: int, cancel_chunk: int) -> tuple[Any, float]:
+    """Load ``path`` with ``config``'s settings; the model and the seconds it took.
+
+    ModelCorrupt when llama.cpp refuses the file. With ``completion.kv_reuse = "insert"`` the
+    context is rebuilt to hold a parked KV tail (:mod:`.kvreuse`).
+    """
+    llama_cpp = import_llama()
+    kwargs: dict[str, Any] = {
+        "model_path": str(path),
+        "n_ctx": config.n_ctx,
+        "n_threads": threads,
+        "n_threads_batch": threads,
+        "n_batch": config.n_batch,
+        "n_gpu_layers": 0,
+        "verbose": False,
+    }
+    if config.completion.speculative == "ngram":
+        from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+        kwargs["draft_model"] = LlamaPromptLookupDecoding(num_pred_tokens=2)
+        # A draft model makes llama-cpp-python keep logits for every position, but it
+        # sizes that buffer from logits_all: without it any prompt longer than n_batch
+        # fails ("could not broadcast ... into shape (0,)"). Costs n_ctx x vocab floats.
+        kwargs["logits_all"] = True
+    started = time.perf_counter()
+    try:
+        llm = make_llama_class(llama_cpp, cancel_chunk)(**kwargs)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ModelCorrupt(
+            f"llama.cpp cannot load {path} ({exc})",
+            hint="the file may be truncated or not a supported GGUF model; fetch it again",
+        ) from None
+    if config.completion.kv_reuse == "insert" and "draft_model" not in kwargs:
+        reopen_context_for_insertion(llm)
+    return llm, time.perf_counter() - started
+
+
+def reopen_context_for_insertion(llm: Any) -> None:
+    """Replace ``llm``'s context by one that can park a KV tail (two sequences, unified).
+
+    llama-cpp-python builds its context inside ``Llama.__init__`` with no way to pass these
+    two parameters, so the fresh context is swapped in before any use (a few milliseconds; the
+    old KV buffer is freed first).
+    """
+    from llama_cpp import _internals
+
+    params = llm.context_params
+    kvreuse.context_params(params)
+    llm._ctx.close()
+    llm._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=llm.verbose)
+
+
+def tokenize(llm: Any, text: str) -> list[int]:
+    """Token ids of ``text``: no BOS, special tokens parsed (FIM sentinels are one token)."""
+    if not text:
+        return []
+    return list(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+
+def chat_formatter(llm: Any) -> Any:
+    """A formatter for the model's chat template (ChatML when the GGUF has none)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = (llm.metadata or {}).get("tokenizer.chat_template") or CHATML
+    eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "replace")
+    bos_id = llm.token_bos()
+    bos = llm.detokenize([bos_id], special=True).decode("utf-8", "replace") if bos_id >= 0 else ""
+    return Jinja2ChatFormatter(
+        template=template,
+        eos_token=eos,
+        bos_token=bos,
+        add_generation_prompt=True,
+        stop_token_ids=[llm.token_eos()],
+    )
+
+
+def chat_tokens(
+    llm: Any, formatter: Any, request: GenerationRequest
+) -> tuple[list[int], list[str]]:
+    """Token ids of a chat request's messages through ``formatter``, plus the template's stop
+    strings."""
+    messages = [{"role": m.role, "content": m.content} for m in request.messages]
+    formatted = formatter(messages=messages)
+    stops = (
+        formatted.stop
+        if isinstance(formatted.stop, list)
+        else ([formatted.stop] if formatted.stop else [])
+    )
+    return tokenize(llm, formatted.prompt), [str(s) for s in stops]
+
+
+def room_for(llm: Any, tokens: list[int], max_tokens: int) -> int:
+    """How many tokens may follow the prompt ``tokens``: ``max_tokens`` or what the context
+    leaves; ContextTooLong when the prompt alone fills it."""
+    n_ctx = int(llm.n_ctx())
+    if len(tokens) >= n_ctx - 1:
+        raise ContextTooLong(
+            f"the prompt is {len(tokens)} tokens, the context window is {n_ctx}",
+            hint="shorten the input or raise n_ctx in the config",
+        )
+    return min(max_tokens, n_ctx - len(tokens) - 1)
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
