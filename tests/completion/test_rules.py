@@ -150,13 +150,15 @@ def test_postprocess_rejects_auto_mode() -> None:
         postprocess("x", prefix="", suffix="", mode=CompletionMode.AUTO)
 
 
-def test_compatibility_module_keeps_its_names() -> None:
-    from codeslm import postprocess as legacy
+def test_the_cursor_line_the_mode_the_overlap_and_the_first_line() -> None:
+    from codeslm.completion import decide_mode
+    from codeslm.completion.suffix import trim_line_overlap
 
-    assert legacy.split_line("a = f(", ")\nb") == ("a = f(", ")")
-    assert legacy.decide_mode("def f():\n", "\n", "python") is MULTI
-    assert legacy.trim_line_suffix_overlap("x)", ")") == "x"
-    assert legacy.postprocess("1\n2", prefix="x = ", suffix="\n", mode=SINGLE) == "1"
+    hole = Hole("a = f(", ")\nb")
+    assert (hole.before, hole.after) == ("a = f(", ")")
+    assert decide_mode(Hole("def f():\n", "\n", "python")) is MULTI
+    assert trim_line_overlap("x)", ")") == "x"
+    assert postprocess("1\n2", prefix="x = ", suffix="\n", mode=SINGLE) == "1"
 
 
 def test_a_truncated_generation_loses_its_unfinished_last_line() -> None:
