@@ -72,7 +72,8 @@ async def test_capabilities_are_advertised(workspace: Path, fake_env: dict[str, 
     assert caps.code_action_provider is not None
     assert set(caps.execute_command_provider.commands) == {  # type: ignore[union-attr]
         "codeslm.docstring", "codeslm.generateTests", "codeslm.explain", "codeslm.fix",
-        "codeslm.editSelection", "codeslm.accepted", "codeslm.partialAccept"}
+        "codeslm.editSelection", "codeslm.addTypeHints", "codeslm.action", "codeslm.accepted",
+        "codeslm.partialAccept"}
     sync = caps.text_document_sync
     assert isinstance(sync, lsp.TextDocumentSyncOptions)
     assert sync.change == lsp.TextDocumentSyncKind.Incremental
