@@ -164,43 +164,15 @@ class HttpClient:
         candidates = endpoints if endpoints is not None else self.pool.ranked(session_key)
         last: BackendError | None = None
         for endpoint in candidates:
-            try:
-                response = await self._send(method, endpoint, path, body, session_key)
-            except (httpx.ConnectError, httpx.ConnectTimeout, *_DROPPED) as exc:
-                reason = _connect_reason(exc)
-                self.pool.mark_down(endpoint, reason)
-                last = BackendUnavailable(
-                    f"cannot connect to {endpoint.url} ({reason})",
-                    hint="start the server (codeslm serve) or check --url",
-                )
+            opened = await self._open(method, endpoint, path, body, session_key)
+            if isinstance(opened, BackendError):
+                last = opened
                 continue
-            except httpx.TimeoutException:
-                raise BackendUnavailable(
-                    f"{endpoint.url} did not answer within {self.timeout_s:g} s",
-                    hint="raise request_timeout_s or check the server's load",
-                ) from None
-            except httpx.HTTPError as exc:
-                raise BackendUnavailable(
-                    f"{endpoint.url}: {_one_line(str(exc)) or exc!r}"
-                ) from None
-            if response.status_code >= 400:
-                try:
-                    text = (await response.aread()).decode("utf-8", "replace")
-                except httpx.HTTPError:
-                    text = ""
-                finally:
-                    await response.aclose()
-                error = error_from_status(response.status_code, text, endpoint.url)
-                if response.status_code in RETRY_STATUSES:
-                    self.pool.mark_down(endpoint, f"HTTP {response.status_code}")
-                    last = error
-                    continue
-                raise error
             self.pool.mark_up(endpoint)
             try:
-                yield endpoint, response
+                yield endpoint, opened
             finally:
-                await response.aclose()
+                await opened.aclose()
             return
         assert last is not None
         if len(candidates) > 1:
@@ -209,6 +181,46 @@ class HttpClient:
                 hint=last.hint,
             )
         raise last
+
+    async def _open(
+        self,
+        method: str,
+        endpoint: Endpoint,
+        path: str,
+        body: dict[str, Any] | None,
+        session_key: str | None,
+    ) -> httpx.Response | BackendError:
+        """A streamed 2xx response from ``endpoint``, or the error that lets the next endpoint
+        try (it provably did no work: refused connection, retryable status); others raise."""
+        try:
+            response = await self._send(method, endpoint, path, body, session_key)
+        except (httpx.ConnectError, httpx.ConnectTimeout, *_DROPPED) as exc:
+            reason = _connect_reason(exc)
+            self.pool.mark_down(endpoint, reason)
+            return BackendUnavailable(
+                f"cannot connect to {endpoint.url} ({reason})",
+                hint="start the server (codeslm serve) or check --url",
+            )
+        except httpx.TimeoutException:
+            raise BackendUnavailable(
+                f"{endpoint.url} did not answer within {self.timeout_s:g} s",
+                hint="raise request_timeout_s or check the server's load",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise BackendUnavailable(f"{endpoint.url}: {_one_line(str(exc)) or exc!r}") from None
+        if response.status_code < 400:
+            return response
+        try:
+            text = (await response.aread()).decode("utf-8", "replace")
+        except httpx.HTTPError:
+            text = ""
+        finally:
+            await response.aclose()
+        error = error_from_status(response.status_code, text, endpoint.url)
+        if response.status_code in RETRY_STATUSES:
+            self.pool.mark_down(endpoint, f"HTTP {response.status_code}")
+            return error
+        raise error
 
     async def _send(
         self,
