@@ -27,6 +27,7 @@ from .budget import select
 from .graph import FileGraph, personalized_pagerank
 from .index import WorkspaceIndex
 from .port import TokenCounter
+from .receiver_members import ReceiverMembers
 from .request import (
     BuilderOptions,
     CandidateSource,
@@ -47,13 +48,15 @@ __all__ = ["BuilderOptions", "ContextBuilder", "CursorQuery", "LineSource"]
 class ContextBuilder:
     """Candidate generation and selection over one :class:`WorkspaceIndex`."""
 
-    def __init__(self, index: WorkspaceIndex, source: LineSource, *,
-                 options: BuilderOptions | None = None) -> None:
+    def __init__(
+        self, index: WorkspaceIndex, source: LineSource, *, options: BuilderOptions | None = None
+    ) -> None:
         self.index = index
         self.source = source
         self.options = options or BuilderOptions()
         self.graph = FileGraph(index)
         self.resolver = Resolver(index, source, self.options)
+        self.members = ReceiverMembers(self.resolver)
         self._similar = SimilarSource(index, source, self.options)
         # Asked in this order; their candidates are listed in it (ties keep it in selection).
         self.sources: tuple[CandidateSource, ...] = (
@@ -62,8 +65,14 @@ class ContextBuilder:
             self._similar,
         )
 
-    def build(self, query: CursorQuery, *, budget_tokens: int, count_tokens: TokenCounter,
-              recent: Mapping[str, float] | None = None) -> list[Snippet]:
+    def build(
+        self,
+        query: CursorQuery,
+        *,
+        budget_tokens: int,
+        count_tokens: TokenCounter,
+        recent: Mapping[str, float] | None = None,
+    ) -> list[Snippet]:
         """The chosen snippets for ``query``, best first."""
         candidates = self.candidates(query, recent or {})
         return select(candidates, budget_tokens, count_tokens)
@@ -78,8 +87,8 @@ class ContextBuilder:
         return out
 
     def member_names(self, query: CursorQuery) -> tuple[str, ...]:
-        """What may follow ``receiver.`` at the cursor; see :meth:`Resolver.member_names`."""
-        return self.resolver.member_names(query)
+        """What may follow ``receiver.`` at the cursor; see :meth:`ReceiverMembers.at_cursor`."""
+        return self.members.at_cursor(query)
 
     def prior(self, path: str, recent: Mapping[str, float]) -> dict[str, float]:
         """Personalised PageRank of files, seeded at ``path`` and recently touched files,
@@ -88,8 +97,9 @@ class ContextBuilder:
         for other, weight in recent.items():
             if other != path and other in self.index.entries:
                 seeds[other] = seeds.get(other, 0.0) + 0.3 * weight
-        rank = personalized_pagerank(self.graph.out_edges, seeds,
-                                     max_pushes=self.options.ppr_max_pushes)
+        rank = personalized_pagerank(
+            self.graph.out_edges, seeds, max_pushes=self.options.ppr_max_pushes
+        )
         rank.pop(path, None)
         top = max(rank.values(), default=0.0)
         return {k: v / top for k, v in rank.items()} if top > 0 else {}

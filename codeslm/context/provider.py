@@ -8,11 +8,12 @@ its :class:`~codeslm.context.port.DocumentEvents`. It keeps:
 - open buffers (``update_document``): re-parsed incrementally with tree-sitter and indexed in
   memory only, so unsaved edits count without touching the cache;
 - recency of edits and opens, a ranking signal;
-- per-document *sticky* context: while the cursor stays in one region of a document, exactly
-  the same cross-file blocks are returned, so consecutive prompts share everything but their
-  tail and the backend's prefix (KV) cache stays hot. The blocks come before the current
-  file, so any change to them (even one block appended) would cost the whole prefix again;
-  they are chosen afresh only when the cursor leaves the region or a source changes.
+- per-document *sticky* context (:mod:`.sticky`): while the cursor stays in one region of a
+  document, exactly the same cross-file blocks are returned, so consecutive prompts share
+  everything but their tail and the backend's prefix (KV) cache stays hot. The blocks come
+  before the current file, so any change to them (even one block appended) would cost the
+  whole prefix again; they are chosen afresh only when the cursor leaves the region or a
+  source changes.
 
 Every snippet text passes the secret redaction gate before it leaves this module.
 
@@ -23,32 +24,29 @@ language server asks for context.
 from __future__ import annotations
 
 import gc
-import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config import Config
-from ..documents import language_for, line_comment
+from ..documents import language_for
 from ..errors import ConfigError, InputError
 from ..fileio import read_limited
-from ..fim import ContextFile
 from ..types import Document
 from . import secrets, tags
-from .budget import select
 from .builder import BuilderOptions, ContextBuilder, CursorQuery
 from .incremental import IncrementalAnalyzer, edit_span, point_of
 from .index import IndexReport, ProgressFn, WorkspaceIndex
 from .port import CrossFileContext, TokenCounter, window
 from .snippets import Snippet
+from .sticky import StickyBlocks, layout
 
 log = logging.getLogger(__name__)
 
-STICKY_LINES = 40  # the cursor may move this far and keep the same cross-file blocks
 RECENCY_HALF_LIFE_S = 600.0
 
 
@@ -62,16 +60,6 @@ class _Buffer:
 
 
 @dataclass(slots=True)
-class _Sticky:
-    line: int
-    scope: str
-    budget: int
-    segments: list[list[Snippet]]
-    stamps: dict[str, str]  # snippet key -> hash of the source it was rendered from
-    refreshes: int = 0  # the provider's refresh count when the blocks were chosen
-
-
-@dataclass(slots=True)
 class LastContext:
     """What the provider returned last (for evaluation and diagnostics)."""
 
@@ -79,10 +67,6 @@ class LastContext:
     reused: bool = False
     seconds: float = 0.0
     member_names: tuple[str, ...] = ()
-
-
-def _digest(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
 class WorkspaceProvider:
@@ -110,8 +94,7 @@ class WorkspaceProvider:
         self._disk_lines: dict[str, tuple[int, int, str, list[str]]] = {}
         self._overlay_lines: dict[str, tuple[str, list[str]]] = {}
         self._recent: dict[str, float] = {}
-        self._sticky: dict[str, _Sticky] = {}
-        self._refreshes = 0  # completed index refreshes (an empty sticky context expires)
+        self._sticky = StickyBlocks(index, self)
         self._refresh_thread: threading.Thread | None = None
         try:
             self._redact_extra = secrets.compile_patterns(config.context.redact_patterns)
@@ -141,7 +124,7 @@ class WorkspaceProvider:
         """Re-index changed files on disk (open buffers keep their text)."""
         report = self.index.refresh(progress=progress, workers=workers)
         with self._lock:
-            self._refreshes += 1
+            self._sticky.index_refreshed()
             for path, buffer in self._buffers.items():
                 analysis = buffer.analyzer.analyse(buffer.data, buffer.tree) if (
                     buffer.analyzer is not None) else None
@@ -217,7 +200,7 @@ class WorkspaceProvider:
             if rel is None:
                 return
             self._buffers.pop(rel, None)
-            self._sticky.pop(rel, None)
+            self._sticky.forget(rel)
             self._disk_lines.pop(rel, None)
             self._overlay_lines.pop(rel, None)
             if (self.index.root / rel).is_file() and self._indexable(rel):
@@ -241,11 +224,11 @@ class WorkspaceProvider:
         """Drop the sticky context of ``path`` (of every document when None)."""
         with self._lock:
             if path is None:
-                self._sticky.clear()
+                self._sticky.forget()
                 return
             rel = self.index.relpath(path)
             if rel is not None:
-                self._sticky.pop(rel, None)
+                self._sticky.forget(rel)
 
     def note_opened(self, path: str | Path) -> None:
         """The user looked at ``path`` (raises its rank for a while)."""
@@ -351,104 +334,15 @@ class WorkspaceProvider:
             recent = {p: 0.5 ** ((now - t) / RECENCY_HALF_LIFE_S)
                       for p, t in self._recent.items()}
             candidates = self.builder.candidates(query, recent)
-            segments, reused = self._stick(query, candidates, budget_tokens, count_tokens)
-            files = self._layout(segments)
+            segments, reused = self._sticky.choose(query, candidates, budget_tokens,
+                                                   count_tokens)
+            files = layout(segments, self._redact_extra)
             shown = [x for seg in segments for x in seg]
             names = self.builder.member_names(query) if \
                 self.config.context.member_constraint else ()
             self.last = LastContext(shown, reused, time.perf_counter() - started, names)
             return CrossFileContext(files=files, repo_name=self.index.root.name, path=rel,
                                     member_names=names)
-
-    def _stamp(self, snippet: Snippet) -> str:
-        if snippet.path == "":
-            return ""
-        lines = self.lines(snippet.path)
-        if lines is None:
-            return ""
-        return _digest("\n".join(lines[snippet.start:snippet.end]))
-
-    def _stick(self, q: CursorQuery, candidates: Sequence[Snippet], budget: int,
-               count_tokens: TokenCounter) -> tuple[list[list[Snippet]], bool]:
-        """The snippets to show, as segments rendered one after the other.
-
-        While the cursor stays in the region of the previous request (same outermost
-        definition, within ``STICKY_LINES``) and the sources of the previous snippets are
-        unchanged, the previous blocks are returned unchanged, so everything before the
-        cursor stays byte-identical and the backend recomputes only the tail. Otherwise the
-        snippets are chosen afresh (those shown before first, in their order).
-        """
-        line = q.text.count("\n", 0, q.offset)
-        scope = self._region(q, line)
-        previous = self._sticky.get(q.path)
-        # No blocks chosen before the index was (re)built is not a choice to keep: the
-        # file opened while the background refresh ran would otherwise stay without context.
-        if previous is not None and previous.budget == budget and previous.scope == scope \
-                and abs(previous.line - line) <= STICKY_LINES \
-                and (previous.segments or previous.refreshes == self._refreshes):
-            kept = [x for seg in previous.segments for x in seg]
-            if all(self._stamp(x) == previous.stamps.get(x.key) for x in kept):
-                # Exactly the same blocks: even a block appended at the end would change the
-                # prompt before the current file's prefix and cost its whole prefill again.
-                return previous.segments, True
-        chosen = select(candidates, budget, count_tokens)
-        segment = _ordered(chosen, q.path)
-        if previous is not None:  # snippets shown before go first, in their old order
-            order = {x.key: i for i, x in enumerate(y for seg in previous.segments for y in seg)}
-            known = sorted((x for x in segment if x.key in order), key=lambda x: order[x.key])
-            segment = known + [x for x in segment if x.key not in order]
-        self._sticky[q.path] = _Sticky(line, scope, budget, [segment] if segment else [],
-                                       {x.key: self._stamp(x) for x in segment},
-                                       self._refreshes)
-        return self._sticky[q.path].segments, False
-
-    def _region(self, q: CursorQuery, line: int) -> str:
-        """The outermost definition around ``line`` (the sticky region's identity)."""
-        entry = self.index.entries.get(q.path)
-        if entry is None:
-            return ""
-        for sym in entry.symbols:
-            if not sym.scope and sym.start_line <= line <= sym.end_line:
-                return f"{sym.name}:{sym.start_line}"
-        return ""
-
-    def _layout(self, segments: Sequence[Sequence[Snippet]]) -> tuple[ContextFile, ...]:
-        """One block per run of snippets from the same file, segment after segment (a file
-        may appear again in a later segment). Each block's text is redacted."""
-        files = []
-        for segment in segments:
-            blocks: list[tuple[str, list[Snippet]]] = []
-            for snippet in segment:
-                if blocks and blocks[-1][0] == snippet.path:
-                    blocks[-1][1].append(snippet)
-                else:
-                    blocks.append((snippet.path, [snippet]))
-            for path, snippets in blocks:
-                text = self._join(path, snippets)
-                files.append(ContextFile(path, secrets.redact(text, self._redact_extra)))
-        return tuple(files)
-
-    @staticmethod
-    def _join(path: str, snippets: Sequence[Snippet]) -> str:
-        comment = line_comment(language_for(path))
-        ordered = sorted(snippets, key=lambda s: s.start)
-        parts: list[str] = []
-        last_end = None
-        for s in ordered:
-            if last_end is not None and s.start != last_end:
-                parts.append(f"{comment} ...")
-            parts.append(s.text.rstrip("\n"))
-            last_end = s.end
-        return "\n".join(parts)
-
-
-def _ordered(snippets: Sequence[Snippet], current: str) -> list[Snippet]:
-    """Grouped by file, files from least to most relevant (the best nearest the code being
-    completed), the current file's snippets last; within a file, in line order."""
-    best: dict[str, float] = {}
-    for x in snippets:
-        best[x.path] = max(best.get(x.path, 0.0), x.score)
-    return sorted(snippets, key=lambda x: (x.path == current, best[x.path], x.path, x.start))
 
 
 def provider_for_root(root: str | Path, config: Config) -> WorkspaceProvider:

@@ -4,7 +4,7 @@ Resolution follows the file's imports first (``from pkg.mod import name``, ``imp
 as m``, a package ``__init__`` re-exporting once), then the file's own top-level definitions;
 a variable's class is read off the code above the cursor (annotations, constructions, the
 annotated return type of the call that produced it). The same resolution answers what may
-follow ``receiver.`` (:meth:`Resolver.member_names`), when the source tells the whole set.
+follow ``receiver.`` (:mod:`.receiver_members`).
 
 A :class:`Definition` is ``(path, symbol)``. Every method reads the index and the line
 source only; none writes.
@@ -13,12 +13,10 @@ source only; none writes.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Set
+from collections.abc import Mapping
 
-from . import members
 from .index import WorkspaceIndex
 from .request import BuilderOptions, Cursor, CursorQuery, LineSource, family
-from .secrets import strip_strings
 from .snippets import is_public_api
 from .tags import MAX_SIGNATURE_CHARS, Symbol
 
@@ -49,8 +47,6 @@ class Resolver:
         self.index = index
         self.source = source
         self.options = options
-        # (path, content hash, class line) -> the names the class binds itself (or None)
-        self._own_members: dict[tuple[str, str, int], set[str] | None] = {}
 
     def bindings(self, path: str) -> tuple[dict[str, list[tuple[str, str]]], dict[str, list[str]]]:
         """Imported names (``local -> [(file, remote name)]``) and module aliases
@@ -71,17 +67,18 @@ class Resolver:
                 submodule = [f for f in files if _stem(f) == remote]
                 if submodule:
                     modules.setdefault(local, []).extend(submodule)
-                names.setdefault(local, []).extend((f, remote) for f in files
-                                                   if _stem(f) != remote)
+                names.setdefault(local, []).extend((f, remote) for f in files if _stem(f) != remote)
         return names, modules
 
-    def defs_in(self, path: str, name: str, *, follow: int = 1,
-                 top_level: bool = True) -> list[Definition]:
+    def defs_in(
+        self, path: str, name: str, *, follow: int = 1, top_level: bool = True
+    ) -> list[Definition]:
         entry = self.index.entries.get(path)
         if entry is None:
             return []
-        found = [(path, s) for s in entry.symbols if s.name == name
-                 and (not top_level or not s.scope)]
+        found = [
+            (path, s) for s in entry.symbols if s.name == name and (not top_level or not s.scope)
+        ]
         if found or follow <= 0:
             return found
         # Re-exported (``from .impl import name`` in a package ``__init__``): follow once.
@@ -91,8 +88,7 @@ class Resolver:
             out.extend(self.defs_in(f, remote, follow=follow - 1))
         return out
 
-    def defs_named(self, path: str, name: str,
-                    imported: Imported) -> list[Definition]:
+    def defs_named(self, path: str, name: str, imported: Imported) -> list[Definition]:
         """What ``name`` refers to in ``path`` (whose imports are ``imported``): the imported
         definitions when the file imports it, else its own top-level definitions."""
         if name in imported:
@@ -109,15 +105,21 @@ class Resolver:
         if lines is None:
             return symbol.signature
         header = []
-        for line in lines[symbol.start_line: symbol.start_line + MAX_HEADER_LINES]:
+        for line in lines[symbol.start_line : symbol.start_line + MAX_HEADER_LINES]:
             header.append(line)
             if line.rstrip().endswith((":", "{")) and len(header) > 1:
                 break
         return "\n".join(header)
 
-    def receiver_classes(self, q: CursorQuery, c: Cursor, variable: str,
-                          imported: Imported, *, guess: bool = True,
-                          ) -> list[Definition]:
+    def receiver_classes(
+        self,
+        q: CursorQuery,
+        c: Cursor,
+        variable: str,
+        imported: Imported,
+        *,
+        guess: bool = True,
+    ) -> list[Definition]:
         """The class of ``variable`` before ``variable.``, read off the code above the cursor:
         the annotated return type of the function whose result it was assigned (see
         :meth:`returned_class`), an annotation (``request: Request``), a construction
@@ -151,19 +153,25 @@ class Resolver:
             found_defs = [d for f, remote in imported[name] for d in self.defs_in(f, remote)]
         else:
             found_defs = self.index.definitions(name)
-        classes = [(p, s) for p, s in found_defs if s.kind == "class" and not s.scope
-                   and family(self.index.entries[p].language) == family(q.language)]
+        classes = [
+            (p, s)
+            for p, s in found_defs
+            if s.kind == "class"
+            and not s.scope
+            and family(self.index.entries[p].language) == family(q.language)
+        ]
         if len({p for p, _ in classes}) > (1 if guessed else self.options.max_definers):
             return []
         return classes[: self.options.defs_per_name]
 
-    def returned_class(self, c: Cursor, variable: str,
-                        imported: Imported) -> str | None:
+    def returned_class(self, c: Cursor, variable: str, imported: Imported) -> str | None:
         """The class ``variable`` holds when the code above assigns it a call's result and
         that function's definition annotates its return type (``result = await
         Runner.run(...)`` with ``async def run(...) -> RunResult``), or None."""
-        assigned = re.compile(rf"\b{re.escape(variable)}\s*=\s*(?:await\s+)?"
-                              rf"(?:([A-Za-z_]\w*)\.)?([A-Za-z_]\w*)\s*\(")
+        assigned = re.compile(
+            rf"\b{re.escape(variable)}\s*=\s*(?:await\s+)?"
+            rf"(?:([A-Za-z_]\w*)\.)?([A-Za-z_]\w*)\s*\("
+        )
         for i in range(c.line - 1, max(-1, c.line - 2 * self.options.near_above), -1):
             found = assigned.search(c.lines[i])
             if found:
@@ -172,17 +180,24 @@ class Resolver:
             return None
         owner, function = found.group(1), found.group(2)
         if owner is not None:
-            classes = ([d for f, r in imported.get(owner, []) for d in self.defs_in(f, r)]
-                       or self.index.definitions(owner))
+            classes = [
+                d for f, r in imported.get(owner, []) for d in self.defs_in(f, r)
+            ] or self.index.definitions(owner)
             scopes = {(p, s.name) for p, s in classes if s.kind == "class"}
-            defs = [(p, s) for p, s in self.index.definitions(function)
-                    if (p, s.scope.rsplit(".", 1)[-1]) in scopes]
+            defs = [
+                (p, s)
+                for p, s in self.index.definitions(function)
+                if (p, s.scope.rsplit(".", 1)[-1]) in scopes
+            ]
         elif function in imported:
             defs = [d for f, r in imported[function] for d in self.defs_in(f, r)]
         else:
             defs = [(p, s) for p, s in self.index.definitions(function) if not s.scope]
-        names = {m.group(1) for p, s in defs[: self.options.max_definers]
-                 if (m := _RETURNS_CLASS.search(self.header(p, s)))}
+        names = {
+            m.group(1)
+            for p, s in defs[: self.options.max_definers]
+            if (m := _RETURNS_CLASS.search(self.header(p, s)))
+        }
         return names.pop() if len(names) == 1 else None
 
     def with_bases(self, classes: list[Definition]) -> list[Definition]:
@@ -199,8 +214,7 @@ class Resolver:
                 if not base[:1].isupper():
                     continue
                 found = self.defs_named(path, base, imported)
-                out.extend((p, s) for p, s in found[:1]
-                           if s.kind == "class" and (p, s) not in out)
+                out.extend((p, s) for p, s in found[:1] if s.kind == "class" and (p, s) not in out)
         return out
 
     def exports(self, module: str, depth: int = 2) -> list[Definition]:
@@ -236,132 +250,6 @@ class Resolver:
 
         visit(module, depth)
         return list(found.values())
-
-    def member_names(self, query: CursorQuery) -> tuple[str, ...]:
-        """When the cursor follows ``receiver.`` (and the start of a name) in Python code, what
-        may follow: the rest of every member name that receiver has, if the source tells the
-        whole set (see :mod:`.members`); empty when it cannot (unknown receiver, ``self``,
-        a base from outside, a string or comment, code right after the cursor). In ``infile``
-        scope only the current file is read."""
-        if query.language != "python":
-            return ()
-        text, offset = query.text, query.offset
-        before = text[text.rfind("\n", 0, offset) + 1: offset]
-        m = _MEMBER_AT_CURSOR.search(before)
-        after = text[offset: offset + 1]
-        if m is None or after.isidentifier() or after.isdigit():
-            return ()  # not after ``receiver.``, or inside a name being edited
-        c = Cursor.of(query)
-        receiver, partial = m.group(1), m.group(2) or ""
-        lead = before[: m.start(1)].rstrip()
-        if lead.endswith(".") or receiver in {"self", "cls"} or receiver in c.keywords or \
-                "#" in strip_strings(before) or before.count('"') % 2 or before.count("'") % 2:
-            return ()
-        imported, modules = self.bindings(query.path)
-        names: Set[str] | None = None
-        if receiver in modules:
-            names = self._module_members(modules[receiver], query)
-        else:
-            found = self.defs_named(query.path, receiver, imported)
-            classes = [d for d in found if d[1].kind == "class"]
-            if receiver in imported and len(found) != len(classes):
-                return ()  # a function or constant: its type is not known here
-            if not classes and receiver not in imported:  # a variable: its class, if told
-                classes = self.receiver_classes(query, c, receiver, imported, guess=False)
-                if len(classes) == 1 and not self._bound_as(c, receiver, classes[0][1].name,
-                                                           imported):
-                    return ()
-            if len(classes) == 1:
-                names = self._class_members(*classes[0], query, depth=4, seen={})
-        if not names:
-            return ()
-        return members.remainders(names, partial)
-
-    def _bound_as(self, c: Cursor, variable: str, class_name: str,
-                  imported: Imported) -> bool:
-        """Whether the nearest line above the cursor that binds ``variable`` (an assignment, a
-        parameter, ``as``, ``for``) gives it ``class_name``: by naming the class, or by calling
-        a function annotated to return it. A rebinding since the evidence was seen (``x =
-        other()``) makes the class unknown."""
-        v = re.escape(variable)
-        binds = re.compile(rf"(?<![\w.]){v}\s*(?::[^=\n]*)?=(?!=)|\b(?:as|for)\s+{v}\b"
-                           rf"|(?<![\w.]){v}\s*:\s*[A-Za-z_'\"]")
-        for i in range(c.line - 1, max(-1, c.line - 2 * self.options.near_above), -1):
-            line = c.lines[i]
-            if binds.search(line):
-                return re.search(rf"\b{re.escape(class_name)}\b", line) is not None or \
-                    self.returned_class(c, variable, imported) == class_name
-        return False
-
-    def _class_members(self, path: str, cls: Symbol, query: CursorQuery, depth: int,
-                       seen: dict[tuple[str, int], Set[str] | None]) -> Set[str] | None:
-        """Every member of ``cls`` (bases included), or None when not all are known. ``seen``
-        holds the classes already read in this lookup (a diamond of bases is read once)."""
-        key = (path, cls.start_line)
-        if key in seen:
-            return seen[key]
-        seen[key] = None  # a cycle of bases is not a known set
-        if query.scope != "repo" and path != query.path:
-            return None
-        entry = self.index.entries.get(path)
-        if entry is None or depth < 0:
-            return None
-        cached = (path, entry.hash, cls.start_line)
-        if cached not in self._own_members:
-            lines = self.source.lines(path)
-            if lines is None:
-                return None
-            if len(self._own_members) >= 256:
-                self._own_members.clear()
-            self._own_members[cached] = members.class_own_members(lines, cls, entry.symbols)
-        own = self._own_members[cached]
-        bases = members.class_bases(self.header(path, cls))
-        if own is None or bases is None:
-            return None
-        names = own | members.OBJECT_MEMBERS
-        imported, _ = self.bindings(path)
-        for base in bases:
-            found = [d for d in self.defs_named(path, base, imported) if d[1].kind == "class"]
-            inherited: Set[str] | None
-            if len(found) == 1 and found[0][1] is not cls:
-                inherited = self._class_members(*found[0], query, depth - 1, seen)
-            else:
-                inherited = None if found else members.KNOWN_BASES.get(base)
-            if inherited is None:
-                return None
-            names |= inherited
-        seen[key] = names
-        return names
-
-    def _module_members(self, files: list[str], query: CursorQuery,
-                        depth: int = 2) -> set[str] | None:
-        """Every name the module ``files`` offer (its submodules and star imports included),
-        or None when not all are known."""
-        names: set[str] = set()
-        for path in files:
-            entry = self.index.entries.get(path)
-            lines = self.source.lines(path)
-            if entry is None or lines is None or (query.scope != "repo" and path != query.path):
-                return None
-            bound = [local for imp in entry.imports for _, local in imp.names]
-            bound += [imp.alias for imp in entry.imports if imp.alias]
-            own = members.module_own_members(lines, entry.symbols, bound)
-            if own is None:
-                return None
-            names |= own
-            resolved = self.index.resolve_imports(path)
-            for module in members.star_imports(lines):
-                targets = resolved.get(module, [])
-                inner = self._module_members(targets, query, depth - 1) if targets and \
-                    depth > 0 else None
-                if inner is None:
-                    return None
-                names |= inner
-            if path.rsplit("/", 1)[-1] == "__init__.py":
-                folder = path[: -len("__init__.py")]
-                names.update(p[len(folder):].split("/", 1)[0].removesuffix(".py")
-                             for p in self.index.entries if p.startswith(folder))
-        return names
 
 
 def _stem(path: str) -> str:

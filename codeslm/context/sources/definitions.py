@@ -54,8 +54,9 @@ class _Scores:
 class DefinitionSource:
     """Definitions of the names near the cursor; see the module docstring."""
 
-    def __init__(self, index: WorkspaceIndex, source: LineSource, options: BuilderOptions,
-                 resolver: Resolver) -> None:
+    def __init__(
+        self, index: WorkspaceIndex, source: LineSource, options: BuilderOptions, resolver: Resolver
+    ) -> None:
         self.index = index
         self.source = source
         self.options = options
@@ -94,15 +95,21 @@ class DefinitionSource:
                         add(path, sym, o.unused_import_score)
         return summaries + self._render(scores, prefer=members | attrs.keys())
 
-    def _resolve_attributes(self, q: CursorQuery, attrs: Mapping[str, float],
-                            pairs: list[tuple[str, str, float]], prior: Mapping[str, float],
-                            add: Add) -> None:
+    def _resolve_attributes(
+        self,
+        q: CursorQuery,
+        attrs: Mapping[str, float],
+        pairs: list[tuple[str, str, float]],
+        prior: Mapping[str, float],
+        add: Add,
+    ) -> None:
         """Attribute names (``x.name``) as global definitions, methods included, except the
         members of modules from outside the repository."""
         outside = self.index.outside_modules(q.path)
         outside.update(r for r, _, _ in pairs if r and _made_by(q.text, r, outside))
-        on_outside = ({a for r, a, _ in pairs if r in outside}
-                      - {a for r, a, _ in pairs if r not in outside})
+        on_outside = {a for r, a, _ in pairs if r in outside} - {
+            a for r, a, _ in pairs if r not in outside
+        }
         for name, weight in attrs.items():
             if name not in on_outside:  # ``asyncio.run`` is not the repository's ``run``
                 self._resolve_global(q, name, 0.6 * weight, prior, add, methods=True)
@@ -118,16 +125,26 @@ class DefinitionSource:
                 continue
             entry = self.index.entries.get(path)
             symbols = entry.symbols if entry else ()
-            start, end, text = render_definition(symbol, lines, symbols,
-                                                 entry.language if entry else None,
-                                                 prefer=prefer)
+            start, end, text = render_definition(
+                symbol, lines, symbols, entry.language if entry else None, prefer=prefer
+            )
             if text.strip():
-                out.append(Snippet(path, start, end, text, score, "definition",
-                                   key=f"def:{path}:{symbol.start_line}"))
+                out.append(
+                    Snippet(
+                        path,
+                        start,
+                        end,
+                        text,
+                        score,
+                        "definition",
+                        key=f"def:{path}:{symbol.start_line}",
+                    )
+                )
         return out
 
-    def _names_near(self, c: Cursor) -> tuple[dict[str, float], dict[str, float],
-                                                 list[tuple[str, str, float]]]:
+    def _names_near(
+        self, c: Cursor
+    ) -> tuple[dict[str, float], dict[str, float], list[tuple[str, str, float]]]:
         """Names near the cursor with proximity weights: plain names, attribute names, and
         ``(receiver, attribute, weight)`` pairs."""
         plain: dict[str, float] = {}
@@ -159,9 +176,14 @@ class DefinitionSource:
                     plain[name] = max(plain.get(name, 0.0), weight)
         return plain, attrs, pairs
 
-    def _member_access(self, q: CursorQuery, c: Cursor, imported: Imported,
-                       modules: Mapping[str, list[str]], add: Add,
-                       ) -> tuple[list[Snippet], set[str]]:
+    def _member_access(
+        self,
+        q: CursorQuery,
+        c: Cursor,
+        imported: Imported,
+        modules: Mapping[str, list[str]],
+        add: Add,
+    ) -> tuple[list[Snippet], set[str]]:
         """``module.``, ``Name.`` or ``variable.`` right before the cursor: the module's API (as
         stubs, with what a package re-exports), the class, or the variable's class, whatever
         the user is about to pick a member of; also the member names to show first."""
@@ -182,9 +204,13 @@ class DefinitionSource:
             for rank, (path, cls) in enumerate(self.resolver.with_bases(classes)):
                 add(path, cls, 1.6 if rank < len(classes) else 1.2)
                 entry = self.index.entries.get(path)
-                members.update(s.name for s in (entry.symbols if entry else ())
-                               if s.scope.rsplit(".", 1)[-1] == cls.name
-                               and s.name.startswith(partial) and not s.name.startswith("_"))
+                members.update(
+                    s.name
+                    for s in (entry.symbols if entry else ())
+                    if s.scope.rsplit(".", 1)[-1] == cls.name
+                    and s.name.startswith(partial)
+                    and not s.name.startswith("_")
+                )
         return out, members
 
     def _api_snippets(self, module: str, partial: str, c: Cursor, add: Add) -> list[Snippet]:
@@ -200,8 +226,12 @@ class DefinitionSource:
 
         def rank(item: tuple[str, Symbol]) -> tuple[bool, bool, int, str]:
             name = item[1].name
-            return (not name.startswith(partial), name.lower() not in line_words,
-                    -len(self.index.files_with(name)), name)
+            return (
+                not name.startswith(partial),
+                name.lower() not in line_words,
+                -len(self.index.files_with(name)),
+                name,
+            )
 
         chosen = sorted(exports, key=rank)[: self.options.api_names]
         whole = set()
@@ -220,16 +250,33 @@ class DefinitionSource:
             lines = self.source.lines(path)
             if entry is None or lines is None:
                 continue
-            start, end, text = render_module_summary(symbols, lines, entry.language,
-                                                     prefix=partial,
-                                                     limit=self.options.api_names)
+            start, end, text = render_module_summary(
+                symbols, lines, entry.language, prefix=partial, limit=self.options.api_names
+            )
             if text:
-                out.append(Snippet(path, start, end, text, 1.5 - 0.05 * rank_no, "definition",
-                                   key=f"api:{path}"))
+                out.append(
+                    Snippet(
+                        path,
+                        start,
+                        end,
+                        text,
+                        1.5 - 0.05 * rank_no,
+                        "definition",
+                        key=f"api:{path}",
+                    )
+                )
         return out
 
-    def _resolve_global(self, q: CursorQuery, name: str, weight: float,
-                        prior: Mapping[str, float], add: Add, *, methods: bool) -> None:
+    def _resolve_global(
+        self,
+        q: CursorQuery,
+        name: str,
+        weight: float,
+        prior: Mapping[str, float],
+        add: Add,
+        *,
+        methods: bool,
+    ) -> None:
         """Offer the definitions of ``name`` found anywhere: the current file's, or else (when
         few files define it, and it is not a builtin) other files', by confidence."""
         found = self.index.definitions(name)
@@ -241,15 +288,21 @@ class DefinitionSource:
         local = [(p, s) for p, s in found if p == q.path]
         for path, sym in local[: self.options.defs_per_name]:
             add(path, sym, 0.9 * weight)
-        others = [(p, s) for p, s in found if p != q.path and
-                  (methods or s.kind != "method") and _specific(s) and
-                  family(self.index.entries[p].language) == family(q.language)]
+        others = [
+            (p, s)
+            for p, s in found
+            if p != q.path
+            and (methods or s.kind != "method")
+            and _specific(s)
+            and family(self.index.entries[p].language) == family(q.language)
+        ]
         files = {p for p, _ in others}
         if not others or len(files) > self.options.max_definers or local:
             return
         current_is_test = _is_test(q.path)
         for path, sym in sorted(others, key=lambda ps: -prior.get(ps[0], 0.0))[
-                : self.options.defs_per_name]:
+            : self.options.defs_per_name
+        ]:
             confidence = (1.0 / len(files)) * (0.6 + 0.4 * prior.get(path, 0.0))
             if _is_test(path) and not current_is_test:
                 confidence *= 0.5
@@ -264,7 +317,7 @@ def _imported_names_part(line: str) -> str:
     if stripped.startswith("from "):
         return line.partition(" import ")[2]
     if stripped.startswith("import "):
-        return stripped[len("import "):].partition(" from ")[0] if " from " in stripped else ""
+        return stripped[len("import ") :].partition(" from ")[0] if " from " in stripped else ""
     return line
 
 
@@ -315,5 +368,9 @@ def _specific(symbol: Symbol) -> bool:
 
 def _is_test(path: str) -> bool:
     name = path.rsplit("/", 1)[-1]
-    return ("/tests/" in f"/{path}" or "/test/" in f"/{path}" or name.startswith("test_")
-            or name.endswith(("_test.py", "_test.go", ".test.ts", ".test.js", ".spec.ts")))
+    return (
+        "/tests/" in f"/{path}"
+        or "/test/" in f"/{path}"
+        or name.startswith("test_")
+        or name.endswith(("_test.py", "_test.go", ".test.ts", ".test.js", ".spec.ts"))
+    )

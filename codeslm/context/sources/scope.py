@@ -21,9 +21,11 @@ class ScopeSource:
         entry = self.index.entries.get(q.path)
         if entry is None:
             return []
-        heads = [s for s in entry.symbols
-                 if s.start_line < c.win_first and s.end_line >= c.line
-                 and s.start_line <= c.line]
+        heads = [
+            s
+            for s in entry.symbols
+            if s.start_line < c.win_first and s.end_line >= c.line and s.start_line <= c.line
+        ]
         if not heads:
             return []
         lines = self.source.lines(q.path)
@@ -32,7 +34,16 @@ class ScopeSource:
         parts = []
         for s in heads:
             sig_lines = s.signature.count("\n") + 1
-            parts.append("\n".join(lines[s.start_line:s.start_line + sig_lines]))
+            parts.append("\n".join(lines[s.start_line : s.start_line + sig_lines]))
         text = "\n".join(parts)
-        return [Snippet(q.path, heads[0].start_line, heads[-1].start_line + 1, text, 3.0,
-                        "scope", key=f"scope:{q.path}:{heads[-1].start_line}")]
+        return [
+            Snippet(
+                q.path,
+                heads[0].start_line,
+                heads[-1].start_line + 1,
+                text,
+                3.0,
+                "scope",
+                key=f"scope:{q.path}:{heads[-1].start_line}",
+            )
+        ]

@@ -42,8 +42,9 @@ class SimilarSource:
             if lines is None:
                 return None
             spec = languages.spec_for(entry.language)
-            cached = similarity.FileWindows(lines, spec.keywords if spec else frozenset(),
-                                            text=self.source.text(path))
+            cached = similarity.FileWindows(
+                lines, spec.keywords if spec else frozenset(), text=self.source.text(path)
+            )
             if len(self._windows) >= WINDOW_CACHE_FILES:
                 self._windows.pop(next(iter(self._windows)))
         self._windows[key] = cached  # most recently used last
@@ -66,19 +67,33 @@ class SimilarSource:
             windows = fw.anchored([a for a in anchors if path in self.index.files_with(a)])
             if path == q.path:
                 windows = [w for w in windows if w.end <= c.win_first or w.start > c.win_last]
-            for score, w in similarity.best_windows(query, windows, o.windows_per_file,
-                                                    min_score=o.min_similarity):
+            for score, w in similarity.best_windows(
+                query, windows, o.windows_per_file, min_score=o.min_similarity
+            ):
                 end = min(len(fw.lines), w.end + o.window_after)
                 if path == q.path and w.start > c.win_last:
                     end = w.end
                 snippet_text = render_lines(fw.lines, w.start, end)
-                out.append(Snippet(path, w.start, end, snippet_text,
-                                   score * o.similarity_weight, "similar",
-                                   key=f"sim:{path}:{w.start}"))
+                out.append(
+                    Snippet(
+                        path,
+                        w.start,
+                        end,
+                        snippet_text,
+                        score * o.similarity_weight,
+                        "similar",
+                        key=f"sim:{path}:{w.start}",
+                    )
+                )
         return out
 
-    def _candidate_files(self, q: CursorQuery, query: set[str], prior: Mapping[str, float],
-                         recent: Mapping[str, float]) -> tuple[list[str], list[str]]:
+    def _candidate_files(
+        self,
+        q: CursorQuery,
+        query: set[str],
+        prior: Mapping[str, float],
+        recent: Mapping[str, float],
+    ) -> tuple[list[str], list[str]]:
         """Files to search for similar windows (by IDF overlap with the query) and the
         query's rarest identifiers, which anchor the windows worth scoring."""
         n = max(1, len(self.index))
@@ -108,5 +123,3 @@ class SimilarSource:
         if q.path in self.index.entries and q.path not in chosen:
             chosen.append(q.path)
         return chosen, anchors
-
-
