@@ -109,24 +109,8 @@ class MessageWriter:
         budget = min(budget or self.config.git.max_diff_tokens, room)
         if budget <= 0:
             raise InputError(f"the file list alone ({overhead} tokens) fills the context window")
-        fitted = await fit(changes.files, budget, self.count)
         notes = list(changes.notes())
-        use_map = strategy == "map-reduce" or (strategy == "auto" and deadline is None)
-        if fitted.complete or strategy == "full":
-            used = "full"
-            body = _changes_block(fitted.text, bool(changes.files))
-        elif use_map:
-            used = "map-reduce"
-            body = await self._summaries(changes, budget, deadline, notes)
-            notes.append(f"the diff ({fitted.total_tokens} tokens) is over the budget of {budget}:"
-                         f" written from per-file summaries")
-        else:
-            used = "truncate"
-            body = _changes_block(fitted.text, True)
-            shortened = fitted.cut_files + fitted.dropped_files
-            notes.append(f"the diff ({fitted.total_tokens} tokens) is over the budget of {budget};"
-                         f" shortened: {', '.join(shortened[:6])}"
-                         + (f" and {len(shortened) - 6} more" if len(shortened) > 6 else ""))
+        used, body = await self._changes_text(changes, budget, strategy, deadline, notes)
         messages = template.render(style=style_text, stat=stat, changes=body)
         raw = await self._generate(messages, self.config.git.message_max_tokens, deadline,
                                    stop=_MESSAGE_STOPS)
@@ -145,6 +129,31 @@ class MessageWriter:
         )
         return MessageResult(message, raw, used, notes, self._calls, self._prompt_tokens,
                              time.perf_counter() - started)
+
+    async def _changes_text(
+        self,
+        changes: ChangeSet,
+        budget: int,
+        strategy: str,
+        deadline: float | None,
+        notes: list[str],
+    ) -> tuple[str, str]:
+        """(the strategy used, the changes block of the prompt) within ``budget`` tokens;
+        appends to ``notes`` what was left out and why."""
+        fitted = await fit(changes.files, budget, self.count)
+        use_map = strategy == "map-reduce" or (strategy == "auto" and deadline is None)
+        if fitted.complete or strategy == "full":
+            return "full", _changes_block(fitted.text, bool(changes.files))
+        if use_map:
+            body = await self._summaries(changes, budget, deadline, notes)
+            notes.append(f"the diff ({fitted.total_tokens} tokens) is over the budget of {budget}:"
+                         f" written from per-file summaries")
+            return "map-reduce", body
+        shortened = fitted.cut_files + fitted.dropped_files
+        notes.append(f"the diff ({fitted.total_tokens} tokens) is over the budget of {budget};"
+                     f" shortened: {', '.join(shortened[:6])}"
+                     + (f" and {len(shortened) - 6} more" if len(shortened) > 6 else ""))
+        return "truncate", _changes_block(fitted.text, True)
 
     @staticmethod
     def _scope_hint(style: CommitStyle, paths: list[str]) -> str | None:
