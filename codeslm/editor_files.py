@@ -147,29 +147,9 @@ def install(name: str, dest: Path | None = None, *, force: bool = False) -> Resu
     root = shipped_root()
     target = dest or default_destination(name)
     if name == "helix":
-        path = target if target.suffix == ".toml" else target / "languages.toml"
-        src = root / "helix" / "languages.toml"
-        if path.exists() and "[language-server.codeslm]" in path.read_text() and not force:
-            return Result([], [path], "helix already has a codeslm language server")
-        if path.exists() and not force:
-            raise InputError(
-                f"{path} exists (your other languages); nothing was written",
-                hint="add the lines of `codeslm editor helix` to it by hand",
-            )
-        written, same = _copy([(src, path)], force=True)
-        return Result(written, same, "restart Helix; `:lsp-restart` in an open file")
+        return _install_helix(root, target, force)
     if name in _EL:
-        feature = _EL[name]
-        written, same = _copy([(root / "emacs" / f"{feature}.el", target / f"{feature}.el")], force)
-        hook = "eglot-ensure" if name == "emacs-eglot" else "lsp-deferred"
-        return Result(
-            written,
-            same,
-            "add to your init file:\n"
-            f'  (add-to-list \'load-path "{target}")\n'
-            f"  (require '{feature})\n"
-            f"  (add-hook 'python-mode-hook #'{hook})",
-        )
+        return _install_emacs(name, root, target, force)
     if name == "neovim":
         pairs = _tree(root / "neovim", target, ("lua/**/*.lua", "lsp/*.lua"))
         written, same = _copy(pairs, force)
@@ -189,25 +169,60 @@ def install(name: str, dest: Path | None = None, *, force: bool = False) -> Resu
             f"{target}; then configure it as its README.md says",
         )
     if name == "vscode":
-        packaged = vsix()
-        if packaged is None:
-            raise InputError(
-                "this package has no built VS Code extension (.vsix)",
-                hint="build it as `codeslm editor vscode` says",
-            )
-        code = shutil.which(str(target)) if dest is None else str(target)
-        if code is None:
-            raise InputError(
-                "the `code` command is not on PATH",
-                hint=f"install {packaged} from VS Code's Extensions view",
-            )
-        done = subprocess.run(
-            [code, "--install-extension", str(packaged)], capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            raise InputError(
-                f"code --install-extension failed: "
-                f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}"
-            )
-        return Result([packaged], [], "reload VS Code's window")
+        return _install_vscode(target, from_path=dest is None)
     raise unknown(name)
+
+
+def _install_helix(root: Path, target: Path, force: bool) -> Result:
+    """Helix has one languages.toml for everything: written only when there is none."""
+    path = target if target.suffix == ".toml" else target / "languages.toml"
+    src = root / "helix" / "languages.toml"
+    if path.exists() and "[language-server.codeslm]" in path.read_text() and not force:
+        return Result([], [path], "helix already has a codeslm language server")
+    if path.exists() and not force:
+        raise InputError(
+            f"{path} exists (your other languages); nothing was written",
+            hint="add the lines of `codeslm editor helix` to it by hand",
+        )
+    written, same = _copy([(src, path)], force=True)
+    return Result(written, same, "restart Helix; `:lsp-restart` in an open file")
+
+
+def _install_emacs(name: str, root: Path, target: Path, force: bool) -> Result:
+    feature = _EL[name]
+    written, same = _copy([(root / "emacs" / f"{feature}.el", target / f"{feature}.el")], force)
+    hook = "eglot-ensure" if name == "emacs-eglot" else "lsp-deferred"
+    return Result(
+        written,
+        same,
+        "add to your init file:\n"
+        f'  (add-to-list \'load-path "{target}")\n'
+        f"  (require '{feature})\n"
+        f"  (add-hook 'python-mode-hook #'{hook})",
+    )
+
+
+def _install_vscode(target: Path, *, from_path: bool) -> Result:
+    """``code --install-extension`` with the packaged .vsix; ``target`` is the ``code``
+    command (looked up on PATH when ``from_path``)."""
+    packaged = vsix()
+    if packaged is None:
+        raise InputError(
+            "this package has no built VS Code extension (.vsix)",
+            hint="build it as `codeslm editor vscode` says",
+        )
+    code = shutil.which(str(target)) if from_path else str(target)
+    if code is None:
+        raise InputError(
+            "the `code` command is not on PATH",
+            hint=f"install {packaged} from VS Code's Extensions view",
+        )
+    done = subprocess.run(
+        [code, "--install-extension", str(packaged)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise InputError(
+            f"code --install-extension failed: "
+            f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}"
+        )
+    return Result([packaged], [], "reload VS Code's window")
