@@ -46,26 +46,52 @@ class Case:
 
 
 CASES = {
-    "docstring": Case("docstring", (4, 8), None,
-                      '```python\ndef area(r):\n    """Area of a circle of radius r.\n\n'
-                      '    Args:\n        r: the radius.\n    """\n    return 3.14 * r * r\n```'),
-    "tests": Case("tests", (3, 5), None,
-                  "```python\nimport math\n\n\ndef test_area_of_unit_circle():\n"
-                  "    assert area(1) == pytest.approx(math.pi)\n```"),
-    "explain": Case("explain", (10, 0), (12, 0),
-                    "It multiplies the number of sides by the side length to get the perimeter "
-                    "of a regular polygon and returns it."),
-    "edit": Case("edit", (4, 0), (5, 0), "```python\nreturn math.pi * r ** 2\n```",
-                 instruction="use the power operator"),
-    "fix": Case("fix", (10, 20), (10, 25),
-                '```python\ndef perimeter(self, n, side=1.0):\n    """Old doc."""\n'
-                "    total = n * side  # a typo the linter reports\n    return total\n```",
-                problem=Problem("undefined name 'sidee'", Range(Position(10, 20), Position(10, 25)),
-                                "pyflakes", "F821")),
-    "type_hints": Case("type_hints", (8, 10), None,
-                       "```python\nfrom typing import Final\n\n\n"
-                       "def perimeter(self, n: int, side: float = 1.0) -> float:\n"
-                       '    """Perimeter."""\n    return n * side\n```'),
+    "docstring": Case(
+        "docstring",
+        (4, 8),
+        None,
+        '```python\ndef area(r):\n    """Area of a circle of radius r.\n\n'
+        '    Args:\n        r: the radius.\n    """\n    return 3.14 * r * r\n```',
+    ),
+    "tests": Case(
+        "tests",
+        (3, 5),
+        None,
+        "```python\nimport math\n\n\ndef test_area_of_unit_circle():\n"
+        "    assert area(1) == pytest.approx(math.pi)\n```",
+    ),
+    "explain": Case(
+        "explain",
+        (10, 0),
+        (12, 0),
+        "It multiplies the number of sides by the side length to get the perimeter "
+        "of a regular polygon and returns it.",
+    ),
+    "edit": Case(
+        "edit",
+        (4, 0),
+        (5, 0),
+        "```python\nreturn math.pi * r ** 2\n```",
+        instruction="use the power operator",
+    ),
+    "fix": Case(
+        "fix",
+        (10, 20),
+        (10, 25),
+        '```python\ndef perimeter(self, n, side=1.0):\n    """Old doc."""\n'
+        "    total = n * side  # a typo the linter reports\n    return total\n```",
+        problem=Problem(
+            "undefined name 'sidee'", Range(Position(10, 20), Position(10, 25)), "pyflakes", "F821"
+        ),
+    ),
+    "type_hints": Case(
+        "type_hints",
+        (8, 10),
+        None,
+        "```python\nfrom typing import Final\n\n\n"
+        "def perimeter(self, n: int, side: float = 1.0) -> float:\n"
+        '    """Perimeter."""\n    return n * side\n```',
+    ),
 }
 
 
@@ -75,9 +101,14 @@ async def test_golden(name: str, tmp_path: Path) -> None:
     path = tmp_path / "geo.py"
     path.write_text(GEO)
     end = case.end or case.start
-    request = RefactorRequest(case.action, Document(GEO, str(path), "python"),
-                              Range(Position(*case.start), Position(*end)), case.instruction,
-                              case.problem, str(tmp_path))
+    request = RefactorRequest(
+        case.action,
+        Document(GEO, str(path), "python"),
+        Range(Position(*case.start), Position(*end)),
+        case.instruction,
+        case.problem,
+        str(tmp_path),
+    )
     plan = plan_refactor(request, read_text=lambda p: None)
     backend = FakeBackend(case.answer)
     answer = await generate_answer(backend, plan)

@@ -75,7 +75,9 @@ def test_where_each_builtin_is_offered() -> None:
     assert "type_hints" not in _titles(OfferContext("go", True, False, "Add"))
     # A selection outside any definition: explain and edit.
     assert _titles(OfferContext("python", True, True, None)) == {
-        "explain": "Explain as a comment", "edit": "Edit selection…"}
+        "explain": "Explain as a comment",
+        "edit": "Edit selection…",
+    }
     # Nothing selected at top level: nothing. A problem: the quick fix, with its message.
     assert _titles(OfferContext("python", True, False, None)) == {}
     problem = OfferContext("python", True, False, None, diagnostic="undefined name 'x'")
@@ -92,11 +94,13 @@ class Shout(Action):
     offer = Offer.SELECTION
 
     def plan(self, request: RefactorRequest, read_text: ReadText | None) -> RefactorPlan:
-        return build_plan(self, request, selection_region(request),
-                          {"instruction": "upper-case every name"})
+        return build_plan(
+            self, request, selection_region(request), {"instruction": "upper-case every name"}
+        )
 
-    def apply(self, plan: RefactorPlan, answer: str, read_text: ReadText | None
-              ) -> list[FileChange]:
+    def apply(
+        self, plan: RefactorPlan, answer: str, read_text: ReadText | None
+    ) -> list[FileChange]:
         return [replace_region(plan, answer)]
 
 
@@ -107,8 +111,9 @@ async def test_a_registered_action_is_listed_planned_applied_and_unique() -> Non
         with pytest.raises(ValueError, match="registered"):
             register(Shout())
         text = "x = 1\ny = 2\n"
-        request = RefactorRequest("shout", Document(text, "/p/a.py", "python"),
-                                  Range(Position(1, 0), Position(2, 0)))
+        request = RefactorRequest(
+            "shout", Document(text, "/p/a.py", "python"), Range(Position(1, 0), Position(2, 0))
+        )
         plan = plan_refactor(request)
         assert plan.action is action and "upper-case every name" in plan.messages[-1].content
         answer = await generate_answer(FakeBackend("```python\nY = 2\n```"), plan)

@@ -33,8 +33,11 @@ async def fetch(url,
 
 
 def _plan(line: int, text: str = SOURCE, language: str = "python"):  # type: ignore[no-untyped-def]
-    request = RefactorRequest("type_hints", Document(text, "/p/geo.py", language),
-                              Range(Position(line, 4), Position(line, 4)))
+    request = RefactorRequest(
+        "type_hints",
+        Document(text, "/p/geo.py", language),
+        Range(Position(line, 4), Position(line, 4)),
+    )
     return plan_refactor(request)
 
 
@@ -44,42 +47,57 @@ def _apply(line: int, answer: str, text: str = SOURCE) -> str:
 
 
 def test_only_the_signature_is_applied_with_the_imports_it_uses() -> None:
-    answer = ("```python\nimport math\nfrom collections.abc import Sequence\nfrom typing import Any\n"
-              "\n\ndef scale(points: Sequence[float], factor: float = 2, *, keep: Any = None"
-              ") -> list[float]:\n    return [x * 3 for x in points]\n```")
+    answer = (
+        "```python\nimport math\nfrom collections.abc import Sequence\n"
+        "from typing import Any\n\n\n"
+        "def scale(points: Sequence[float], factor: float = 2, *, keep: Any = None"
+        ") -> list[float]:\n    return [x * 3 for x in points]\n```"
+    )
     out = _apply(5, answer)
     assert out == SOURCE.replace(
         "def scale(points, factor=2, *, keep=None):",
         "def scale(points: Sequence[float], factor: float = 2, *, keep: Any = None"
         ") -> list[float]:",
-    ).replace("import math\n", "import math\nfrom collections.abc import Sequence\n"
-              "from typing import Any\n")
+    ).replace(
+        "import math\n",
+        "import math\nfrom collections.abc import Sequence\nfrom typing import Any\n",
+    )
     assert "# Multiply every point." in out and "p * factor" in out  # the body is untouched
 
 
 def test_a_multi_line_async_signature_is_replaced_as_a_whole() -> None:
-    answer = ("```python\nasync def fetch(\n    url: str,\n    timeout: float = 10,\n) -> str:\n"
-              "    return url\n```")
+    answer = (
+        "```python\nasync def fetch(\n    url: str,\n    timeout: float = 10,\n) -> str:\n"
+        "    return url\n```"
+    )
     out = _apply(10, answer)
-    assert "async def fetch(\n    url: str,\n    timeout: float = 10,\n) -> str:\n    return url" \
+    assert (
+        "async def fetch(\n    url: str,\n    timeout: float = 10,\n) -> str:\n    return url"
         in out
+    )
     assert out.startswith(SOURCE[: SOURCE.index("async def")])
 
 
 def test_imports_go_after_the_module_docstring_when_there_are_none() -> None:
     text = '"""Doc."""\n\n\ndef first(items):\n    return items[0]\n'
-    answer = ("```python\nfrom collections.abc import Sequence\n\n\n"
-              "def first(items: Sequence[int]) -> int:\n    return items[0]\n```")
+    answer = (
+        "```python\nfrom collections.abc import Sequence\n\n\n"
+        "def first(items: Sequence[int]) -> int:\n    return items[0]\n```"
+    )
     assert _apply(3, answer, text) == (
         '"""Doc."""\nfrom collections.abc import Sequence\n\n\n'
-        "def first(items: Sequence[int]) -> int:\n    return items[0]\n")
+        "def first(items: Sequence[int]) -> int:\n    return items[0]\n"
+    )
 
 
-@pytest.mark.parametrize("signature", [
-    "def scale(pts: list[float], factor: float = 2, *, keep: None = None) -> list[float]:",
-    "def scale(points: list[float], factor: float, *, keep: None = None) -> list[float]:",
-    "def scale(points: list[float], factor: float = 2) -> list[float]:",
-])
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "def scale(pts: list[float], factor: float = 2, *, keep: None = None) -> list[float]:",
+        "def scale(points: list[float], factor: float, *, keep: None = None) -> list[float]:",
+        "def scale(points: list[float], factor: float = 2) -> list[float]:",
+    ],
+)
 def test_an_answer_that_changes_the_parameters_is_refused(signature: str) -> None:
     with pytest.raises(UnusableAnswer, match="changed the parameters"):
         _apply(5, f"```python\n{signature}\n    return points\n```")
@@ -100,8 +118,10 @@ def test_not_offered_outside_python_or_a_function() -> None:
 
 
 async def test_generation_stops_once_the_signature_is_complete() -> None:
-    reply = ("```python\ndef scale(points: list[float], factor: float = 2, *, keep: None = None"
-             ") -> list[float]:\n" + "    x = 1\n" * 40 + "```")
+    reply = (
+        "```python\ndef scale(points: list[float], factor: float = 2, *, keep: None = None"
+        ") -> list[float]:\n" + "    x = 1\n" * 40 + "```"
+    )
     backend = FakeBackend(reply)
     answer = await generate_answer(backend, _plan(5))
     assert "-> list[float]:" in answer and "x = 1" not in answer

@@ -33,25 +33,42 @@ def _one(**table: object) -> UserAction:
     return action
 
 
-@pytest.mark.parametrize(("table", "message"), [
-    ({"prompt": "Fix {selction} in {file}"},
-     "cfg.toml: action 'mine': unknown placeholder {selction} in prompt (known: {selection}, "
-     "{file}, {language}, {diagnostics}; write {{ and }} for braces)"),
-    ({"mode": "append"},
-     "cfg.toml: action 'mine': mode must be one of replace, insert_above, insert_below "
-     "(got 'append')"),
-    ({"offered": "hover"},
-     "cfg.toml: action 'mine': offered must be one of selection, cursor, diagnostic, always "
-     "(got 'hover')"),
-    ({"prompt": ""}, "cfg.toml: action 'mine': prompt must be a non-empty string"),
-    ({"promt": "x"}, "cfg.toml: action 'mine': unknown key 'promt' (known: max_tokens, mode, "
-                     "name, offered, prompt, title)"),
-    ({"name": "my action"}, "cfg.toml: action #1: name must be a word of letters, digits, - and _ "
-                            "(got 'my action')"),
-    ({"name": "docstring"}, "cfg.toml: action 'docstring' has the name of a built-in action"),
-    ({"max_tokens": "lots"}, "cfg.toml: action 'mine': max_tokens must be an integer from 16 to "
-                             "8192"),
-])
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            {"prompt": "Fix {selction} in {file}"},
+            "cfg.toml: action 'mine': unknown placeholder {selction} in prompt "
+            "(known: {selection}, {file}, {language}, {diagnostics}; write {{ and }} for braces)",
+        ),
+        (
+            {"mode": "append"},
+            "cfg.toml: action 'mine': mode must be one of replace, insert_above, insert_below "
+            "(got 'append')",
+        ),
+        (
+            {"offered": "hover"},
+            "cfg.toml: action 'mine': offered must be one of selection, cursor, diagnostic, always "
+            "(got 'hover')",
+        ),
+        ({"prompt": ""}, "cfg.toml: action 'mine': prompt must be a non-empty string"),
+        (
+            {"promt": "x"},
+            "cfg.toml: action 'mine': unknown key 'promt' (known: max_tokens, mode, "
+            "name, offered, prompt, title)",
+        ),
+        (
+            {"name": "my action"},
+            "cfg.toml: action #1: name must be a word of letters, digits, - and _ "
+            "(got 'my action')",
+        ),
+        ({"name": "docstring"}, "cfg.toml: action 'docstring' has the name of a built-in action"),
+        (
+            {"max_tokens": "lots"},
+            "cfg.toml: action 'mine': max_tokens must be an integer from 16 to 8192",
+        ),
+    ],
+)
 def test_each_mistake_is_one_clear_line(table: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as err:
         _one(**table)
@@ -68,19 +85,24 @@ def test_duplicates_and_a_non_array_are_refused() -> None:
 def test_braces_are_escaped_and_defaults_apply() -> None:
     action = _one(prompt="Return a dict {{'k': 1}} built from {selection}")
     assert (action.title, action.offer.value, action.mode) == ("mine", "selection", "replace")
-    request = RefactorRequest("mine", Document(SOURCE, "/p/m.py", "python"),
-                              Range(Position(1, 0), Position(4, 0)))
+    request = RefactorRequest(
+        "mine", Document(SOURCE, "/p/m.py", "python"), Range(Position(1, 0), Position(4, 0))
+    )
     plan = plan_refactor(request, extra=[action])
     assert "Return a dict {'k': 1} built from s = 0\nfor x in xs:" in plan.messages[-1].content
 
 
 def _files(tmp_path: Path) -> list[Path]:
     user = tmp_path / "user.toml"
-    user.write_text('[[actions]]\nname = "shared"\nprompt = "user {selection}"\n'
-                    '[[actions]]\nname = "only-user"\nprompt = "u {selection}"\n')
+    user.write_text(
+        '[[actions]]\nname = "shared"\nprompt = "user {selection}"\n'
+        '[[actions]]\nname = "only-user"\nprompt = "u {selection}"\n'
+    )
     project = tmp_path / "pyproject.toml"
-    project.write_text('[tool.codeslm]\nmodel = "x"\n\n[[tool.codeslm.actions]]\n'
-                       'name = "shared"\nprompt = "project {selection}"\ntitle = "Shared"\n')
+    project.write_text(
+        '[tool.codeslm]\nmodel = "x"\n\n[[tool.codeslm.actions]]\n'
+        'name = "shared"\nprompt = "project {selection}"\ntitle = "Shared"\n'
+    )
     return [user, project]
 
 
@@ -97,12 +119,14 @@ def test_a_file_with_a_mistake_is_reported_and_the_others_still_load(tmp_path: P
     files[0].write_text('[[actions]]\nname = "bad"\nprompt = "{nope}"\n')
     actions, errors = load_user_actions(files, reserved=BUILTIN)
     assert [a.name for a in actions] == ["shared"]
-    assert len(errors) == 1 and errors[0].startswith(f"{files[0]}: action 'bad': unknown "
-                                                     "placeholder {nope}")
+    assert len(errors) == 1 and errors[0].startswith(
+        f"{files[0]}: action 'bad': unknown placeholder {{nope}}"
+    )
 
 
-def test_the_config_loader_accepts_actions_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                                  ) -> None:
+def test_the_config_loader_accepts_actions_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tmp_path / "config.toml"
     config.write_text('model = "m"\n[[actions]]\nname = "a"\nprompt = "{selection}"\n')
     monkeypatch.setenv("CODESLM_CONFIG", str(config))
@@ -110,11 +134,20 @@ def test_the_config_loader_accepts_actions_tables(tmp_path: Path, monkeypatch: p
     assert loaded.config.model == "m" and config in loaded.files
 
 
-async def _run(action: UserAction, start: tuple[int, int], end: tuple[int, int], answer: str,
-               problem: Problem | None = None) -> tuple[str, str]:
-    request = RefactorRequest(action.name, Document(SOURCE, "/proj/pkg/m.py", "python"),
-                              Range(Position(*start), Position(*end)), problem=problem,
-                              root="/proj")
+async def _run(
+    action: UserAction,
+    start: tuple[int, int],
+    end: tuple[int, int],
+    answer: str,
+    problem: Problem | None = None,
+) -> tuple[str, str]:
+    request = RefactorRequest(
+        action.name,
+        Document(SOURCE, "/proj/pkg/m.py", "python"),
+        Range(Position(*start), Position(*end)),
+        problem=problem,
+        root="/proj",
+    )
     plan = plan_refactor(request, extra=[action])
     backend = FakeBackend(answer)
     text = await generate_answer(backend, plan)
@@ -132,8 +165,9 @@ async def test_replace_mode_rewrites_the_selection() -> None:
 
 
 async def test_insert_above_on_the_function_at_the_cursor() -> None:
-    action = _one(prompt="A one-line comment for {selection}", offered="cursor",
-                  mode="insert_above")
+    action = _one(
+        prompt="A one-line comment for {selection}", offered="cursor", mode="insert_above"
+    )
     out, _ = await _run(action, (2, 4), (2, 4), "# Adds up the numbers.")
     assert out == "# Adds up the numbers.\n" + SOURCE
 
@@ -147,8 +181,9 @@ async def test_insert_below_a_selection_keeps_its_indentation() -> None:
 async def test_diagnostic_mode_gets_the_problem_and_its_function() -> None:
     action = _one(prompt="Fix {diagnostics} in {selection}", offered="diagnostic")
     problem = Problem("s may be undefined", Range(Position(3, 8), Position(3, 9)), "lint")
-    out, prompt = await _run(action, (3, 8), (3, 9),
-                             "```python\ndef total(xs):\n    return sum(xs)\n```", problem)
+    out, prompt = await _run(
+        action, (3, 8), (3, 9), "```python\ndef total(xs):\n    return sum(xs)\n```", problem
+    )
     assert "Fix lint: s may be undefined (line 4) in def total(xs):" in prompt
     assert out == "def total(xs):\n    return sum(xs)\n"
 
@@ -156,11 +191,15 @@ async def test_diagnostic_mode_gets_the_problem_and_its_function() -> None:
 async def test_secrets_in_the_selection_never_reach_the_model() -> None:
     token = "Zx8Qp2Lm9Rt4Vw7Yb1Nc6Hd3Jf5Kg0Se2UaT7hW"
     action = _one(prompt="Tidy {selection}")
-    request = RefactorRequest("mine", Document(f'API_TOKEN = "{token}"\nx=1\n', "/p/a.py",
-                                               "python"), Range(Position(0, 0), Position(2, 0)))
+    request = RefactorRequest(
+        "mine",
+        Document(f'API_TOKEN = "{token}"\nx=1\n', "/p/a.py", "python"),
+        Range(Position(0, 0), Position(2, 0)),
+    )
     plan = plan_refactor(request, extra=[action])
     backend = FakeBackend('```python\nAPI_TOKEN = "<redacted:1>"\nx = 1\n```')
     (change,) = apply_answer(plan, await generate_answer(backend, plan))
     assert token not in str(backend.requests[0].messages)
     assert apply_edits(request.document.text, list(change.edits)) == (
-        f'API_TOKEN = "{token}"\nx = 1\n')
+        f'API_TOKEN = "{token}"\nx = 1\n'
+    )
