@@ -148,20 +148,9 @@ class MessageReader:
                         return -1
                     length, seen = None, False
                     continue
-                filled = await self._fill(STALL_S if self._buf.lstrip()[:1] == b"{" else None)
-                if filled is None:  # quiet after what may be a message sent without a header
-                    if _whole_json(self._buf):
-                        self._capture(bytes(self._buf), "a message without a Content-Length")
-                        self._buf.clear()
-                        return -1
-                    filled = await self._fill()
-                if not filled:
-                    if self._buf.strip():
-                        log.error(
-                            "framing: the input ended inside a message header (%d bytes dropped)",
-                            len(self._buf),
-                        )
-                    return None
+                more = await self._read_more()
+                if more != 0:
+                    return more
                 continue
             header = _find_header(self._buf, 0, newline + 1)
             if header is not None and header.start() > 0:
@@ -197,6 +186,25 @@ class MessageReader:
                 length, seen = None, False
                 continue
             length = parsed
+
+    async def _read_more(self) -> int | None:
+        """Wait for more header bytes: 0 when some came, -1 when a message sent without a
+        header was captured into ``_unframed``, None at the end of the input."""
+        filled = await self._fill(STALL_S if self._buf.lstrip()[:1] == b"{" else None)
+        if filled is None:  # quiet after what may be a message sent without a header
+            if _whole_json(self._buf):
+                self._capture(bytes(self._buf), "a message without a Content-Length")
+                self._buf.clear()
+                return -1
+            filled = await self._fill()
+        if not filled:
+            if self._buf.strip():
+                log.error(
+                    "framing: the input ended inside a message header (%d bytes dropped)",
+                    len(self._buf),
+                )
+            return None
+        return 0
 
     async def _skip_junk(self, reason: str) -> bool:
         """Drop bytes up to the next Content-Length header (or the end of the input).

@@ -141,22 +141,7 @@ class CodeslmProtocol(LanguageServerProtocol):
         self._check_state(method, msg_id)
         if has_id and _is_notification(method):
             raise Rejected(msg_id, INVALID_REQUEST, f"{method} is a notification: it takes no id")
-        known = (
-            method in self.fm.features
-            or method in self.fm.builtin_features
-            or method == lsp.CANCEL_REQUEST
-        )  # pygls handles cancels before its features
-        if has_id and not known:
-            raise Rejected(msg_id, METHOD_NOT_FOUND, f"unknown method {method}")
-        if not has_id and not known:
-            # The spec lets a server ignore "$/" notifications it does not implement.
-            raise Rejected(
-                None,
-                0,
-                f"unknown notification {method} dropped",
-                answer=False,
-                level=logging.DEBUG if method.startswith("$/") else logging.WARNING,
-            )
+        self._check_known(method, msg_id, has_id)
         message_type = self.get_message_type(method)
         if message_type is None:
             message_type = JsonRPCRequestMessage if has_id else JsonRPCNotification
@@ -168,6 +153,27 @@ class CodeslmProtocol(LanguageServerProtocol):
             raise Rejected(
                 msg_id, INVALID_PARAMS, f"invalid params for {method}: {_why(exc)}", answer=has_id
             ) from None
+
+    def _check_known(self, method: str, msg_id: Any, has_id: bool) -> None:
+        """Rejected when no feature handles ``method``: an error for a request, a log line
+        for a notification."""
+        known = (
+            method in self.fm.features
+            or method in self.fm.builtin_features
+            or method == lsp.CANCEL_REQUEST
+        )  # pygls handles cancels before its features
+        if known:
+            return
+        if has_id:
+            raise Rejected(msg_id, METHOD_NOT_FOUND, f"unknown method {method}")
+        # The spec lets a server ignore "$/" notifications it does not implement.
+        raise Rejected(
+            None,
+            0,
+            f"unknown notification {method} dropped",
+            answer=False,
+            level=logging.DEBUG if method.startswith("$/") else logging.WARNING,
+        )
 
     def _structure_response(self, data: dict[str, Any], has_id: bool) -> Any:
         """A client's answer to a request of ours (never answered back)."""
