@@ -16,15 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +28,9 @@ from ..documents import language_for
 from ..errors import InputError
 from ..fileio import read_limited
 from . import imports as imports_mod
-from . import records
 from .imports import PathLookup
 from .incremental import BufferAnalysis
-from .records import FileEntry, Job, Outcome, analyse_file, build_record, make_entry
+from .records import FileEntry, Job, Outcome, analyse_all, build_record, make_entry
 from .store import FileRow, IndexStore, content_hash, database_path
 from .tags import Symbol
 from .walker import classify_content, walk
@@ -141,7 +135,8 @@ class WorkspaceIndex:
         if progress:
             progress(done, total)
         outcomes: list[Outcome] = []
-        for outcome in self._run_jobs(jobs, workers, known_hashes):
+        for outcome in analyse_all(jobs, known_hashes, workers=workers,
+                                   parallel_threshold=PARALLEL_THRESHOLD):
             if outcome[2] is None:
                 report.skipped[outcome[0]] = outcome[1]
             outcomes.append(outcome)
@@ -194,33 +189,6 @@ class WorkspaceIndex:
             self._add(make_entry(row, record))
         self.version += 1
         self.defs_version += 1
-
-    def _run_jobs(self, jobs: list[Job], workers: int | None, known: set[tuple[str, str]],
-                  ) -> Iterator[Outcome]:
-        if workers is None:
-            try:
-                workers = len(os.sched_getaffinity(0))
-            except AttributeError:
-                workers = os.cpu_count() or 1
-        # Forked workers only from a single-threaded process on Linux (a language server
-        # holding a model and threads parses in-process instead); fork needs no __main__ guard.
-        parallel = (workers > 1 and len(jobs) >= PARALLEL_THRESHOLD
-                    and sys.platform.startswith("linux") and threading.active_count() == 1)
-        finished: set[str] = set()
-        if parallel:
-            records.KNOWN = known
-            try:
-                with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-                    for outcome in pool.map(analyse_file, jobs, chunksize=4):
-                        finished.add(outcome[0])
-                        yield outcome
-            except BrokenProcessPool as exc:
-                log.warning("index workers failed (%s); parsing in this process", exc)
-            finally:
-                records.KNOWN = set()
-        for job in jobs:
-            if job[1] not in finished:
-                yield analyse_file(job, known)
 
     # -- incremental updates ------------------------------------------------------------------
 

@@ -1,11 +1,19 @@
-"""Index records: what is stored per file content, built in worker processes, and the
-in-memory entry made from it (pure apart from reading the file in :func:`analyse_file`)."""
+"""Index records: what is stored per file content, built in worker processes
+(:func:`analyse_all`), and the in-memory entry made from it (pure apart from reading the file
+in :func:`analyse_file`)."""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing import get_context
 from typing import Any
 
 from ..errors import InputError
@@ -18,6 +26,8 @@ from .secrets import redact_if_needed
 from .store import FileRow, content_hash
 from .tags import Symbol
 from .walker import classify_content
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -78,6 +88,38 @@ def analyse_file(job: Job, known: set[tuple[str, str]] | None = None) -> Outcome
         return relpath, "reused", row, None
     record = build_record(data, language)
     return relpath, "parsed", row, json.dumps(record, separators=(",", ":"))
+
+
+def analyse_all(jobs: list[Job], known: set[tuple[str, str]], *, workers: int | None,
+                parallel_threshold: int) -> Iterator[Outcome]:
+    """The outcome of every job, in worker processes when there are at least
+    ``parallel_threshold`` jobs (``workers`` processes, by default one per usable core), else
+    in this one. A pool that breaks leaves its unfinished jobs to this process."""
+    if workers is None:
+        try:
+            workers = len(os.sched_getaffinity(0))
+        except AttributeError:
+            workers = os.cpu_count() or 1
+    # Forked workers only from a single-threaded process on Linux (a language server
+    # holding a model and threads parses in-process instead); fork needs no __main__ guard.
+    parallel = (workers > 1 and len(jobs) >= parallel_threshold
+                and sys.platform.startswith("linux") and threading.active_count() == 1)
+    finished: set[str] = set()
+    if parallel:
+        global KNOWN
+        KNOWN = known
+        try:
+            with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+                for outcome in pool.map(analyse_file, jobs, chunksize=4):
+                    finished.add(outcome[0])
+                    yield outcome
+        except BrokenProcessPool as exc:
+            log.warning("index workers failed (%s); parsing in this process", exc)
+        finally:
+            KNOWN = set()
+    for job in jobs:
+        if job[1] not in finished:
+            yield analyse_file(job, known)
 
 
 def make_entry(row: FileRow, record: dict[str, Any], *, overlay: bool = False) -> FileEntry:
