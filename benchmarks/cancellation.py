@@ -30,9 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import git_commit, machine, peak_rss_mb, percentile
 
 from codeslm.backends.llamacpp import LlamaCppBackend
+from codeslm.completion.request import CompletionOptions
+from codeslm.completion.scheduler import Superseded
 from codeslm.config import Config
-from codeslm.engine import CompletionEngine
 from codeslm.models.resolve import resolve
+from codeslm.session import open_session
 from codeslm.types import CompletionMode, Document, GenerationRequest, Position
 
 CODE_LINE = "    result.append(transform(item, scale=factor, offset=index * {n}))\n"
@@ -90,9 +92,11 @@ async def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=1500)
     args = parser.parse_args()
     path = Path(args.model) if args.model.endswith(".gguf") else resolve(args.model).path
-    config = Config(model=str(path), n_batch=args.n_batch, n_ctx=4096)
+    config = Config(model=str(path), n_batch=args.n_batch, n_ctx=4096, backend="embedded")
     config.completion.latency_budget_ms = 0
-    backend = LlamaCppBackend(config, model_path=path)
+    session = open_session(config)
+    backend = session.backend
+    assert isinstance(backend, LlamaCppBackend)  # in-process: its worker's history is read
     rng = random.Random(7)
     await backend.model_info()  # load before timing
     stops = ("<|endoftext|>", "<|file_sep|>", "<|fim_prefix|>")
@@ -107,31 +111,32 @@ async def main() -> None:
                                     stop=stops)
         decode.append(await cancel_after(backend, request, tokens=12))
 
-    engine = CompletionEngine(backend, config)
+    engine, scheduler = session.engine, session.scheduler  # the scheduler supersedes
     idle: list[float] = []
     superseding: list[float] = []
     superseded_ok = 0
+    long_options = CompletionOptions(mode=CompletionMode.MULTI_LINE, max_tokens=300,
+                                     early_stop=False, use_cache=False)
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, max_tokens=16, use_cache=False)
     for trial in range(args.trials):
         text = "def process(items, factor):\n    result = []\n" + "".join(
             CODE_LINE.format(n=rng.randint(0, 10**6)) for _ in range(40)) + "\n"
         document = Document(text, f"doc{trial}.py", "python")
         end = Position(text.count("\n"), 0)
-        long_one = asyncio.ensure_future(engine.complete(
-            document, end, mode=CompletionMode.MULTI_LINE, max_tokens=300, early_stop=False,
-            use_cache=False))
+        key = document.path or ""
+        long_one = asyncio.ensure_future(scheduler.run(
+            key, lambda d=document, e=end: engine.complete(d, e, long_options)))
         await asyncio.sleep(0.05)
         while backend._generated < 5:  # supersede once the older one is generating
             await asyncio.sleep(0.01)
         started = time.perf_counter()
-        await engine.complete(document, end, mode=CompletionMode.SINGLE_LINE, max_tokens=16,
-                              use_cache=False)
+        await scheduler.run(key, lambda d=document, e=end: engine.complete(d, e, options))
         superseding.append(time.perf_counter() - started)
-        superseded_ok += (await long_one).finish_reason == "superseded"
+        superseded_ok += isinstance(await long_one, Superseded)
         started = time.perf_counter()
-        await engine.complete(document, end, mode=CompletionMode.SINGLE_LINE, max_tokens=16,
-                              use_cache=False)
+        await scheduler.run(key, lambda d=document, e=end: engine.complete(d, e, options))
         idle.append(time.perf_counter() - started)
-    await backend.aclose()
+    await session.aclose()
 
     def row(name: str, values: list[float]) -> str:
         return (f"| {name} | {percentile(values, 50) * 1000:.0f} | "

@@ -23,12 +23,12 @@ from pathlib import Path
 
 from context_index import commit, machine, pct
 
-from codeslm.backends import create_backend
+from codeslm.completion.request import CompletionOptions
 from codeslm.config import Config
 from codeslm.context.index import WorkspaceIndex
 from codeslm.context.provider import WorkspaceProvider
-from codeslm.engine import CompletionEngine
 from codeslm.evaluation.repo import pick_holes
+from codeslm.session import open_session
 from codeslm.types import CompletionMode, Document, GenerationRequest, Position
 
 
@@ -39,10 +39,10 @@ async def run(args: argparse.Namespace) -> None:
         index = WorkspaceIndex.open(args.repo, config.context, db_path=Path(tmp) / "i.sqlite")
         index.refresh()
         holes = pick_holes(index, count=args.holes, seed=args.seed)
-        backend = create_backend(config)
+        session = open_session(config)
+        backend = session.backend
         provider = WorkspaceProvider(index, config)
-        engines = {"none": CompletionEngine(backend, config),
-                   "repo": CompletionEngine(backend, config, context_provider=provider)}
+        engines = {"none": session.engine, "repo": session.engine_with(provider)}
         rows: dict[str, list[tuple[bool, float, int, int]]] = {m: [] for m in engines}
         for hole in holes:
             text = (index.root / hole.path).read_text(encoding="utf-8")
@@ -58,15 +58,15 @@ async def run(args: argparse.Namespace) -> None:
                                    index.entries[hole.path].language)
                     provider.update_document(doc.path or "", typed)
                     began = time.perf_counter()
-                    plan = await engine.plan(doc, Position(hole.line, hole.indent + k),
-                                             mode=CompletionMode.SINGLE_LINE, max_tokens=4)
+                    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, max_tokens=4)
+                    plan = await engine.plan(doc, Position(hole.line, hole.indent + k), options)
                     result = await backend.generate(plan.request)
                     took = time.perf_counter() - began
                     usage = result.usage
                     rows[mode].append((k == 0, took, usage.prompt_tokens or 0,
                                        usage.cached_prompt_tokens or 0))
             provider.remove_document(index.root / hole.path)
-        await backend.aclose()
+        await session.aclose()
         index.close()
     print(f"machine: {machine()}\ncommit:  {commit()}\nrepo:    {args.repo.name}, "
           f"{len(holes)} lines typed {args.step} characters at a time, model {config.model}, "

@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import git_commit, machine, peak_rss_mb, percentile
 from latency import cut_document, pick_spots
 
-from codeslm.backends.llamacpp import LlamaCppBackend
+from codeslm.completion.request import CompletionOptions
 from codeslm.config import load_config
-from codeslm.engine import CompletionEngine
 from codeslm.models.resolve import resolve
+from codeslm.session import open_session
 
 
 def mode_config(model: str, mode: str):  # type: ignore[no-untyped-def]
@@ -51,19 +51,20 @@ def mode_config(model: str, mode: str):  # type: ignore[no-untyped-def]
 
 async def run_mode(model: str, mode: str, spots, keystrokes: int):  # type: ignore[no-untyped-def]
     config = mode_config(model, mode)
-    backend = LlamaCppBackend(config, model_path=resolve(model).path)
-    engine = CompletionEngine(backend, config)
+    config.backend, config.model = "embedded", str(resolve(model).path)  # in-process llama.cpp
+    session = open_session(config)
+    engine = session.engine
     rows = []
     try:
-        await backend.health()
+        await session.backend.health()
         for spot in spots:
             for k in range(keystrokes + 1):
                 doc, pos = cut_document(spot, spot.rest[:k])
-                c = await engine.complete(doc, pos, use_cache=False)
+                c = await engine.complete(doc, pos, CompletionOptions(use_cache=False))
                 evaluated = (c.prompt_tokens or 0) - (c.cached_prompt_tokens or 0)
                 rows.append((k, c.latency_s, evaluated, c.text, spot.rest[k:]))
     finally:
-        await backend.aclose()
+        await session.aclose()
     return rows
 
 

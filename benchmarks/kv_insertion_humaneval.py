@@ -18,17 +18,18 @@ import asyncio
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import git_commit, machine, percentile
 
-from codeslm.backends.llamacpp import LlamaCppBackend
+from codeslm.completion.request import CompletionOptions
 from codeslm.config import load_config
 from codeslm.documents import position_at
-from codeslm.engine import CompletionEngine
 from codeslm.evaluation.humaneval_data import build_tasks, sample
 from codeslm.evaluation.sandbox import run_program
 from codeslm.models.resolve import resolve
+from codeslm.session import open_session
 from codeslm.types import CompletionMode, Document
 
 
@@ -43,20 +44,21 @@ async def run_mode(mode: str, model: str, tasks, chars: int, refresh: int):  # t
     config.completion.kv_reuse = mode
     config.completion.kv_refresh_tokens = refresh
     config.completion.latency_budget_ms = 0
-    backend = LlamaCppBackend(config, model_path=resolve(model).path)
-    engine = CompletionEngine(backend, config)
+    config.backend, config.model = "embedded", str(resolve(model).path)  # in-process llama.cpp
+    session = open_session(config)
+    backend: Any = session.backend  # LlamaCppBackend: its insertions are counted
+    engine = session.engine
     passed, latencies, evaluated = [], [], []
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, use_context=False,
+                                use_cache=False)
     try:
         for task in tasks:
             typed = typed_part(task.canonical_solution, chars)
             empty = Document(task.prompt + "\n" + task.suffix, None, "python")
-            await engine.complete(empty, position_at(empty.text, len(task.prompt)),
-                                  mode=CompletionMode.SINGLE_LINE, use_context=False,
-                                  use_cache=False, supersede=False)
+            await engine.complete(empty, position_at(empty.text, len(task.prompt)), options)
             doc = Document(task.prompt + typed + "\n" + task.suffix, None, "python")
-            c = await engine.complete(doc, position_at(doc.text, len(task.prompt) + len(typed)),
-                                      mode=CompletionMode.SINGLE_LINE, use_context=False,
-                                      use_cache=False, supersede=False)
+            c = await engine.complete(
+                doc, position_at(doc.text, len(task.prompt) + len(typed)), options)
             middle = typed + c.text + "\n"
             result = await asyncio.get_running_loop().run_in_executor(
                 None, lambda m=middle, t=task: run_program(t.program(m), timeout_s=10))
@@ -64,7 +66,7 @@ async def run_mode(mode: str, model: str, tasks, chars: int, refresh: int):  # t
             latencies.append(c.latency_s)
             evaluated.append(float((c.prompt_tokens or 0) - (c.cached_prompt_tokens or 0)))
     finally:
-        await backend.aclose()
+        await session.aclose()
     return passed, latencies, evaluated, backend.insertions
 
 

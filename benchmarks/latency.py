@@ -30,9 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, git_commit, machine, peak_rss_mb, summary
 
-from codeslm.backends import create_backend
 from codeslm.config import load_config
-from codeslm.engine import CompletionEngine
+from codeslm.session import open_session
 from codeslm.types import Document, Position
 
 FILES = ["textwrap.py", "json/encoder.py", "argparse.py", "csv.py", "shlex.py",
@@ -97,8 +96,8 @@ async def run_warm(
     spots: list[Spot], model: str, keystrokes: int, *, reuse: bool
 ) -> dict[str, object]:
     config = load_config({"model": model}).config
-    backend = create_backend(config)
-    engine = CompletionEngine(backend, config)
+    session = open_session(config)
+    backend, engine = session.backend, session.engine
     first, warm, warm_model, prompt_tokens, cached_tokens, from_cache = [], [], [], [], [], 0
     try:
         await backend.health()
@@ -118,7 +117,7 @@ async def run_warm(
                         prompt_tokens.append(completion.prompt_tokens or 0)
                         cached_tokens.append(completion.cached_prompt_tokens or 0)
     finally:
-        await backend.aclose()
+        await session.aclose()
     return {"first": first, "warm": warm, "warm_model": warm_model, "prompt_tokens": prompt_tokens,
             "cached_tokens": cached_tokens, "from_cache": from_cache}
 

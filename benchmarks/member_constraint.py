@@ -21,6 +21,7 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import git_commit, machine, peak_rss_mb, summary
@@ -30,18 +31,19 @@ _IDENT = re.compile(r"[A-Za-z_]\w*")
 
 
 async def run(root: Path, positions: int, seed: int) -> None:
-    from codeslm.backends.llamacpp import LlamaCppBackend
+    from codeslm.completion.request import CompletionOptions
     from codeslm.config import Config
-    from codeslm.context import WorkspaceProvider
     from codeslm.documents import language_for
-    from codeslm.engine import CompletionEngine
+    from codeslm.session import open_session
     from codeslm.types import CompletionMode, Document, GenerationRequest, Position
 
-    config = Config()
+    config = Config(backend="embedded")  # in-process llama.cpp: its token table is timed
     config.completion.latency_budget_ms = 0
-    provider = WorkspaceProvider.open(root, config)
-    backend = LlamaCppBackend(config)
-    engine = CompletionEngine(backend, config, context_provider=provider)
+    session = open_session(config, root)
+    provider = session.workspace
+    assert provider is not None
+    backend: Any = session.backend
+    engine = session.engine
     rng = random.Random(seed)
     files = sorted(p for p, e in provider.index.entries.items() if e.language == "python")
     plans = []
@@ -60,8 +62,8 @@ async def run(root: Path, positions: int, seed: int) -> None:
         column = offset - (text.rfind("\n", 0, offset) + 1)
         doc = Document(text, str(root / rel), language_for(rel))
         provider.forget_region()
-        plan = await engine.plan(doc, Position(line, column), mode=CompletionMode.SINGLE_LINE,
-                                 max_tokens=24)
+        options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, max_tokens=24)
+        plan = await engine.plan(doc, Position(line, column), options)
         if plan.request.first_identifier:
             plans.append(plan)
 
@@ -88,8 +90,7 @@ async def run(root: Path, positions: int, seed: int) -> None:
         differ += first[True] != first[False]
         allowed = set(plan.request.first_identifier)
         invented += first[False] != "" and first[False] not in allowed
-    await backend.aclose()
-    provider.close()
+    await session.aclose()
 
     print(f"machine: {machine()}")
     print(f"commit:  {git_commit()}")

@@ -35,10 +35,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from codeslm.backends import create_backend  # noqa: E402
 from codeslm.backends.vllm import VllmBackend, metrics_summary  # noqa: E402
 from codeslm.config import Config  # noqa: E402
-from codeslm.engine import CompletionEngine, window  # noqa: E402
+from codeslm.context.port import window  # noqa: E402
+from codeslm.session import open_session  # noqa: E402
 from codeslm.types import GenerationRequest  # noqa: E402
 
 
@@ -116,10 +116,10 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
         model=args.model or Config().model,
         request_timeout_s=args.timeout,
     )
-    backend = create_backend(config)
-    engine = CompletionEngine(backend, config)
+    session = open_session(config)
+    backend, engine = session.backend, session.engine
     fmt = await engine.fim_format()
-    stop_ids = engine._stop_ids  # computed with the format, as the engine sends them
+    stop_ids = engine.planner.stop_ids  # computed with the format, as the engine sends them
     source = Path(args.file) if args.file else Path(inspect.getfile(textwrap))
     text = source.read_text()
     steps = typing_steps(text, default_region(text), args.keystrokes)
@@ -216,7 +216,7 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
     elif cached_known and prompt_total:
         result["prefix_cache_hit_rate"] = cached_total / prompt_total
         result["prefix_cache_source"] = "cached prompt tokens reported by the server"
-    await backend.aclose()
+    await session.aclose()
     return result
 
 

@@ -23,31 +23,33 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import git_commit, machine, peak_rss_mb, percentile
 
-from codeslm.backends.llamacpp import LlamaCppBackend
+from codeslm.completion.request import CompletionOptions
 from codeslm.config import Config
 from codeslm.documents import position_at
-from codeslm.engine import CompletionEngine
 from codeslm.evaluation.humaneval_data import build_tasks, sample
 from codeslm.models.resolve import resolve
+from codeslm.session import open_session
 from codeslm.types import CompletionMode, Document
 
 
 async def run_config(path: Path, draft_tokens: int | None, kind: str, tasks: list,
                      max_tokens: int) -> list[dict]:
-    config = Config(model=str(path), n_ctx=4096)
+    config = Config(model=str(path), n_ctx=4096, backend="embedded")  # in-process llama.cpp
     config.completion.latency_budget_ms = 0
     config.completion.speculative = "none" if draft_tokens is None else "ngram"
-    backend = LlamaCppBackend(config, model_path=path)
+    session = open_session(config)
+    backend: Any = session.backend  # LlamaCppBackend: its history and model are read below
     await backend.model_info()
     if draft_tokens is not None:
         from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
         backend._llm.draft_model = LlamaPromptLookupDecoding(num_pred_tokens=draft_tokens)
-    engine = CompletionEngine(backend, config)
+    engine = session.engine
     mode = CompletionMode.SINGLE_LINE if kind == "single-line" else CompletionMode.MULTI_LINE
     rows = []
     for task in tasks:
@@ -55,9 +57,9 @@ async def run_config(path: Path, draft_tokens: int | None, kind: str, tasks: lis
         document = Document(text, "humaneval.py", "python")
         backend.history.clear()
         started = time.perf_counter()
-        completion = await engine.complete(
-            document, position_at(text, len(task.prompt)), mode=mode, max_tokens=max_tokens,
-            use_cache=False, early_stop=kind == "single-line")
+        options = CompletionOptions(mode=mode, max_tokens=max_tokens, use_cache=False,
+                                    early_stop=kind == "single-line")
+        completion = await engine.complete(document, position_at(text, len(task.prompt)), options)
         total = time.perf_counter() - started
         # An early-stopped stream is recorded by the worker once it has drained.
         for _ in range(600):
@@ -69,7 +71,7 @@ async def run_config(path: Path, draft_tokens: int | None, kind: str, tasks: lis
         tokens = usage.completion_tokens or 0
         rows.append({"total": total, "ttft": ttft, "tokens": tokens, "raw": completion.raw,
                      "tps": (tokens - 1) / (total - ttft) if tokens > 1 and total > ttft else 0})
-    await backend.aclose()
+    await session.aclose()
     return rows
 
 

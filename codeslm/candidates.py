@@ -4,12 +4,17 @@ The first candidate is the engine's normal completion. More come cheapest-first:
 of a multi-line completion (no model call) or a multi-line completion after a single-line one,
 then sampled completions at a moderate temperature. Duplicates and empty texts are dropped, so
 fewer than ``n`` may come back.
+
+Every call goes through the one engine (sampled ones with a ``temperature`` option), so all of
+them send the same prompt window at the place and share its KV cache, and none starts a warm-up
+of its own while the others run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from .completion.request import DEFAULT_OPTIONS, CompletionOptions, Cursor
 from .engine import CompletionEngine
 from .types import Completion, CompletionMode, Document, Position
 
@@ -27,38 +32,22 @@ def _first_line(completion: Completion) -> Completion | None:
 
 
 class CandidateGenerator:
-    """Makes up to ``n`` candidates with an engine (and a sampling twin of it, made lazily)."""
+    """Makes up to ``n`` candidates with an engine."""
 
     def __init__(self, engine: CompletionEngine) -> None:
         self.engine = engine
-        self._sampler: CompletionEngine | None = None
-
-    def _sampling_engine(self) -> CompletionEngine:
-        if self._sampler is None:
-            config = self.engine.config
-            sampled = dataclasses.replace(
-                config,
-                completion=dataclasses.replace(
-                    config.completion,
-                    temperature=max(config.completion.temperature, SAMPLING_TEMPERATURE),
-                ),
-            )
-            self._sampler = CompletionEngine(
-                self.engine.backend, sampled, context_provider=self.engine.context_provider
-            )
-        return self._sampler
 
     async def candidates(
         self,
         document: Document,
-        position: Position,
+        at: Position | Cursor,
         n: int,
-        *,
-        mode: CompletionMode = CompletionMode.AUTO,
-        use_context: bool = True,
+        options: CompletionOptions = DEFAULT_OPTIONS,
     ) -> list[Completion]:
-        """Up to ``n`` distinct non-empty completions, best first."""
-        first = await self.engine.complete(document, position, mode=mode, use_context=use_context)
+        """Up to ``n`` distinct non-empty completions, best first (``options`` are the first
+        candidate's; the others vary its mode and temperature)."""
+        cursor = at if isinstance(at, Cursor) else Cursor.at(document.text, at)
+        first = await self.engine.complete(document, cursor, options)
         found: list[Completion] = []
 
         def add(candidate: Completion | None) -> None:
@@ -71,15 +60,16 @@ class CandidateGenerator:
         if n <= 1:
             return found
         add(_first_line(first))  # covers the single-line alternative of a multi-line answer
-        if len(found) < n and mode is CompletionMode.AUTO and (
+        if len(found) < n and options.mode is CompletionMode.AUTO and (
                 first.mode is CompletionMode.SINGLE_LINE):
-            add(await self.engine.complete(document, position, mode=CompletionMode.MULTI_LINE,
-                                           use_context=use_context))
+            multi = dataclasses.replace(options, mode=CompletionMode.MULTI_LINE)
+            add(await self.engine.complete(document, cursor, multi))
+        temperature = max(self.engine.config.completion.temperature, SAMPLING_TEMPERATURE)
+        # Sampled answers are neither cached nor remembered: no cache can hold one.
+        sampled = dataclasses.replace(options, mode=first.mode, temperature=temperature,
+                                      use_cache=False, on_partial=None)
         tries = 0
         while len(found) < n and tries < n - 1:  # bounded: sampling may repeat itself
             tries += 1
-            sampler = self._sampling_engine()
-            sampler.follow(self.engine)  # the same window as the first candidate
-            add(await sampler.complete(
-                document, position, mode=first.mode, use_context=use_context))
+            add(await self.engine.complete(document, cursor, sampled))
         return found

@@ -32,9 +32,10 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 
 from codeslm import stats
-from codeslm.documents import position_at
+from codeslm.completion.request import Cursor
+from codeslm.completion.scheduler import Superseded
 from codeslm.errors import CodeslmError
-from codeslm.types import Completion, CompletionMode, Document, Position
+from codeslm.types import Completion, Document, Position
 
 from .convert import InvalidPosition, LineIndex
 from .documents import OpenDocument
@@ -60,6 +61,11 @@ class Target:
     position: Position  # core position of the cursor
     offset: int
 
+    @property
+    def cursor(self) -> Cursor:
+        """The core cursor (position and offset, both computed once by :func:`resolve`)."""
+        return Cursor(self.position, self.offset)
+
 
 def resolve(ls: CodeslmServer, uri: str, position: lsp.Position, method: str) -> Target | None:
     """The document and cursor of a request, or None (logged) when it cannot be served."""
@@ -79,12 +85,15 @@ def resolve(ls: CodeslmServer, uri: str, position: lsp.Position, method: str) ->
     except InvalidPosition as exc:
         log.warning("%s at an invalid position in %s: %s", method, uri, exc)
         return None
-    return Target(doc, index, doc.core(), position_at(doc.text, offset), offset)
+    cursor = Cursor.at_offset(doc.text, offset)
+    return Target(doc, index, doc.core(), cursor.position, offset)
 
 
-async def complete(ls: CodeslmServer, key: str, document: Document, position: Position, *,
-                   automatic: bool, n: int) -> list[Completion] | None:
-    """Completions through the scheduler; None when superseded, [] on failure."""
+async def complete(ls: CodeslmServer, key: str, document: Document, at: Position | Cursor, *,
+                   automatic: bool, n: int) -> list[Completion] | Superseded:
+    """Completions through the scheduler: :class:`Superseded` when a newer request for the
+    document replaced this one, [] on failure."""
+    cursor = at if isinstance(at, Cursor) else Cursor.at(document.text, at)
     stats = ls.scheduler.stats
     stats.requests += 1
     if automatic:
@@ -93,13 +102,13 @@ async def complete(ls: CodeslmServer, key: str, document: Document, position: Po
         stats.invoked += 1
     config = ls.services.config
     debounce = 0.0
-    if automatic and not ls.services.typed_ahead(document, position):
+    if automatic and not ls.services.typed_ahead(document, cursor):
         debounce = ls.scheduler.rhythm.debounce(
             key, config.lsp.debounce_ms / 1000.0, config.lsp.debounce_max_ms / 1000.0)
     started = time.perf_counter()
 
-    async def work() -> list[Completion] | None:
-        return await ls.services.complete(document, position, n=n, mode=CompletionMode.AUTO)
+    async def work() -> list[Completion]:
+        return await ls.services.complete(document, cursor, n=n)
 
     try:
         result = await ls.scheduler.run(key, work, debounce_s=debounce)
@@ -112,9 +121,9 @@ async def complete(ls: CodeslmServer, key: str, document: Document, position: Po
         stats.errors += 1
         log.exception("completion crashed")
         return []
-    if result is None:
-        return None
-    stats.latencies_ms.append((time.perf_counter() - started) * 1000.0)
+    if isinstance(result, Superseded):
+        return result
+    stats.record_latency_ms((time.perf_counter() - started) * 1000.0)
     if not result:
         stats.empty += 1
         return result
@@ -141,7 +150,7 @@ def _replaced_end(target: Target, completion: Completion, default: lsp.Position
 
 
 def _with_selected(target: Target, selected: lsp.SelectedCompletionInfo
-                   ) -> tuple[Document, Position, int, int] | None:
+                   ) -> tuple[Document, Cursor, int, int] | None:
     """The document as if the editor's selected menu item were inserted, the cursor after it,
     and the offsets the item replaces."""
     try:
@@ -152,7 +161,7 @@ def _with_selected(target: Target, selected: lsp.SelectedCompletionInfo
     virtual = text[:start] + selected.text + text[end:]
     cursor = start + len(selected.text)
     doc = Document(virtual, target.document.path, target.document.language)
-    return doc, position_at(virtual, cursor), start, end
+    return doc, Cursor.at_offset(virtual, cursor), start, end
 
 
 def _record_shown(ls: CodeslmServer, recorder: stats.Recorder, surface: str, target: Target,
@@ -220,17 +229,17 @@ def register(server: CodeslmServer) -> None:
         automatic = context is None or (
             context.trigger_kind == lsp.InlineCompletionTriggerKind.Automatic)
         n = 1 if automatic else max(1, ls.services.config.lsp.candidates_invoked)
-        document, position = target.document, target.position
+        document, cursor = target.document, target.cursor
         selected = context.selected_completion_info if context is not None else None
         replace_from = replace_to = None
         if selected is not None:
             virtual = _with_selected(target, selected)
             if virtual is None:
                 return lsp.InlineCompletionList(items=[])
-            document, position, replace_from, replace_to = virtual
-        completions = await complete(ls, uri, document, position, automatic=automatic, n=n)
-        if completions is None:
-            return None  # superseded by a newer request
+            document, cursor, replace_from, replace_to = virtual
+        completions = await complete(ls, uri, document, cursor, automatic=automatic, n=n)
+        if isinstance(completions, Superseded):
+            return None  # superseded by a newer request: an empty answer, not an error
         items: list[lsp.InlineCompletionItem] = []
         text = target.doc.text
         if selected is not None and replace_from is not None and replace_to is not None:
@@ -270,9 +279,9 @@ def register(server: CodeslmServer) -> None:
             lsp.CompletionTriggerKind.TriggerCharacter,
             lsp.CompletionTriggerKind.TriggerForIncompleteCompletions,
         )
-        completions = await complete(ls, uri, target.document, target.position,
+        completions = await complete(ls, uri, target.document, target.cursor,
                                      automatic=automatic, n=1)
-        if completions is None:
+        if isinstance(completions, Superseded):
             return empty
         text = target.doc.text
         line_start = text.rfind("\n", 0, target.offset) + 1

@@ -223,13 +223,9 @@ def register(server: CodeslmServer) -> None:
 
     @server.feature(STATS_METHOD)
     def stats(ls: CodeslmServer, params: Any = None) -> dict[str, Any]:
+        # One stats object: the scheduler's requests and the engine's work (warm-ups, tokens).
         out = ls.scheduler.stats.as_dict(ls.scheduler.ledger)
         out["status"] = ls.status.params()
-        engine = ls.services.engine_if_built()
-        if engine is not None:
-            out["warmups"] = engine.warmups
-            out["prompt_tokens"] = engine.stats.prompt_tokens
-            out["cached_prompt_tokens"] = engine.stats.cached_prompt_tokens
         return out
 
 

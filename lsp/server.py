@@ -29,7 +29,6 @@ from .context import ProviderFactory, default_factory
 from .documents import DocumentStore
 from .framing import CHUNK, MessageReader, ThreadedStreamSource
 from .protocol import CodeslmProtocol
-from .scheduler import Scheduler
 from .services import BackendFactory, Services
 from .status import METHOD as STATUS_METHOD
 from .status import StatusReporter
@@ -62,7 +61,7 @@ class CodeslmServer(LanguageServer):
             context_factory=context_factory,
         )
         self.documents = DocumentStore(max_bytes=self.services.config.lsp.max_document_bytes)
-        self.scheduler = Scheduler()
+        self.scheduler = self.services.scheduler  # the session's: one owner of superseding
         self._background: set[asyncio.Task[Any]] = set()
         self.session_started = False  # notifications may be sent (after initialize)
         self.init_settings: dict[str, Any] = {}  # flat keys from initializationOptions

@@ -1,24 +1,27 @@
 """The core objects the server calls, rebuilt when the settings change.
 
-``Services`` owns the effective config (command line + project files + editor settings), the
-backend (created through the registry, so ``--backend vllm --url ...`` just works), the
-completion engine and the workspace context. Changing a backend-shaping key (model, backend,
-url...) closes the old backend and makes a new one; other keys only renew the engine.
+``Services`` owns the effective config (command line + project files + editor settings) and
+the workspace context, and holds the server's :class:`~codeslm.session.Session` (the
+composition root builds the backend through the registry, so ``--backend vllm --url ...`` just
+works, the completion engine, the candidates, the scheduler and the stats). Changing a
+backend-shaping key (model, backend, url...) closes the old backend and makes a new one; other
+keys only renew the engine.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from codeslm.backends import Backend, create_backend
-from codeslm.candidates import CandidateGenerator
+from codeslm.completion.request import CompletionOptions, Cursor
+from codeslm.completion.scheduler import Scheduler
 from codeslm.config import Config, LoadedConfig, as_flat_dict, load_config
 from codeslm.engine import CompletionEngine
-from codeslm.types import Completion, CompletionMode, Document, HealthStatus, Position
+from codeslm.session import BackendFactory, Session, open_session
+from codeslm.types import Completion, Document, HealthStatus
 
 from .context import ProviderFactory, WorkspaceContext, default_factory
 from .settings import ORIGIN, needs_new_backend
@@ -26,7 +29,7 @@ from .status import StatusReporter
 
 log = logging.getLogger(__name__)
 
-BackendFactory = Callable[[Config], Backend]
+__all__ = ["BackendFactory", "Services"]
 
 
 class Services:
@@ -43,13 +46,12 @@ class Services:
         self._flags = dict(flags)
         self._editor: dict[str, Any] = {}
         self._roots: list[str] = []
-        self._backend_factory = backend_factory
         self.status = status
         self.context = WorkspaceContext(context_factory)
         self.loaded: LoadedConfig = load_config(self._flags)
-        self._backend: Backend | None = None
-        self._engine: CompletionEngine | None = None
-        self._candidates: CandidateGenerator | None = None
+        self.session: Session = open_session(self.config, context=self.context,
+                                             backend_factory=backend_factory,
+                                             quick_first=self.config.lsp.quick_first)
         self._describe()
 
     @property
@@ -82,49 +84,34 @@ class Services:
         self._editor, self._roots, self.loaded = new_editor, new_roots, loaded
         if not changed and not roots_changed and roots is None:
             return []  # the same settings again: keep the engine and its caches
-        if rebuild_backend and self._backend is not None:
-            self._retire_backend()
-        self._engine = self._candidates = None  # the engine holds the config: renew it
+        # The engine holds the config: renew it (and the backend when a key shapes it).
+        self.session.reconfigure(loaded.config, new_backend=rebuild_backend,
+                                 quick_first=loaded.config.lsp.quick_first)
         if roots is not None or rebuild_backend:
             self.context.set_roots(new_roots, loaded.config)
         self._describe()
         return changed
-
-    def _retire_backend(self) -> None:
-        old, self._backend = self._backend, None
-        if old is not None:
-            import asyncio
-
-            async def close() -> None:
-                try:
-                    await old.aclose()
-                except Exception:
-                    log.exception("closing the old backend failed")
-
-            # Without a running loop (tests) nothing can be running on the backend either.
-            with contextlib.suppress(RuntimeError):
-                asyncio.get_running_loop().create_task(close())
 
     # -- the core objects -----------------------------------------------------------------
 
     @property
     def backend(self) -> Backend:
         """The backend, created on first use (ConfigError for an unknown backend name)."""
-        if self._backend is None:
-            self._backend = self._backend_factory(self.config)
-        return self._backend
+        return self.session.backend
 
     @property
     def engine(self) -> CompletionEngine:
-        if self._engine is None:
-            self._engine = CompletionEngine(self.backend, self.config,
-                                            context_provider=self.context,
-                                            quick_first=self.config.lsp.quick_first)
-        return self._engine
+        """The completion engine (renewed after a settings change)."""
+        return self.session.engine
 
     def engine_if_built(self) -> CompletionEngine | None:
         """The engine when one exists (statistics must not create a backend)."""
-        return self._engine
+        return self.session.engine_if_built()
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The one owner of debounce, superseding and cancellation of completion requests."""
+        return self.session.scheduler
 
     async def warm_up(self) -> bool:
         """Load or reach the model now rather than on the first keystroke; report the state
@@ -147,39 +134,25 @@ class Services:
         self.status.error(health.detail or health.status.value)
         return False
 
-    def typed_ahead(self, document: Document, position: Position) -> bool:
+    def typed_ahead(self, document: Document, cursor: Cursor) -> bool:
         """True when the engine can answer at once: the user is typing through a suggestion
         it showed (its typed-ahead cache), so there is nothing to debounce."""
-        cached = getattr(self.engine, "cached", None)
-        if not callable(cached):
-            return False
         try:
-            return cached(document, position) is not None
+            return self.engine.cached(document, cursor) is not None
         except Exception:  # a cache probe must never fail a completion
             log.debug("typed-ahead probe failed", exc_info=True)
             return False
 
-    async def complete(
-        self,
-        document: Document,
-        position: Position,
-        *,
-        n: int = 1,
-        mode: CompletionMode = CompletionMode.AUTO,
-    ) -> list[Completion] | None:
-        """Up to ``n`` completions at ``position`` (one engine call when ``n`` is 1); None when
-        the engine reports the request superseded by a newer one for the same document."""
+    async def complete(self, document: Document, cursor: Cursor, *, n: int = 1,
+                       options: CompletionOptions | None = None) -> list[Completion]:
+        """Up to ``n`` completions at ``cursor`` (one engine call when ``n`` is 1). Running it
+        through :attr:`scheduler` makes a newer request for the document supersede it."""
+        options = options or CompletionOptions()
         if n <= 1:
-            completion = await self.engine.complete(document, position, mode=mode)
-            if completion.finish_reason == "superseded":
-                return None
+            completion = await self.engine.complete(document, cursor, options)
             return [completion] if completion.text.strip() else []
-        if self._candidates is None or self._candidates.engine is not self.engine:
-            self._candidates = CandidateGenerator(self.engine)
-        return await self._candidates.candidates(document, position, n, mode=mode)
+        return await self.session.candidates.candidates(document, cursor, n, options)
 
     async def aclose(self) -> None:
-        backend, self._backend = self._backend, None
-        self._engine = self._candidates = None
-        if backend is not None:
-            await backend.aclose()
+        """Close the backend (the workspace context is closed by its owner at shutdown)."""
+        await self.session.aclose()

@@ -7,12 +7,12 @@ import json
 import sys
 from typing import Any
 
-from ..backends import create_backend
 from ..git.changes import collect
 from ..git.message import STRATEGIES, MessageResult, MessageWriter
 from ..git.prepare import comment_char_for
 from ..git.repo import STAGED, GitRepo
 from ..git.style import learn
+from ..session import open_session
 from . import common
 
 
@@ -43,12 +43,9 @@ def run(args: argparse.Namespace) -> int:
     comment_char = comment_char_for(repo.config_get("core.commentChar"), "")
 
     async def body() -> MessageResult:
-        backend = create_backend(config)
-        try:
-            writer = MessageWriter(backend, config, comment_char=comment_char)
+        async with open_session(config) as session:
+            writer = MessageWriter(session.backend, config, comment_char=comment_char)
             return await writer.write(changes, style, strategy=args.strategy)
-        finally:
-            await backend.aclose()
 
     result = common.run(body)
     if args.json:

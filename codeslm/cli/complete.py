@@ -6,17 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
-from ..backends import create_backend
+from ..completion.request import CompletionOptions
 from ..config import Config
 from ..documents import parse_location, read_document, resolve_end_of_line
-from ..engine import CompletionEngine
+from ..session import open_session
 from ..types import Completion, CompletionMode, Document
 from . import common
-
-if TYPE_CHECKING:
-    from ..context import WorkspaceProvider
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -38,25 +36,21 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(run=run)
 
 
-def context_provider_for(config: Config, document: Document) -> WorkspaceProvider | None:
-    """The cross-file context provider for ``document``, or None when there is none.
+def context_root_for(config: Config, document: Document) -> Path | None:
+    """The workspace whose index gives ``document`` its cross-file context, or None.
 
     The workspace is the git repository around the file (else the current directory when the
-    file is under it, else the file's directory); its on-disk index is loaded and brought up
-    to date (only changed files are re-parsed; ``codeslm index`` does the first build with
-    a progress bar).
+    file is under it, else the file's directory); the session loads its on-disk index and
+    brings it up to date (only changed files are re-parsed; ``codeslm index`` does the first
+    build with a progress bar).
     """
     if not config.context.enabled or document.path is None:
         return None
-    from pathlib import Path
-
-    from ..context import WorkspaceProvider
     from .index import workspace_root
 
     path = Path(document.path).resolve()
     cwd = Path.cwd().resolve()
-    root = workspace_root(path.parent, fallback=cwd if path.is_relative_to(cwd) else None)
-    return WorkspaceProvider.open(root, config, refresh="now")
+    return workspace_root(path.parent, fallback=cwd if path.is_relative_to(cwd) else None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,16 +66,11 @@ def run(args: argparse.Namespace) -> int:
     mode = CompletionMode(args.mode)
 
     async def body() -> Completion:
-        backend = create_backend(config)
-        try:
-            provider = None if args.no_context else context_provider_for(config, document)
-            engine = CompletionEngine(backend, config, context_provider=provider)
-            return await engine.complete(
-                document, position, mode=mode, use_context=not args.no_context,
-                max_tokens=args.max_tokens,
-            )
-        finally:
-            await backend.aclose()
+        root = None if args.no_context else context_root_for(config, document)
+        async with open_session(config, root) as session:
+            options = CompletionOptions(mode=mode, use_context=not args.no_context,
+                                        max_tokens=args.max_tokens)
+            return await session.engine.complete(document, position, options)
 
     completion = common.run(body)
     if args.json:

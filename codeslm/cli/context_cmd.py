@@ -9,13 +9,13 @@ import json
 import sys
 from typing import Any
 
-from ..backends import create_backend
+from ..completion.request import CompletionOptions
 from ..documents import offset_of, parse_location, read_document, resolve_end_of_line
-from ..engine import CompletionEngine
 from ..errors import InputError
+from ..session import open_session
 from ..types import CompletionMode
 from . import common
-from .complete import context_provider_for
+from .complete import context_root_for
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -48,15 +48,18 @@ def run(args: argparse.Namespace) -> int:
     document = read_document(path, max_bytes=config.lsp.max_document_bytes)
     position = resolve_end_of_line(document.text, position)
     offset_of(document.text, position)  # a bad position fails before the model loads
-    provider = context_provider_for(config, document)
-    if provider is None:
+    root = context_root_for(config, document)
+    if root is None:
         raise InputError("cross-file context is turned off (context.enabled = false)")
+    session = open_session(config, root)
+    provider = session.workspace
+    assert provider is not None  # context.enabled and a root: the session opened the index
 
     async def body() -> dict[str, Any]:
-        backend = create_backend(config)
-        try:
-            engine = CompletionEngine(backend, config, context_provider=provider)
-            plan = await engine.plan(document, position, mode=CompletionMode(args.mode))
+        async with session:
+            engine = session.engine
+            options = CompletionOptions(mode=CompletionMode(args.mode))
+            plan = await engine.plan(document, position, options)
             snippets = [
                 {"path": s.path, "lines": [s.start + 1, s.end], "kind": s.source,
                  "score": round(s.score, 3), "tokens": engine.count_tokens(s.text)}
@@ -71,9 +74,6 @@ def run(args: argparse.Namespace) -> int:
                 "prompt_tokens": engine.count_tokens(plan.prompt),
                 "prompt": plan.prompt,
             }
-        finally:
-            await backend.aclose()
-            provider.close()
 
     report = common.run(body)
     if args.json:

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from ..backends import create_backend
 from ..doctor import Check, run_checks
+from ..session import open_session
 from . import common
 
 
@@ -34,15 +34,12 @@ def run(args: argparse.Namespace) -> int:
     color = common.color_enabled(sys.stdout)
 
     async def body() -> bool:
-        backend = create_backend(config)
         healthy = True
-        try:
-            async for check in run_checks(config, backend, speed=not args.no_speed):
+        async with open_session(config) as session:
+            async for check in run_checks(config, session.backend, speed=not args.no_speed):
                 print(f"{_mark(check, color):>4}  {check.name:<11} {check.detail}", flush=True)
                 if check.ok is False:
                     healthy = False
-        finally:
-            await backend.aclose()
         return healthy
 
     return 0 if common.run(body) else 1

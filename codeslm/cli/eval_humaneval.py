@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..backends import create_backend
-from ..engine import CompletionEngine
 from ..evaluation import humaneval
 from ..evaluation.humaneval_data import KINDS, build_tasks, sample
 from ..paths import data_dir
+from ..session import open_session
 from . import common
 
 
@@ -96,15 +95,11 @@ def run(args: argparse.Namespace) -> int:
     common.note(f"{len(tasks)} {args.kind} tasks, model {config.model}; results in {output}")
 
     async def body() -> list[dict[str, Any]]:
-        backend = create_backend(config)
-        try:
-            engine = CompletionEngine(backend, config)
+        async with open_session(config) as session:
             with _progress(len(tasks)) as update:
-                return await humaneval.run(engine, tasks, settings, output,
+                return await humaneval.run(session.engine, tasks, settings, output,
                                            restart=args.restart,
                                            refresh_empty=args.refresh_empty, progress=update)
-        finally:
-            await backend.aclose()
 
     if args.rescore:
         rows = common.run(lambda: _rescore(settings, tasks, output, config))

@@ -10,11 +10,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..backends import create_backend
 from ..context.index import WorkspaceIndex
 from ..errors import InputError
 from ..evaluation import repo as repo_eval
 from ..paths import data_dir
+from ..session import open_session
 from . import common
 from .index import progress_bar
 
@@ -97,9 +97,8 @@ def run(args: argparse.Namespace) -> int:
                     f"results in {output}")
 
         async def body() -> None:
-            backend = create_backend(config)
-            try:
-                evaluation = repo_eval.RepoEvaluation(index, config, backend, settings)
+            async with open_session(config) as session:
+                evaluation = repo_eval.RepoEvaluation(index, session, settings)
                 for number, hole in enumerate(holes, 1):
                     if all((hole.id, m) in done for m in modes):
                         continue
@@ -112,8 +111,6 @@ def run(args: argparse.Namespace) -> int:
                             fh.write(json.dumps(row) + "\n")
                     marks = " ".join(f"{r.mode} {'ok' if r.exact else '--'}" for r in results)
                     common.note(f"[{number}/{len(holes)}] {hole.id}  {marks}")
-            finally:
-                await backend.aclose()
 
         common.run(body)
     finally:

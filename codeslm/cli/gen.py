@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..backends import create_backend
 from ..documents import language_for, normalise_language
 from ..errors import InputError
 from ..fileio import atomic_write, read_text_if_exists, unified_diff, write_target
@@ -20,6 +19,7 @@ from ..generate import (
     stream_generation,
 )
 from ..redaction import redact_restorable
+from ..session import open_session
 from . import common
 from .render import StreamPrinter
 
@@ -83,17 +83,14 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
 
     async def body() -> str:
-        backend = create_backend(config)
         parts: list[str] = []
-        try:
-            async for text in stream_generation(backend, messages, config, stats):
+        async with open_session(config) as session:
+            async for text in stream_generation(session.backend, messages, config, stats):
                 parts.append(text)
                 if extractor is not None:
                     printer.write(extractor.feed(text))
                 else:
                     printer.write(text)
-        finally:
-            await backend.aclose()
         return "".join(parts)
 
     answer = common.run(body)

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ..backends import create_backend
 from ..errors import CodeslmError
 from ..git import install as installer
 from ..git.changes import collect
@@ -26,6 +25,7 @@ from ..git.commit_hook import HookOutcome, prepare
 from ..git.repo import GitRepo, pushed_ranges
 from ..git.report import as_text
 from ..git.review import review
+from ..session import open_session
 from . import common
 
 log = logging.getLogger(__name__)
@@ -126,12 +126,12 @@ def prepare_commit_msg(args: argparse.Namespace) -> int:
         repo = GitRepo.discover()
 
         async def body() -> HookOutcome:
-            backend = create_backend(config)
-            return await asyncio.wait_for(
-                prepare(repo, config, backend, Path(args.message_file), args.source or None,
-                        deadline=deadline),
-                max(0.01, deadline - time.monotonic()),
-            )
+            async with open_session(config) as session:
+                return await asyncio.wait_for(
+                    prepare(repo, config, session.backend, Path(args.message_file),
+                            args.source or None, deadline=deadline),
+                    max(0.01, deadline - time.monotonic()),
+                )
 
         try:
             outcome = common.run(body)
@@ -171,12 +171,9 @@ def run_pre_push(args: argparse.Namespace) -> int:
                 continue
 
             async def body(changes: Any = changes) -> Any:
-                backend = create_backend(config)
-                try:
-                    return await review(changes, config, backend,
+                async with open_session(config) as session:
+                    return await review(changes, config, session.backend,
                                         deadline=time.monotonic() + config.git.review_timeout_s)
-                finally:
-                    await backend.aclose()
 
             result = common.run(body)
             found += len(result.findings)

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..backends import create_backend
 from ..fileio import atomic_write, read_text_if_exists
 from ..git.changes import collect
 from ..git.repo import STAGED, GitRepo
 from ..git.report import FORMATS, render
 from ..git.review import ReviewResult, review
+from ..session import open_session
 from . import common
 
 
@@ -83,12 +83,9 @@ def review_target(args: argparse.Namespace, target: str) -> ReviewResult | None:
     timeout = args.timeout if args.timeout is not None else config.git.review_timeout_s
 
     async def body() -> ReviewResult:
-        backend = None if args.no_model else create_backend(config)
-        try:
+        async with open_session(config) as session:
             deadline = time.monotonic() + timeout if timeout > 0 else None
+            backend = None if args.no_model else session.backend
             return await review(changes, config, backend, deadline=deadline)
-        finally:
-            if backend is not None:
-                await backend.aclose()
 
     return common.run(body)

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import serving, vllm_env
-from ..backends import create_backend
 from ..backends.served_fim import self_test
 from ..config import Config
 from ..errors import BackendUnavailable, CodeslmError, ConfigError, ModelNotFound
+from ..session import open_session
 from . import common
 
 
@@ -285,12 +285,10 @@ def _self_test(config: Config, plan: serving.LaunchPlan) -> None:
     client_config = dataclasses.replace(config, backend=plan.client_backend, url=[plan.url])
 
     async def check() -> str:
-        backend = create_backend(client_config)
-        try:
+        async with open_session(client_config) as session:
+            backend = session.backend
             fmt, how = await backend.detected_fim_format()  # type: ignore[attr-defined]
             result = await self_test(backend, fmt)
-        finally:
-            await backend.aclose()
         mark = "ok" if result.ok else "PROBLEM"
         return f"FIM self-test: {mark}: {result.detail} (format {how})"
 

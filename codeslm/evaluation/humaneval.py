@@ -34,8 +34,10 @@ from typing import Any
 
 from ..completion import Hole
 from ..completion.blockindent import missing_indentation, starts_shallower
+from ..completion.request import CompletionOptions
+from ..context.port import window
 from ..documents import position_at
-from ..engine import CompletionEngine, window
+from ..engine import CompletionEngine
 from ..errors import InputError
 from ..types import CompletionMode, Document, GenerationRequest
 from .humaneval_data import InfillTask
@@ -127,8 +129,8 @@ async def _baseline(engine: CompletionEngine, document: Document, cursor: int, r
     if finish in ("stop", "length") or used >= settings.max_tokens:
         return raw, used
     # The engine stopped early: continue the same greedy generation to the naive end.
-    plan = await engine.plan(document, position_at(document.text, cursor), mode=mode,
-                             use_context=False, max_tokens=settings.max_tokens)
+    options = CompletionOptions(mode=mode, use_context=False, max_tokens=settings.max_tokens)
+    plan = await engine.plan(document, position_at(document.text, cursor), options)
     request = GenerationRequest(
         prompt=plan.prompt + raw, max_tokens=max(1, settings.max_tokens - used),
         temperature=0.0, stop=plan.request.stop, stop_token_ids=plan.request.stop_token_ids,
@@ -158,10 +160,9 @@ async def evaluate_task(engine: CompletionEngine, task: InfillTask, settings: Ev
     """Complete one hole with the engine, derive the baseline, run both programs."""
     document, cursor = _document(task, settings)
     mode = CompletionMode(settings.mode)
-    completion = await engine.complete(
-        document, position_at(document.text, cursor), mode=mode, use_context=False,
-        max_tokens=settings.max_tokens, use_cache=False, supersede=False,
-    )
+    options = CompletionOptions(mode=mode, use_context=False, max_tokens=settings.max_tokens,
+                                use_cache=False)
+    completion = await engine.complete(document, position_at(document.text, cursor), options)
     passed, parses, status = await _check(
         task, _program_middle(completion.text, task, settings), timeout_s)
     baseline: str | None = None

@@ -33,6 +33,7 @@ and mode); a run with the same settings resumes where the last one stopped.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import io
 import json
 import logging
@@ -46,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import Backend
-from ..config import Config
+from ..completion.request import CompletionOptions
 from ..context import languages, tags
 from ..context.index import WorkspaceIndex
 from ..context.provider import WorkspaceProvider
@@ -54,6 +55,7 @@ from ..context.secrets import strip_strings
 from ..context.similarity import IDENT
 from ..engine import CompletionEngine
 from ..errors import InputError
+from ..session import Session
 from ..types import CompletionMode, Document, GenerationRequest, Position
 
 MODES = ("none", "infile", "repo")
@@ -374,16 +376,17 @@ def _first_use(line: str, names: Sequence[str], indent: int, tree: Any,
 
 
 class RepoEvaluation:
-    """Runs holes through one engine per context mode over a shared backend and index."""
+    """Runs holes through one engine per context mode over the session's backend and a shared
+    index (the session builds the engines)."""
 
-    def __init__(self, index: WorkspaceIndex, config: Config, backend: Backend,
+    def __init__(self, index: WorkspaceIndex, session: Session,
                  settings: RepoEvalSettings) -> None:
         for mode in settings.modes:
             if mode not in MODES:
                 raise InputError(f"unknown context mode {mode!r}", hint="use none, infile, repo")
         self.index = index
-        self.config = config
-        self.backend = backend
+        self.config = config = session.config
+        self.backend = session.backend
         self.settings = settings
         self.providers: dict[str, WorkspaceProvider] = {}
         self.engines: dict[str, CompletionEngine] = {}
@@ -392,7 +395,7 @@ class RepoEvaluation:
             if mode != "none":
                 provider = WorkspaceProvider(index, config, scope=mode, auto_sync=False)
                 self.providers[mode] = provider
-            self.engines[mode] = CompletionEngine(backend, config, context_provider=provider)
+            self.engines[mode] = session.engine_with(provider)
 
     async def run_hole(self, hole: Hole, text: str) -> list[HoleResult]:
         """Complete ``hole`` in every mode (``text`` is the file's full content)."""
@@ -432,13 +435,12 @@ class RepoEvaluation:
             provider.forget_region()
         use_context = mode != "none"
         await self._flush()
-        completion = await engine.complete(document, position, mode=CompletionMode.SINGLE_LINE,
-                                           use_context=use_context,
-                                           max_tokens=self.settings.max_tokens)
+        options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, use_context=use_context,
+                                    max_tokens=self.settings.max_tokens)
+        completion = await engine.complete(document, position, options)
         # The same prompt again (the provider's sticky context makes it identical), to count
         # its tokens: an early-stopped stream reports no usage.
-        plan = await engine.plan(document, position, mode=CompletionMode.SINGLE_LINE,
-                                 use_context=use_context, max_tokens=self.settings.max_tokens)
+        plan = await engine.plan(document, position, options)
         predicted = completion.text.split("\n", 1)[0].rstrip()
         cursor = line_start + hole.column
         completed = text[:cursor] + predicted + text[line_end:]
@@ -462,9 +464,9 @@ class RepoEvaluation:
             probe_doc = Document(document.text[:cursor] + typed + document.text[cursor:],
                                  document.path, document.language)
             started = time.perf_counter()
+            probe = dataclasses.replace(options, max_tokens=4)
             plan = await engine.plan(probe_doc, Position(hole.line, hole.column + len(typed)),
-                                     mode=CompletionMode.SINGLE_LINE, use_context=use_context,
-                                     max_tokens=4)
+                                     probe)
             generated = await self.backend.generate(plan.request)
             result.probe_latency_s = round(time.perf_counter() - started, 4)
             result.probe_prompt_tokens = generated.usage.prompt_tokens

@@ -19,6 +19,7 @@ import pytest
 from codeslm.backends.fake import FakeBackend
 from codeslm.completion import Hole
 from codeslm.completion.blockindent import missing_indentation
+from codeslm.completion.request import CompletionOptions
 from codeslm.config import Config
 from codeslm.documents import position_at
 from codeslm.engine import CompletionEngine, position_after
@@ -70,7 +71,8 @@ async def test_through_the_engine(case: dict[str, str]) -> None:
     document = Document(prefix + suffix, "f", case["language"])
     position = position_at(document.text, len(prefix))
     mode = CompletionMode(case.get("mode", "auto"))
-    plan = await _engine("").plan(document, position, mode=mode, use_context=False)
+    options = CompletionOptions(mode=mode, use_context=False)
+    plan = await _engine("").plan(document, position, options)
     block = plan.at_block
     assert plan.prefix == prefix and (block.lead if block else "") == lead
     at_block = block.prompt if block else None
@@ -81,7 +83,8 @@ async def test_through_the_engine(case: dict[str, str]) -> None:
         return case["raw"]
 
     engine = _engine(reply)
-    completion = await engine.complete(document, position, mode=mode, use_context=False)
+    options = CompletionOptions(mode=mode, use_context=False)
+    completion = await engine.complete(document, position, options)
     assert completion.text == case["expected"]
     # Asked at the real cursor first; again with the prefix ending at the block's indentation
     # when the reply started shallower. The edit starts at the real cursor either way.
@@ -112,16 +115,15 @@ async def test_typing_the_indentation_and_code_follows_the_suggestion() -> None:
     engine = _engine("print(balance)\n")  # at column 0: moved to the block or asked again
     document = Document(DOC, "bank.py", "python")
     position = Position(HOLE_LINE, 0)
-    first = await engine.complete(document, position, mode=CompletionMode.SINGLE_LINE)
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE)
+    first = await engine.complete(document, position, options)
     assert first.text == "    print(balance)"
     asked = len(engine.backend.requests)  # type: ignore[attr-defined]
     typed = "    pri"
     text = DOC.replace("\n\n    return False", f"\n{typed}\n    return False")
-    again = await engine.complete(
-        Document(text, "bank.py", "python"),
-        position_after(document, position, typed),
-        mode=CompletionMode.SINGLE_LINE,
-    )
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE)
+    again = await engine.complete(Document(text, "bank.py", "python"),
+                                  position_after(document, position, typed), options)
     assert again.cached and again.text == "nt(balance)"
     assert len(engine.backend.requests) == asked  # type: ignore[attr-defined]
 
@@ -136,12 +138,9 @@ async def test_the_early_first_line_carries_the_indentation() -> None:
 
     engine = _engine(reply)
     seen: list[Completion] = []
-    completion = await engine.complete(
-        Document(DOC, "bank.py", "python"),
-        Position(HOLE_LINE, 0),
-        mode=CompletionMode.MULTI_LINE,
-        on_partial=seen.append,
-    )
+    options = CompletionOptions(mode=CompletionMode.MULTI_LINE, on_partial=seen.append)
+    completion = await engine.complete(Document(DOC, "bank.py", "python"),
+                                       Position(HOLE_LINE, 0), options)
     assert completion.text == "    if balance == 0:\n        print('even')"
     assert [c.text for c in seen] == ["    if balance == 0:"]
 
@@ -149,9 +148,9 @@ async def test_the_early_first_line_carries_the_indentation() -> None:
 async def test_a_rejected_completion_stays_empty() -> None:
     # The model repeats the next line: rejected, and no bare indentation is offered instead.
     engine = _engine("return False\n")
-    completion = await engine.complete(
-        Document(DOC, "bank.py", "python"), Position(HOLE_LINE, 0), mode=CompletionMode.SINGLE_LINE
-    )
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE)
+    completion = await engine.complete(Document(DOC, "bank.py", "python"),
+                                       Position(HOLE_LINE, 0), options)
     assert completion.text == ""
 
 
@@ -179,8 +178,8 @@ async def test_a_sampled_retry_of_top_level_code_is_not_shown() -> None:
     config = Config(backend="fake")
     config.completion.latency_budget_ms = 0
     engine = CompletionEngine(FakeBackend(reply), config)
-    completion = await engine.complete(
-        Document(DOC, "bank.py", "python"), Position(HOLE_LINE, 0), mode=CompletionMode.SINGLE_LINE
-    )
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE)
+    completion = await engine.complete(Document(DOC, "bank.py", "python"),
+                                       Position(HOLE_LINE, 0), options)
     assert completion.text == ""
     assert engine.stats.retries >= 1 and engine.stats.retry_successes == 0

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from codeslm.backends.llamacpp import LlamaCppBackend
+from codeslm.completion.request import CompletionOptions
+from codeslm.completion.scheduler import Scheduler, Superseded
 from codeslm.config import Config
 from codeslm.engine import CompletionEngine, position_after
 from codeslm.types import CompletionMode, Document, Position
@@ -51,7 +53,7 @@ async def test_function_body_parses_and_does_not_repeat_the_suffix(
         backend: LlamaCppBackend) -> None:
     engine = _engine(backend)
     document = Document(BODY, "vowels.py", "python")
-    completion = await engine.complete(document, Position(2, 0), max_tokens=64)
+    completion = await engine.complete(document, Position(2, 0), CompletionOptions(max_tokens=64))
     assert completion.mode is CompletionMode.MULTI_LINE
     assert completion.text.strip(), completion.raw
     lines = BODY.split("\n")
@@ -86,16 +88,19 @@ async def test_typed_ahead_reuses_the_real_completion(backend: LlamaCppBackend) 
 
 async def test_a_superseded_request_stops_in_the_backend(backend: LlamaCppBackend) -> None:
     engine = _engine(backend)
+    scheduler = Scheduler(engine.stats)  # the one owner of superseding
     document = Document("# a long list of numbers\nNUMBERS = [\n", "nums.py", "python")
-    long_one = asyncio.create_task(engine.complete(
-        document, Position(2, 0), mode=CompletionMode.MULTI_LINE, max_tokens=400,
-        early_stop=False, use_cache=False))
+    long_options = CompletionOptions(mode=CompletionMode.MULTI_LINE, max_tokens=400,
+                                     early_stop=False, use_cache=False)
+    long_one = asyncio.create_task(scheduler.run(
+        "nums.py", lambda: engine.complete(document, Position(2, 0), long_options)))
     await asyncio.sleep(1.0)
-    newer = await engine.complete(document, Position(2, 0), mode=CompletionMode.SINGLE_LINE,
-                                  max_tokens=8, use_cache=False)
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, max_tokens=8, use_cache=False)
+    newer = await scheduler.run(
+        "nums.py", lambda: engine.complete(document, Position(2, 0), options))
     older = await long_one
-    assert older.finish_reason == "superseded"
-    assert newer.finish_reason != "superseded"
+    assert isinstance(older, Superseded)
+    assert not isinstance(newer, Superseded)
     cancelled = [usage for reason, usage in backend.history if reason == "cancelled"]
     assert cancelled and (cancelled[-1].completion_tokens or 0) < 400
 
@@ -130,8 +135,8 @@ async def test_ngram_speculative_decoding_runs_past_one_prompt_batch(model_path:
         lines = "".join(f"    values.append(scale(item_{i}, factor={i}))\n" for i in range(12))
         text = f"def build(factor):\n    values = []\n{lines}\n    return values\n"
         document = Document(text, "spec.py", "python")
-        completion = await engine.complete(document, Position(14, 0),
-                                           mode=CompletionMode.SINGLE_LINE, max_tokens=16)
+        options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, max_tokens=16)
+        completion = await engine.complete(document, Position(14, 0), options)
         assert completion.prompt_tokens is None or completion.prompt_tokens > 64
         assert completion.finish_reason != "error" and completion.raw
     finally:
@@ -145,11 +150,11 @@ async def test_early_stopped_completions_report_the_reused_prompt(
     # done) still learns from the backend how much of it was reused.
     engine = _engine(backend, retries=0)
     text = "def area(width, height):\n    return width * \n\n\nprint(area(2, 3))\n"
-    first = await engine.complete(Document(text, "area.py", "python"), Position(1, 19),
-                                  mode=CompletionMode.SINGLE_LINE, use_cache=False)
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, use_cache=False)
+    first = await engine.complete(Document(text, "area.py", "python"), Position(1, 19), options)
     typed = text.replace("width * \n", "width * h\n")
-    second = await engine.complete(Document(typed, "area.py", "python"), Position(1, 20),
-                                   mode=CompletionMode.SINGLE_LINE, use_cache=False)
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, use_cache=False)
+    second = await engine.complete(Document(typed, "area.py", "python"), Position(1, 20), options)
     for completion in (first, second):
         assert completion.prompt_tokens and completion.completion_tokens is not None
     assert second.cached_prompt_tokens is not None

@@ -8,9 +8,12 @@ import asyncio
 import pytest
 
 from codeslm.backends.fake import FakeBackend
+from codeslm.completion.request import CompletionOptions
+from codeslm.completion.scheduler import Superseded
 from codeslm.config import Config
 from codeslm.engine import CompletionEngine, position_after
-from codeslm.types import CompletionMode, Document, Position
+from codeslm.session import Session, open_session
+from codeslm.types import Completion, CompletionMode, Document, Position
 
 SOURCE = "def area(r):\n    return \n\n\nprint(area(2))\n"
 CURSOR = Position(1, 11)
@@ -64,24 +67,33 @@ async def test_prompt_cache_answers_an_identical_request() -> None:
     again = await engine.complete(_doc(), CURSOR)
     assert again.cached and again.text == "3.14159 * r * r"
     assert len(engine.backend.requests) == 1  # type: ignore[attr-defined]
-    fresh = await engine.complete(_doc(), CURSOR, use_cache=False)
+    fresh = await engine.complete(_doc(), CURSOR, CompletionOptions(use_cache=False))
     assert not fresh.cached and len(engine.backend.requests) == 2  # type: ignore[attr-defined]
+
+
+def _session(script: object, *, delay_s: float = 0.0) -> tuple[Session, FakeBackend]:
+    """A session over a scripted backend: its scheduler owns superseding."""
+    backend = FakeBackend(script, delay_s=delay_s)  # type: ignore[arg-type]
+    return open_session(Config(backend="fake"), backend_factory=lambda _c: backend), backend
 
 
 async def test_a_newer_request_for_the_same_document_supersedes_the_older() -> None:
     words = " ".join(f"w{i}" for i in range(200))
-    engine = _engine(words, delay_s=0.01)
-    backend = engine.backend
-    assert isinstance(backend, FakeBackend)
-    older = asyncio.create_task(engine.complete(_doc(), CURSOR, use_cache=False))
+    session, backend = _session(words, delay_s=0.01)
+    engine, scheduler = session.engine, session.scheduler
+    uncached = CompletionOptions(use_cache=False)
+    older = asyncio.create_task(
+        scheduler.run("geo.py", lambda: engine.complete(_doc(), CURSOR, uncached)))
     await asyncio.sleep(0.05)
-    newer = asyncio.create_task(engine.complete(_doc(), CURSOR, use_cache=False, max_tokens=3))
+    options = CompletionOptions(use_cache=False, max_tokens=3)
+    newer = asyncio.create_task(
+        scheduler.run("geo.py", lambda: engine.complete(_doc(), CURSOR, options)))
     first = await asyncio.wait_for(older, 2)
-    assert first.finish_reason == "superseded" and first.text == ""
+    assert first == Superseded("model")  # an explicit answer: nothing to show, no error
     assert backend.cancelled == 1  # the older stream was closed, not left running
     second = await asyncio.wait_for(newer, 5)
-    assert second.text.startswith("w0")
-    assert engine.stats.superseded == 1
+    assert isinstance(second, Completion) and second.text.startswith("w0")
+    assert engine.stats.superseded == 1 and engine.stats is session.stats
 
 
 async def test_requests_for_different_documents_run_side_by_side() -> None:
@@ -106,7 +118,8 @@ async def test_cancelling_the_caller_cancels_the_backend_stream() -> None:
 async def test_single_line_generation_stops_after_the_first_line() -> None:
     reply = "3.14159 * r * r\n" + "\n".join(f"x{i} = {i}" for i in range(100))
     engine = _engine(reply, delay_s=0.001)
-    completion = await engine.complete(_doc(), CURSOR, mode=CompletionMode.SINGLE_LINE)
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE)
+    completion = await engine.complete(_doc(), CURSOR, options)
     assert completion.finish_reason == "early"
     assert completion.completion_tokens is not None and completion.completion_tokens < 20
     assert engine.backend.cancelled == 1  # type: ignore[attr-defined]
@@ -118,10 +131,9 @@ async def test_multi_line_stops_when_it_leaves_the_function_and_streams_the_firs
              "    return 4 / 3 * 3.14159 * r ** 3\n" + "# filler\n" * 50)
     engine = _engine(reply, delay_s=0.001)
     partial: list[str] = []
-    completion = await engine.complete(
-        _doc(text), Position(1, 0), mode=CompletionMode.MULTI_LINE,
-        on_partial=lambda c: partial.append(c.text),
-    )
+    options = CompletionOptions(mode=CompletionMode.MULTI_LINE,
+                                on_partial=lambda c: partial.append(c.text))
+    completion = await engine.complete(_doc(text), Position(1, 0), options)
     assert completion.text == "    pi = 3.14159\n    return pi * r * r"
     assert completion.finish_reason == "early"
     assert partial == ["    pi = 3.14159"]
@@ -130,8 +142,8 @@ async def test_multi_line_stops_when_it_leaves_the_function_and_streams_the_firs
 async def test_early_stop_can_be_turned_off() -> None:
     reply = "3.14159 * r * r\nmore = 1\n"
     engine = _engine(reply)
-    completion = await engine.complete(_doc(), CURSOR, mode=CompletionMode.SINGLE_LINE,
-                                       early_stop=False)
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, early_stop=False)
+    completion = await engine.complete(_doc(), CURSOR, options)
     assert completion.raw == reply and completion.text == "3.14159 * r * r"
     assert completion.finish_reason == "stop"
 
@@ -140,8 +152,8 @@ async def test_deadline_ends_a_slow_stream_at_a_complete_line() -> None:
     reply = "    a = 1\n" + "".join(f"    v{i} = {i}\n" for i in range(300))
     engine = _engine(reply, delay_s=0.005, latency_budget_ms=150)
     text = "def f():\n\n"
-    completion = await engine.complete(_doc(text), Position(1, 0), mode=CompletionMode.MULTI_LINE,
-                                       max_tokens=2000)
+    options = CompletionOptions(mode=CompletionMode.MULTI_LINE, max_tokens=2000)
+    completion = await engine.complete(_doc(text), Position(1, 0), options)
     assert completion.finish_reason == "deadline"
     assert completion.text.startswith("    a = 1")
     assert completion.latency_s < 2
@@ -149,14 +161,17 @@ async def test_deadline_ends_a_slow_stream_at_a_complete_line() -> None:
 
 async def test_deadline_lowers_max_tokens_once_the_speed_is_known() -> None:
     engine = _engine("x", latency_budget_ms=500, max_tokens=64)
-    plan = await engine.plan(_doc(), Position(3, 0), mode=CompletionMode.MULTI_LINE)
+    options = CompletionOptions(mode=CompletionMode.MULTI_LINE)
+    plan = await engine.plan(_doc(), Position(3, 0), options)
     assert plan.request.max_tokens == 64  # nothing measured yet
     engine.speed.decode_tokens_per_s = 20.0
     engine.speed.seconds_per_new_char = 0.0001
-    plan = await engine.plan(_doc(), Position(3, 0), mode=CompletionMode.MULTI_LINE)
+    options = CompletionOptions(mode=CompletionMode.MULTI_LINE)
+    plan = await engine.plan(_doc(), Position(3, 0), options)
     assert 8 <= plan.request.max_tokens < 64
     engine.config.completion.latency_budget_ms = 0
-    plan = await engine.plan(_doc(), Position(3, 0), mode=CompletionMode.MULTI_LINE)
+    options = CompletionOptions(mode=CompletionMode.MULTI_LINE)
+    plan = await engine.plan(_doc(), Position(3, 0), options)
     assert plan.request.max_tokens == 64
 
 
@@ -166,18 +181,23 @@ async def test_a_failing_partial_callback_does_not_break_the_completion() -> Non
     def broken(_: object) -> None:
         raise RuntimeError("surface bug")
 
-    completion = await engine.complete(_doc("def f():\n\n"), Position(1, 0),
-                                       mode=CompletionMode.MULTI_LINE, on_partial=broken)
+    options = CompletionOptions(mode=CompletionMode.MULTI_LINE, on_partial=broken)
+    completion = await engine.complete(_doc("def f():\n\n"), Position(1, 0), options)
     assert completion.text.startswith("    return 1")
 
 
 async def test_an_explicit_cancel_by_path() -> None:
-    engine = _engine(" ".join(["tok"] * 500), delay_s=0.01)
-    task = asyncio.create_task(engine.complete(_doc(), CURSOR, use_cache=False))
+    session, backend = _session(" ".join(["tok"] * 500), delay_s=0.01)
+    engine, scheduler = session.engine, session.scheduler
+    options = CompletionOptions(use_cache=False)
+    task = asyncio.create_task(
+        scheduler.run("geo.py", lambda: engine.complete(_doc(), CURSOR, options)))
     await asyncio.sleep(0.05)
-    assert engine.cancel("geo.py")
-    assert (await task).finish_reason == "superseded"
-    assert not engine.cancel("geo.py")
+    assert scheduler.cancel("geo.py")
+    assert isinstance(await task, Superseded)
+    assert not scheduler.cancel("geo.py")
+    await asyncio.sleep(0)
+    assert backend.cancelled == 1
 
 
 def test_fast_model_serves_automatic_completions_only() -> None:
@@ -200,14 +220,16 @@ async def test_a_rejected_completion_is_retried_with_seeded_samples() -> None:
         return "    result = 3.14159 * r * r\n" if request.seed == 2 else "    return result\n"
 
     engine = _engine(script)
-    completion = await engine.complete(_doc(text), Position(1, 0), mode=CompletionMode.SINGLE_LINE)
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE)
+    completion = await engine.complete(_doc(text), Position(1, 0), options)
     assert completion.text == "    result = 3.14159 * r * r"
     assert engine.stats.retries == 2 and engine.stats.retry_successes == 1
     seeds = [r.seed for r in engine.backend.requests]  # type: ignore[attr-defined]
     assert seeds == [None, 1, 2]
 
     engine = _engine(script, retries=0)
-    completion = await engine.complete(_doc(text), Position(1, 0), mode=CompletionMode.SINGLE_LINE)
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE)
+    completion = await engine.complete(_doc(text), Position(1, 0), options)
     assert completion.text == "" and engine.stats.retries == 0
 
 

@@ -10,6 +10,7 @@ from codeslm.backends.fake import FakeBackend
 from codeslm.config import Config
 from codeslm.context.index import WorkspaceIndex
 from codeslm.evaluation import repo as ev
+from codeslm.session import Session, open_session
 
 from .conftest import write_repo
 
@@ -94,7 +95,7 @@ def test_nothing_after_the_hole_reaches_the_prompt(tmp_path: Path) -> None:
     backend = FakeBackend("result = helper_api(alpha_token, 17)")
     settings = ev.RepoEvalSettings(str(root), "fake", 1, 0, ("none", "infile", "repo"), 768,
                                    16, 3000, 1000, True)
-    evaluation = ev.RepoEvaluation(index, config, backend, settings)
+    evaluation = ev.RepoEvaluation(index, _session(config, backend), settings)
     text = (root / "app/main.py").read_text()
     results = asyncio.run(evaluation.run_hole(holes[0], text))
     prompts = [r.prompt or "" for r in backend.requests]
@@ -111,7 +112,7 @@ def test_nothing_after_the_hole_reaches_the_prompt(tmp_path: Path) -> None:
                    if h.id == holes[0].id]
     assert api_hole.target == "helper_api(alpha_token, 17)"
     backend = FakeBackend("helper_api(alpha_token, 17)")
-    evaluation = ev.RepoEvaluation(index, config, backend, settings)
+    evaluation = ev.RepoEvaluation(index, _session(config, backend), settings)
     (result,) = asyncio.run(evaluation.run_hole(api_hole, text))[:1]
     assert result.exact and result.predicted == "helper_api(alpha_token, 17)"
     assert any("result = <|fim_suffix|>" in (r.prompt or "") for r in backend.requests)
@@ -164,3 +165,8 @@ def test_a_hole_is_a_first_use_when_the_file_has_not_used_its_names_above(
     assert holes["make_circle(size)"].first_use
     assert not holes["make_circle(size * 2)"].first_use
     index.close()
+
+
+def _session(config: Config, backend: FakeBackend) -> Session:
+    """A session over the test's scripted backend."""
+    return open_session(config, backend_factory=lambda _config: backend)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from codeslm.backends.fake import FakeBackend
+from codeslm.completion.request import CompletionOptions
 from codeslm.config import Config
 from codeslm.context import WorkspaceProvider
 from codeslm.context.members import class_bases, remainders
@@ -199,11 +200,11 @@ def test_the_engine_passes_the_names_to_the_backend(provider: WorkspaceProvider)
     line = text[:offset].count("\n")
     doc = Document(text, str(provider.index.root / rel), "python")
     engine = CompletionEngine(FakeBackend("x"), provider.config, context_provider=provider)
-    plan = asyncio.run(engine.plan(doc, Position(line, len(marker)),
-                                   mode=CompletionMode.SINGLE_LINE))
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE)
+    plan = asyncio.run(engine.plan(doc, Position(line, len(marker)), options))
     assert "to_input_list" in plan.request.first_identifier
-    plain = asyncio.run(engine.plan(doc, Position(line, len(marker)),
-                                    mode=CompletionMode.SINGLE_LINE, use_context=False))
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, use_context=False)
+    plain = asyncio.run(engine.plan(doc, Position(line, len(marker)), options))
     assert plain.request.first_identifier == ()
 
 

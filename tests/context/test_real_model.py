@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from codeslm.backends.llamacpp import LlamaCppBackend
+from codeslm.completion.request import CompletionOptions
 from codeslm.config import Config
 from codeslm.context import WorkspaceProvider
 from codeslm.engine import CompletionEngine
@@ -86,12 +87,12 @@ async def test_repository_context_gives_the_model_the_api(
     offset = text.index("pricing.") + len("pricing.")
     doc = Document(text, str(path), "python")
     position = Position(text[:offset].count("\n"), offset - text.rfind("\n", 0, offset) - 1)
-    plan = await engine.plan(doc, position, mode=CompletionMode.SINGLE_LINE)
+    plan = await engine.plan(doc, position, CompletionOptions(mode=CompletionMode.SINGLE_LINE))
     assert plan.prompt.startswith("<|repo_name|>shop-repo\n<|file_sep|>")
     assert "def compute_shipping_quote(" in plan.prompt
     assert "<|file_sep|>shop/checkout.py\n<|fim_prefix|>" in plan.prompt
-    with_context = await engine.complete(doc, position, mode=CompletionMode.SINGLE_LINE,
-                                         max_tokens=24)
+    options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, max_tokens=24)
+    with_context = await engine.complete(doc, position, options)
     assert with_context.text.startswith("compute_shipping_quote(")
     provider.close()
 
@@ -108,7 +109,8 @@ async def test_typing_reuses_almost_the_whole_prompt(
         doc = Document(t, str(path), "python")
         at = offset + len(typed)
         position = Position(t[:at].count("\n"), at - t.rfind("\n", 0, at) - 1)
-        plan = await engine.plan(doc, position, mode=CompletionMode.SINGLE_LINE, max_tokens=4)
+        options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, max_tokens=4)
+        plan = await engine.plan(doc, position, options)
         usages.append((await backend.generate(plan.request)).usage)
     for usage in usages[1:]:
         assert usage.prompt_tokens and usage.cached_prompt_tokens is not None

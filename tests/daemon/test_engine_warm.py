@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 
 from codeslm.backends.fake import FakeBackend
+from codeslm.completion.plan import QUICK_PREFIX_CHARS
+from codeslm.completion.request import CompletionOptions
 from codeslm.config import Config
-from codeslm.engine import QUICK_PREFIX_CHARS, CompletionEngine
+from codeslm.engine import CompletionEngine
 from codeslm.types import Document, Position
 
 TEXT = "".join(f"def f{i}(x):\n    return x * {i}\n\n\n" for i in range(400)) + "def g(x):\n    "
@@ -24,28 +26,29 @@ def _engine(quick: bool, delay_s: float = 0.0) -> tuple[CompletionEngine, FakeBa
 async def _settle(engine: CompletionEngine) -> None:
     for _ in range(100):
         await asyncio.sleep(0.05)
-        if engine._warming is None or engine._warming.done():
+        if engine.warmer.task is None or engine.warmer.task.done():
             return
 
 
 async def test_the_first_request_at_a_new_place_is_quick_then_the_full_prompt_is_warmed() -> None:
     engine, backend = _engine(quick=True)
     doc = Document(TEXT, "a.py", "python")
-    await engine.complete(doc, END, use_cache=False)
+    await engine.complete(doc, END, CompletionOptions(use_cache=False))
     await _settle(engine)
     quick, warm = backend.requests
     assert not quick.warm and warm.warm and warm.max_tokens == 1
     assert len(quick.prompt or "") < QUICK_PREFIX_CHARS + 600 < len(warm.prompt or "")
-    assert engine.warmups == 1
-    await engine.complete(doc, END, use_cache=False)  # warm here now: the full window
+    assert engine.stats.warmups == 1
+    options = CompletionOptions(use_cache=False)
+    await engine.complete(doc, END, options)  # warm here now: the full window
     assert backend.requests[-1].prompt == warm.prompt
 
 
 async def test_without_quick_first_nothing_is_warmed_unasked() -> None:
     engine, backend = _engine(quick=False)
-    await engine.complete(Document(TEXT, "a.py", "python"), END, use_cache=False)
+    await engine.complete(Document(TEXT, "a.py", "python"), END, CompletionOptions(use_cache=False))
     await _settle(engine)
-    assert [r.warm for r in backend.requests] == [False] and engine.warmups == 0
+    assert [r.warm for r in backend.requests] == [False] and engine.stats.warmups == 0
 
 
 async def test_a_real_request_cancels_a_streaming_warm_up() -> None:
@@ -54,12 +57,12 @@ async def test_a_real_request_cancels_a_streaming_warm_up() -> None:
     engine.start_warming(doc, END)
     for _ in range(100):  # until the warm-up talks to the backend
         await asyncio.sleep(0.02)
-        if engine._warm_streaming:
+        if engine.warmer.streaming:
             break
-    warming = engine._warming
-    await engine.complete(doc, END, use_cache=False)
+    warming = engine.warmer.task
+    await engine.complete(doc, END, CompletionOptions(use_cache=False))
     assert warming is not None and warming.done() and not warming.result()
-    assert engine.warmups == 0
+    assert engine.stats.warmups == 0
 
 
 async def test_a_failing_backend_makes_the_warm_up_give_up_quietly() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from codeslm.lsp.scheduler import CpuLedger, Scheduler
+
+from codeslm.completion.scheduler import CpuLedger, Scheduler, Superseded
 
 
 async def test_debounced_burst_costs_one_model_call() -> None:
@@ -18,7 +19,7 @@ async def test_debounced_burst_costs_one_model_call() -> None:
 
     results = await asyncio.gather(*(
         scheduler.run("doc", lambda i=i: work(i), debounce_s=0.05) for i in range(5)))
-    assert results == [None, None, None, None, 4]
+    assert results == [Superseded("waiting")] * 4 + [4]
     assert calls == [4]
     assert scheduler.stats.debounced == 4 and scheduler.stats.cancelled == 0
 
@@ -44,7 +45,7 @@ async def test_superseded_model_call_is_cancelled_and_counted() -> None:
     await started.wait()
     second = await scheduler.run("doc", fast)
     assert second == "new"
-    assert await first is None
+    assert await first == Superseded("model")
     assert cancelled.is_set()
     assert scheduler.stats.cancelled == 1
 
@@ -104,7 +105,7 @@ def test_cpu_ledger_splits_time_between_active_calls() -> None:
 
 
 def test_adaptive_debounce_follows_the_typing_rhythm() -> None:
-    from codeslm.lsp.scheduler import TypingRhythm
+    from codeslm.completion.scheduler import TypingRhythm
 
     now = [0.0]
     rhythm = TypingRhythm(clock=lambda: now[0])

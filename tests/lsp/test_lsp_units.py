@@ -14,7 +14,7 @@ from lsprotocol import types as lsp
 
 from codeslm.backends.fake import FakeBackend
 from codeslm.config import Config
-from codeslm.engine import CrossFileContext
+from codeslm.context.port import CrossFileContext
 from codeslm.types import Document, Position
 
 

@@ -1,13 +1,15 @@
 """Completion requests per document: debounce, superseding, cancellation and accounting.
 
-A new completion request for a document supersedes the one still running for it: the older
-one's model call is cancelled (closing the backend stream stops the generation) and it answers
-an empty result. Automatic requests first wait ``debounce`` seconds, so a burst of keystrokes
+This is the one owner of superseding: a new completion request for a document supersedes the
+one still running for it. The older one's task is cancelled (the engine honours asyncio
+cancellation: closing the backend stream stops the generation) and it answers
+:class:`Superseded`. Automatic requests first wait ``debounce`` seconds, so a burst of keystrokes
 costs one model call. A client's ``$/cancelRequest`` cancels the handler task (pygls), which
 cancels the model call the same way.
 
-:class:`Stats` counts what happened to every request and, with :class:`CpuLedger`, how much
-process CPU time went into model calls that were later thrown away.
+:class:`~codeslm.completion.stats.CompletionStats` counts what happened to every request and,
+with :class:`CpuLedger`, how much process CPU time went into model calls that were later
+thrown away.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from .stats import CompletionStats
 
 T = TypeVar("T")
 
@@ -105,43 +109,15 @@ class CpuLedger:
         return self._active.pop(key, 0.0)
 
 
-@dataclass
-class Stats:
-    """Counters of completion requests (returned by the ``codeslm/stats`` request)."""
+@dataclass(frozen=True, slots=True)
+class Superseded:
+    """The answer of a request that a newer one for the same document (or an explicit
+    :meth:`Scheduler.cancel`) replaced before it finished: nothing to show, and no error.
 
-    requests: int = 0
-    automatic: int = 0
-    invoked: int = 0
-    debounced: int = 0  # superseded or cancelled while waiting: no model work
-    cancelled: int = 0  # superseded or cancelled during the model call
-    client_cancelled: int = 0  # of the two above, cancelled by $/cancelRequest
-    served: int = 0  # answered with at least one item
-    empty: int = 0  # answered with nothing (model said nothing, refused, bad input)
-    cache_hits: int = 0  # served without a model call (typed-ahead / LRU cache of the engine)
-    errors: int = 0
-    cpu_cancelled_s: float = 0.0  # during cancelled calls (their drain is in the ledger)
-    cpu_served_s: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list)  # answered requests, arrival->answer
+    ``phase`` is where it was stopped: ``waiting`` (debounce, no model work) or ``model``.
+    """
 
-    def as_dict(self, ledger: CpuLedger | None = None) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "latencies_ms"}
-        out["cpu_cancelled_s"] = round(self.cpu_cancelled_s, 3)
-        out["cpu_served_s"] = round(self.cpu_served_s, 3)
-        if ledger is not None:
-            out["cpu_cancelled_drain_s"] = round(ledger.drain, 3)
-            out["cpu_unattributed_s"] = round(ledger.unattributed, 3)
-        out["process_cpu_s"] = round(time.process_time(), 3)
-        lat = sorted(self.latencies_ms)
-        out["latency_p50_ms"] = _percentile(lat, 0.5)
-        out["latency_p95_ms"] = _percentile(lat, 0.95)
-        return out
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    k = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
-    return round(values[k], 1)
+    phase: str
 
 
 class _Ticket:
@@ -155,19 +131,23 @@ class _Ticket:
 class Scheduler:
     """One lane of completion work per document; see the module docstring."""
 
-    def __init__(self, stats: Stats | None = None, ledger: CpuLedger | None = None) -> None:
-        self.stats = stats or Stats()
+    def __init__(self, stats: CompletionStats | None = None,
+                 ledger: CpuLedger | None = None) -> None:
+        self.stats = stats if stats is not None else CompletionStats()
         self.ledger = ledger or CpuLedger()
         self.rhythm = TypingRhythm()
         self._lanes: dict[str, asyncio.Task[Any]] = {}
         self._ids = itertools.count(1)
 
-    def cancel(self, key: str) -> None:
-        """Cancel the work running for ``key`` (e.g. the document closed)."""
+    def cancel(self, key: str) -> bool:
+        """Cancel the work running for ``key`` (e.g. the document closed): its :meth:`run`
+        answers :class:`Superseded`. True when something was running."""
         task = self._lanes.pop(key, None)
-        if task is not None and not task.done():
+        running = task is not None and not task.done()
+        if task is not None and running:
             task.cancel()
         self.rhythm.forget(key)
+        return running
 
     async def run(
         self,
@@ -175,8 +155,12 @@ class Scheduler:
         work: Callable[[], Awaitable[T]],
         *,
         debounce_s: float = 0.0,
-    ) -> T | None:
-        """Run ``work`` for document ``key`` after ``debounce_s``; None if superseded."""
+    ) -> T | Superseded:
+        """Run ``work`` for document ``key`` after ``debounce_s``.
+
+        :class:`Superseded` when a newer request for ``key`` (or :meth:`cancel`) replaced it;
+        a cancellation of the caller itself (``$/cancelRequest``) propagates.
+        """
         ticket = _Ticket(next(self._ids))
         previous = self._lanes.get(key)
         if previous is not None and not previous.done():
@@ -191,7 +175,8 @@ class Scheduler:
             if by_client:
                 inner.cancel()
                 raise
-            return None  # superseded by a newer request for the same document
+            self.stats.superseded += 1
+            return Superseded(ticket.phase)
         finally:
             if self._lanes.get(key) is inner:
                 del self._lanes[key]

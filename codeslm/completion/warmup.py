@@ -1,0 +1,100 @@
+"""Which prompt window a request gets, and warming the backend's cache ahead of the user.
+
+:class:`Places` remembers where the engine's recent requests were. With ``quick_first`` on,
+only the first request at a new place (another document, or more than :data:`NEAR_LINES` lines
+away), with the calls that follow it at once (the candidates of one invoked request), uses the
+quick window; later requests there use the full window. Alternating the two windows while
+typing would make every prompt miss the KV cache.
+
+:class:`Warmer` holds the one background warm-up (a request that has the backend evaluate the
+prompt the next completion will send, generating one token): a real request cancels one that is
+talking to the backend; one still waiting for the engine to be idle stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from ..types import Position
+
+NEAR_LINES = 3  # a request within this many lines of the previous one is at the same place
+WARM_QUIET_S = 0.15  # a warm-up starts after completions have been idle this long
+BURST_S = 0.1  # calls closer than this belong to one request (an invoked request's candidates)
+
+Place = tuple[str, int]  # (document key, line)
+
+
+def near(place: Place | None, key: str, position: Position) -> bool:
+    """Whether ``position`` of document ``key`` is within :data:`NEAR_LINES` of ``place``."""
+    return place is not None and place[0] == key and abs(place[1] - position.line) <= NEAR_LINES
+
+
+class Places:
+    """Where the engine's requests were and when it was last busy; see the module docstring."""
+
+    def __init__(self, quick_first: bool = False) -> None:
+        self.quick_first = quick_first
+        self.last: Place | None = None  # the previous request (or finished warm-up)
+        self.quick: Place | None = None  # where the last quick request was
+        self.active = 0  # complete() calls running (a warm-up waits for none)
+        self.last_active = 0.0
+
+    def begin(self) -> None:
+        """A complete() call starts."""
+        self.active += 1
+
+    def end(self) -> None:
+        """A complete() call ended (however it ended)."""
+        self.active -= 1
+        self.last_active = time.monotonic()
+
+    def idle(self) -> bool:
+        """No call is running and none ran for :data:`WARM_QUIET_S`."""
+        return not self.active and time.monotonic() - self.last_active >= WARM_QUIET_S
+
+    def choose_quick(self, key: str, position: Position) -> bool:
+        """Whether a request at ``position`` of document ``key`` uses the quick window; notes
+        the request's place."""
+        last, self.last = self.last, (key, position.line)
+        new_place = not near(last, key, position)
+        same_burst = time.monotonic() - self.last_active < BURST_S
+        quick = self.quick_first and (new_place or (same_burst and near(self.quick, key,
+                                                                        position)))
+        self.quick = (key, position.line) if quick else None
+        return quick
+
+    def warmed(self, key: str, position: Position) -> None:
+        """A warm-up at ``position`` finished: the place is current."""
+        self.last = (key, position.line)
+
+
+class Warmer:
+    """The one background warm-up task of an engine; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[bool] | None = None
+        self.streaming = False  # the warm-up is talking to the backend
+
+    def start(self, warm_up: Coroutine[Any, Any, bool]) -> None:
+        """Run ``warm_up`` in the background, replacing a warm-up still running."""
+        self.stop(waiting_too=True)
+        self.task = asyncio.ensure_future(warm_up)
+
+    def stop(self, *, waiting_too: bool = False) -> None:
+        """Cancel the warm-up if it is talking to the backend (one still waiting for the
+        engine to be idle stays, unless ``waiting_too``)."""
+        if self.task is None or self.task.done():
+            self.task = None
+            return
+        if self.streaming or waiting_too:
+            self.task.cancel()
+            self.task = None
+
+    async def wait_idle(self, places: Places) -> None:
+        """Wait until no completion has run for a moment: the candidates of one invoked
+        request, or a burst of keystrokes, come first."""
+        while not places.idle():
+            await asyncio.sleep(WARM_QUIET_S / 3)
