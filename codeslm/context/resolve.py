@@ -1,4 +1,4 @@
-"""Name and member resolution over the workspace index: what a name at the cursor refers to.
+"""Name resolution over the workspace index: what a name (or ``receiver.member``) refers to.
 
 Resolution follows the file's imports first (``from pkg.mod import name``, ``import pkg.mod
 as m``, a package ``__init__`` re-exporting once), then the file's own top-level definitions;
@@ -6,7 +6,7 @@ a variable's class is read off the code above the cursor (annotations, construct
 annotated return type of the call that produced it). The same resolution answers what may
 follow ``receiver.`` (:mod:`.receiver_members`).
 
-A :class:`Definition` is ``(path, symbol)``. Every method reads the index and the line
+A ``Definition`` is ``(path, symbol)``. Every method reads the index and the line
 source only; none writes.
 """
 
@@ -253,6 +253,7 @@ class Resolver:
 
 
 def _stem(path: str) -> str:
+    """The module name ``path`` stands for (its folder's for a package or index file)."""
     name = path.rsplit("/", 1)[-1]
     if name.startswith(("__init__.", "index.")) or name == "mod.rs":
         parent = path.rsplit("/", 2)
