@@ -26,6 +26,7 @@ from common import git_commit, machine, percentile
 from codeslm.backends.daemon import runtime
 from codeslm.backends.daemon.client import DaemonBackend
 from codeslm.config import load_config
+from codeslm.session import open_session
 from codeslm.types import GenerationRequest
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -71,7 +72,9 @@ async def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=1500)
     args = parser.parse_args()
     config = load_config({"model": args.model}).config
-    backend = DaemonBackend(config)
+    config.backend, config.daemon.enabled = "llama-cpp", True  # the shared model daemon
+    backend = open_session(config).backend
+    assert isinstance(backend, DaemonBackend)
     await backend.health()
     pid = int((runtime.ping(backend.files()) or {})["pid"])
     await until_idle(pid)

@@ -303,7 +303,7 @@ def _daemon_action(args: argparse.Namespace, action: str, rest: list[str]) -> in
     """``serve status|stop|start``: the per-user model daemon (exit 1 from ``status`` when
     none runs)."""
     from ..backends.daemon import runtime
-    from ..backends.daemon.client import DaemonBackend, describe
+    from ..backends.daemon.client import describe
 
     if rest:
         raise ConfigError(f"serve {action} takes no arguments (got {' '.join(rest)})")
@@ -315,9 +315,12 @@ def _daemon_action(args: argparse.Namespace, action: str, rest: list[str]) -> in
         return 0
     config = common.load(args).config
     if action == "start":
-        backend = DaemonBackend(config)
+        from ..models.resolve import resolve
+
+        resolved = resolve(config.model)  # what a completion's daemon would serve
+        spec = runtime.DaemonSpec.from_config(config, resolved.path, resolved.name)
         started = time.perf_counter()
-        files = runtime.ensure_running(backend.spec(), timeout_s=config.daemon.start_timeout_s)
+        files = runtime.ensure_running(spec, timeout_s=config.daemon.start_timeout_s)
         hello = runtime.ping(files) or {}
         print(
             f"model daemon ready: pid {hello.get('pid')}, {hello.get('model')} "
