@@ -47,8 +47,8 @@ class Daemon:
         config = Config(n_ctx=spec.n_ctx, threads=spec.threads, n_batch=spec.n_batch)
         config.completion.kv_reuse = spec.kv_reuse
         config.completion.kv_refresh_tokens = spec.kv_refresh
-        self.backend = LlamaCppBackend(config, model_path=Path(spec.model_path))
-        self.backend._model_name = spec.model_name
+        self.backend = LlamaCppBackend(config, model_path=Path(spec.model_path),
+                                       model_name=spec.model_name)
         self.started = time.time()
         self.last_activity = time.monotonic()
         self.active = 0
@@ -69,18 +69,25 @@ class Daemon:
         # Load the model before listening: a client that finds the socket answering finds the
         # model loaded, and a broken model fails the start with its own error (see serve()).
         await self.backend.health()
-        if self.backend._load_error is not None:
-            raise self.backend._load_error
+        if self.backend.load_error is not None:
+            raise self.backend.load_error
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()  # stale: the start lock says nobody else serves it
-        server = await asyncio.start_unix_server(self._serve_connection, str(self.socket_path),
-                                                 limit=protocol.MAX_LINE_BYTES)
+        server = await asyncio.start_unix_server(
+            self._serve_connection, str(self.socket_path), limit=protocol.MAX_LINE_BYTES
+        )
         os.chmod(self.socket_path, 0o600)
-        self.state_path.write_text(json.dumps({
-            "pid": os.getpid(), "model": self.spec.model_name, "path": self.spec.model_path,
-            "started": self.started}))
-        log.info("daemon %d serving %s on %s", os.getpid(), self.spec.model_name,
-                 self.socket_path)
+        self.state_path.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "model": self.spec.model_name,
+                    "path": self.spec.model_path,
+                    "started": self.started,
+                }
+            )
+        )
+        log.info("daemon %d serving %s on %s", os.getpid(), self.spec.model_name, self.socket_path)
         watchdog = asyncio.create_task(self._idle_watchdog())
         try:
             await self._stopping.wait()
@@ -111,25 +118,38 @@ class Daemon:
 
     # -- connections -----------------------------------------------------------------------
 
-    async def _serve_connection(self, reader: asyncio.StreamReader,
-                                writer: asyncio.StreamWriter) -> None:
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self.active += 1
         self.last_activity = time.monotonic()
         try:
             if not _same_user(writer):
-                await _send(writer, protocol.error_to_wire(
-                    InputError("the daemon serves only its own user")))
+                await _send(
+                    writer,
+                    protocol.error_to_wire(InputError("the daemon serves only its own user")),
+                )
                 return
             try:
                 line = await reader.readline()
                 message = json.loads(line) if line.strip() else None
             except (ValueError, asyncio.LimitOverrunError, RecursionError) as exc:
-                await _send(writer, protocol.error_to_wire(
-                    InputError(f"malformed request line ({type(exc).__name__})")))
+                await _send(
+                    writer,
+                    protocol.error_to_wire(
+                        InputError(f"malformed request line ({type(exc).__name__})")
+                    ),
+                )
                 return
             if not isinstance(message, dict) or message.get("op") not in protocol.OPERATIONS:
-                await _send(writer, protocol.error_to_wire(InputError(
-                    f"unknown operation (expected one of {', '.join(protocol.OPERATIONS)})")))
+                await _send(
+                    writer,
+                    protocol.error_to_wire(
+                        InputError(
+                            f"unknown operation (expected one of {', '.join(protocol.OPERATIONS)})"
+                        )
+                    ),
+                )
                 return
             await self._dispatch(message, reader, writer)
         except (ConnectionError, BrokenPipeError):
@@ -144,13 +164,21 @@ class Daemon:
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _dispatch(self, message: dict[str, Any], reader: asyncio.StreamReader,
-                        writer: asyncio.StreamWriter) -> None:
+    async def _dispatch(
+        self, message: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         op = message["op"]
         try:
             if op == "ping":
-                await _send(writer, {"ok": True, "pid": os.getpid(),
-                                     "model": self.spec.model_name, "key": self.spec.key})
+                await _send(
+                    writer,
+                    {
+                        "ok": True,
+                        "pid": os.getpid(),
+                        "model": self.spec.model_name,
+                        "key": self.spec.key,
+                    },
+                )
             elif op == "generate":
                 await self._generate(message, reader, writer)
             elif op == "tokenize":
@@ -171,8 +199,9 @@ class Daemon:
         except CodeslmError as exc:
             await _send(writer, protocol.error_to_wire(exc))
 
-    async def _generate(self, message: dict[str, Any], reader: asyncio.StreamReader,
-                        writer: asyncio.StreamWriter) -> None:
+    async def _generate(
+        self, message: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         request = protocol.request_from_wire(message.get("request"))
         if not request.warm:
             for task in list(self._warm):  # a real request outranks every warm-up
