@@ -21,6 +21,8 @@ COMMANDS = [
     "complete",
     "context_cmd",
     "gen",
+    "edit",
+    "action",
     "doctor",
     "models",
     "config_cmd",
@@ -39,6 +41,8 @@ COMMANDS = [
 EPILOG = """examples:
   codeslm complete app.py:12:8          complete at line 12, column 8
   codeslm gen "parse a CSV row" -l python
+  codeslm edit app.py:3-9 "simplify"    rewrite lines 3-9 (a diff; --write applies)
+  codeslm action docstring app.py:12    run an action (codeslm action --list)
   codeslm models pull                   fetch and verify the default model
   codeslm doctor                        check the setup and measure speed
   codeslm commit-msg                    a commit message for the staged changes
