@@ -25,7 +25,6 @@ from typing import Any
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
-from pygls.protocol import default_converter
 
 from codeslm import outline
 from codeslm.actions import (
@@ -43,17 +42,16 @@ from codeslm.actions import (
 from codeslm.actions.user import COMMAND as USER_COMMAND
 from codeslm.actions.user import UserAction, load_user_actions
 from codeslm.errors import CodeslmError
+from codeslm.types import Range
 
-from .convert import InvalidPosition
+from .action_args import CONVERTER, CommandArgs, arguments, parse_args
+from .convert import InvalidPosition, LineIndex
 from .progress import WorkProgress
 from .server import CodeslmServer
 from .settings import language_enabled
 from .workspace_edit import apply_changes
 
 log = logging.getLogger(__name__)
-
-# The converter pygls' servers structure messages with (public factory, same hooks).
-_CONVERTER = default_converter()
 
 # Offered when editSelection arrives without an instruction (clients without a text prompt).
 PRESET_INSTRUCTIONS = [
@@ -104,24 +102,6 @@ def _stamp(path: Path) -> tuple[int, int]:
 # -- listing -------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class CommandArgs:
-    """The validated argument object of an action command."""
-
-    uri: str
-    version: int | None
-    range: lsp.Range
-    instruction: str
-    diagnostic: lsp.Diagnostic | None
-    action: str | None = None
-
-
-def _arguments(uri: str, version: int, rng: lsp.Range, **extra: Any) -> list[Any]:
-    payload: dict[str, Any] = {"uri": uri, "version": version, "range": _CONVERTER.unstructure(rng)}
-    payload.update({k: v for k, v in extra.items() if v is not None})
-    return [payload]
-
-
 def _wanted(only: list[str] | None, kind: str) -> bool:
     if not only:
         return True
@@ -137,18 +117,18 @@ def _code_action(
     rng: lsp.Range,
     diagnostic: lsp.Diagnostic | None = None,
 ) -> lsp.CodeAction:
-    arguments = _arguments(
+    args = arguments(
         uri,
         version,
         rng,
         action=None if action.builtin else action.name,
-        diagnostic=None if diagnostic is None else _CONVERTER.unstructure(diagnostic),
+        diagnostic=None if diagnostic is None else CONVERTER.unstructure(diagnostic),
     )
     return lsp.CodeAction(
         title=f"codeslm: {title}",
         kind=kind,
         diagnostics=None if diagnostic is None else [diagnostic],
-        command=lsp.Command(title=title, command=action.command, arguments=arguments),
+        command=lsp.Command(title=title, command=action.command, arguments=args),
     )
 
 
@@ -205,41 +185,6 @@ def code_actions(ls: CodeslmServer, params: lsp.CodeActionParams) -> list[lsp.Co
 # -- running -------------------------------------------------------------------------------
 
 
-def parse_args(command: str, args: tuple[Any, ...]) -> CommandArgs:
-    """Validate the command's argument object; InvalidParams with a clear message if bad."""
-    if len(args) != 1 or not isinstance(args[0], dict):
-        raise JsonRpcInvalidParams(
-            f"{command} takes one object argument "
-            "{uri, version, range, instruction?, diagnostic?, action?}"
-        )
-    raw = args[0]
-    uri = raw.get("uri")
-    if not isinstance(uri, str) or not uri:
-        raise JsonRpcInvalidParams(f"{command}: 'uri' must be a document URI")
-    version = raw.get("version")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-        raise JsonRpcInvalidParams(f"{command}: 'version' must be an integer")
-    try:
-        rng = _CONVERTER.structure(raw.get("range"), lsp.Range)
-    except Exception:
-        raise JsonRpcInvalidParams(f"{command}: 'range' must be an LSP range") from None
-    diagnostic = None
-    if raw.get("diagnostic") is not None:
-        try:
-            diagnostic = _CONVERTER.structure(raw["diagnostic"], lsp.Diagnostic)
-        except Exception:
-            raise JsonRpcInvalidParams(
-                f"{command}: 'diagnostic' must be an LSP diagnostic"
-            ) from None
-    instruction = raw.get("instruction") or ""
-    if not isinstance(instruction, str):
-        raise JsonRpcInvalidParams(f"{command}: 'instruction' must be a string")
-    action = raw.get("action")
-    if action is not None and not isinstance(action, str):
-        raise JsonRpcInvalidParams(f"{command}: 'action' must be an action name")
-    return CommandArgs(uri, version, rng, instruction, diagnostic, action)
-
-
 def _find_action(ls: CodeslmServer, command: str, spec: CommandArgs) -> Action:
     action = by_command(command)
     if action is not None:
@@ -286,16 +231,8 @@ async def run_command(
         instruction = await _ask_instruction(ls) or ""
         if not instruction:
             return {"applied": False, "reason": "cancelled", "message": "no instruction given"}
-    problem = None
-    if spec.diagnostic is not None:
-        d = spec.diagnostic
-        try:
-            problem_range = index.core_range(d.range)
-        except InvalidPosition:
-            problem_range = core_range
-        code = None if d.code is None else str(d.code)
-        problem = Problem(d.message, problem_range, d.source, code)
-    elif action.offer is Offer.DIAGNOSTIC and action.builtin:
+    problem = _problem(spec.diagnostic, index, core_range)
+    if problem is None and action.offer is Offer.DIAGNOSTIC and action.builtin:
         raise JsonRpcInvalidParams(f"{command} needs a 'diagnostic'")
     root = ls.services.context.root_for(doc.path) or (
         ls.services.roots[0] if ls.services.roots else None
@@ -317,6 +254,20 @@ async def run_command(
         log.info("unusable answer for %s: %r", plan.title, answer[:500])
         return refuse(f"{plan.title}: {exc.message}", "answer")
     return await apply_changes(ls, plan.title, spec.uri, doc.path, changes)
+
+
+def _problem(
+    diagnostic: lsp.Diagnostic | None, index: LineIndex, fallback: Range
+) -> Problem | None:
+    """The diagnostic the command was offered for, in core positions."""
+    if diagnostic is None:
+        return None
+    try:
+        problem_range = index.core_range(diagnostic.range)
+    except InvalidPosition:
+        problem_range = fallback
+    code = None if diagnostic.code is None else str(diagnostic.code)
+    return Problem(diagnostic.message, problem_range, diagnostic.source, code)
 
 
 async def _generate(

@@ -99,21 +99,7 @@ async def apply_changes(
             edits = _lsp_edits(LineIndex(change.base_text, encoding), change.edits)
             doc_version = None
         if versioned:
-            if change.create:
-                document_changes.append(
-                    lsp.CreateFile(
-                        uri=target_uri,
-                        options=lsp.CreateFileOptions(overwrite=False, ignore_if_exists=True),
-                    )
-                )
-            document_changes.append(
-                lsp.TextDocumentEdit(
-                    text_document=lsp.OptionalVersionedTextDocumentIdentifier(
-                        uri=target_uri, version=doc_version
-                    ),
-                    edits=edits,
-                )
-            )  # type: ignore[arg-type]
+            document_changes.extend(_versioned(change.create, target_uri, doc_version, edits))
         else:
             plain.setdefault(target_uri, []).extend(edits)
     if document_changes or plain:
@@ -129,6 +115,20 @@ async def apply_changes(
         await _show_document(ls, path)
         ls.show(f"wrote {path}", lsp.MessageType.Info)
     return {"applied": True, "files": [c.path or uri for c in changes]}
+
+
+def _versioned(create: bool, uri: str, version: int | None, edits: list[lsp.TextEdit]) -> list[Any]:
+    """The ``documentChanges`` entries of one file (created first when it is new)."""
+    entries: list[Any] = []
+    if create:
+        entries.append(
+            lsp.CreateFile(
+                uri=uri, options=lsp.CreateFileOptions(overwrite=False, ignore_if_exists=True)
+            )
+        )
+    identifier = lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version)
+    entries.append(lsp.TextDocumentEdit(text_document=identifier, edits=edits))  # type: ignore[arg-type]
+    return entries
 
 
 async def _send(ls: CodeslmServer, edit: lsp.WorkspaceEdit, title: str) -> dict[str, Any] | None:
