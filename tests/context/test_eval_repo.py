@@ -9,6 +9,7 @@ from pathlib import Path
 from codeslm.backends.fake import FakeBackend
 from codeslm.config import Config
 from codeslm.context.index import WorkspaceIndex
+from codeslm.evaluation import holes
 from codeslm.evaluation import repo as ev
 from codeslm.session import Session, open_session
 
@@ -64,10 +65,10 @@ def test_api_cut_hides_the_line_from_its_first_cross_file_name(repo: Path,
 
 
 def test_members_of_outside_modules_and_loggers_are_not_cross_file_names() -> None:
-    assert ev._only_on_external("asyncio.run(main())", "run", {"asyncio"})
-    assert not ev._only_on_external("app.run()", "run", {"asyncio"})
-    assert not ev._only_on_external("asyncio.run(run())", "run", {"asyncio"})
-    assert "debug" in ev._PY_BUILTIN_MEMBERS and "warning" in ev._PY_BUILTIN_MEMBERS
+    assert holes._only_on_external("asyncio.run(main())", "run", {"asyncio"})
+    assert not holes._only_on_external("app.run()", "run", {"asyncio"})
+    assert not holes._only_on_external("asyncio.run(run())", "run", {"asyncio"})
+    assert "debug" in holes._PY_BUILTIN_MEMBERS and "warning" in holes._PY_BUILTIN_MEMBERS
 
 
 LEAKY = {
