@@ -34,9 +34,8 @@ from typing import Any
 
 from ..completion import Hole
 from ..completion.blockindent import missing_indentation, starts_shallower
-from ..completion.request import CompletionOptions
+from ..completion.request import CompletionOptions, Cursor
 from ..context.port import window
-from ..documents import position_at
 from ..engine import CompletionEngine
 from ..errors import InputError
 from ..types import CompletionMode, Document, GenerationRequest
@@ -130,7 +129,7 @@ async def _baseline(engine: CompletionEngine, document: Document, cursor: int, r
         return raw, used
     # The engine stopped early: continue the same greedy generation to the naive end.
     options = CompletionOptions(mode=mode, use_context=False, max_tokens=settings.max_tokens)
-    plan = await engine.plan(document, position_at(document.text, cursor), options)
+    plan = await engine.plan(document, Cursor.at_offset(document.text, cursor), options)
     request = GenerationRequest(
         prompt=plan.prompt + raw, max_tokens=max(1, settings.max_tokens - used),
         temperature=0.0, stop=plan.request.stop, stop_token_ids=plan.request.stop_token_ids,
@@ -162,7 +161,7 @@ async def evaluate_task(engine: CompletionEngine, task: InfillTask, settings: Ev
     mode = CompletionMode(settings.mode)
     options = CompletionOptions(mode=mode, use_context=False, max_tokens=settings.max_tokens,
                                 use_cache=False)
-    completion = await engine.complete(document, position_at(document.text, cursor), options)
+    completion = await engine.complete(document, Cursor.at_offset(document.text, cursor), options)
     passed, parses, status = await _check(
         task, _program_middle(completion.text, task, settings), timeout_s)
     baseline: str | None = None
