@@ -71,5 +71,5 @@ async def test_a_failing_backend_makes_the_warm_up_give_up_quietly() -> None:
     async def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("backend down")
 
-    engine.plan = broken  # type: ignore[method-assign]
+    engine.plan = broken  # type: ignore[method-assign,assignment]
     assert await engine.warm(Document(TEXT, "a.py", "python"), END) is False
