@@ -5,10 +5,10 @@
   context, actions, generation, git messages and reviews. It talks to a model only through
   the :class:`~codeslm.backends.base.Backend` port;
 - **runtime**: what runs models: the backends behind that port, model files, managed servers,
-  daemons, llama.cpp builds, and the composition root (``session``) that wires a backend,
-  a context provider and an engine together;
+  daemons, llama.cpp builds, fine-tuning, the evaluations, and the composition root
+  (``session``) that wires a backend, a context provider and an engine together;
 - **edges**: what people and editors talk to: the CLI, the language server, setup scripts,
-  ``doctor``, editor configurations, the evaluations.
+  ``doctor``, editor configurations.
 
 A lazy import inside a function counts like one at the top. A new module must be placed in
 :data:`LAYERS` (the longest matching prefix wins), so the table stays the map of the tree.
@@ -56,12 +56,13 @@ LAYERS: dict[str, int] = {
     "codeslm.llama_build": RUNTIME,
     "codeslm.runtime_check": RUNTIME,
     "codeslm.session": RUNTIME,  # the composition root
+    "codeslm.evaluation": RUNTIME,  # runs the engine over a session, as tune does
+    "codeslm.tune": RUNTIME,  # training a LoRA adapter; the llama.cpp backend loads its store
     "codeslm.cli": EDGES,
     "codeslm.lsp": EDGES,
     "codeslm.bootstrap": EDGES,
     "codeslm.doctor": EDGES,
     "codeslm.editor_files": EDGES,
-    "codeslm.evaluation": EDGES,
     "codeslm.__main__": EDGES,
 }
 
