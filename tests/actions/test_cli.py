@@ -28,6 +28,14 @@ RULES = [
         "reply": "```python\ndef area(r: float) -> float:\n    return math.pi * r * r\n```",
     },
     {"contains": "Instruction: use r ** 2", "reply": "```python\nreturn math.pi * r ** 2\n```"},
+    {
+        "contains": "Write unit tests",
+        "reply": "```python\ndef test_area():\n    assert area(1) > 3\n```",
+    },
+    {
+        "contains": "wrong constant",
+        "reply": "```python\ndef area(r):\n    return math.tau * r * r / 2\n```",
+    },
     {"contains": "SHOUT", "reply": "```python\nDEF AREA(R):\n    RETURN MATH.PI * R * R\n```"},
 ]
 
@@ -227,3 +235,20 @@ def test_a_terminal_is_asked_before_writing(project: Path, env: dict[str, str]) 
     code, output = _on_a_terminal(["action", "docstring", "geo.py:4"], env, project, "y\n")
     assert code == 0 and "\x1b[" not in output.replace("\x1b[?", "")  # NO_COLOR: plain
     assert (project / "geo.py").read_text() == DOCUMENTED
+
+
+def test_tests_create_the_conventional_file_and_fix_takes_a_problem(
+    project: Path, env: dict[str, str]
+) -> None:
+    result = run(["action", "tests", "geo.py:4", "--write"], env, project)
+    assert result.returncode == 0, result.stderr
+    assert "--- /dev/null\n+++ b/test_geo.py" in result.stdout
+    created = (project / "test_geo.py").read_text()
+    assert created == "from geo import area\ndef test_area():\n    assert area(1) > 3\n"
+    assert (project / "geo.py").read_text() == GEO
+    fixed = run(["action", "fix", "geo.py:5", "--problem", "wrong constant", "-w"], env, project)
+    assert fixed.returncode == 0, fixed.stderr
+    assert (project / "geo.py").read_text() == GEO.replace(
+        "math.pi * r * r", "math.tau * r * r / 2"
+    )
+    one_line_error(run(["action", "fix", "geo.py:5"], env, project), 2, "a fix needs the problem")
