@@ -60,14 +60,18 @@ class CandidateGenerator:
         if n <= 1:
             return found
         add(_first_line(first))  # covers the single-line alternative of a multi-line answer
-        if len(found) < n and options.mode is CompletionMode.AUTO and (
-                first.mode is CompletionMode.SINGLE_LINE):
+        if (
+            len(found) < n
+            and options.mode is CompletionMode.AUTO
+            and (first.mode is CompletionMode.SINGLE_LINE)
+        ):
             multi = dataclasses.replace(options, mode=CompletionMode.MULTI_LINE)
             add(await self.engine.complete(document, cursor, multi))
         temperature = max(self.engine.config.completion.temperature, SAMPLING_TEMPERATURE)
         # Sampled answers are neither cached nor remembered: no cache can hold one.
-        sampled = dataclasses.replace(options, mode=first.mode, temperature=temperature,
-                                      use_cache=False, on_partial=None)
+        sampled = dataclasses.replace(
+            options, mode=first.mode, temperature=temperature, use_cache=False, on_partial=None
+        )
         tries = 0
         while len(found) < n and tries < n - 1:  # bounded: sampling may repeat itself
             tries += 1

@@ -76,8 +76,7 @@ class CompletionEngine:
         self.prompt_cache = PromptCache(config.completion.cache_size)
         self.speed = ThroughputTracker()
         self.planner = Planner(backend, config, self.speed, context_provider)
-        self.producer = Producer(backend, config, self.stats, self.speed,
-                                 self.planner.count_tokens)
+        self.producer = Producer(backend, config, self.stats, self.speed, self.planner.count_tokens)
         # quick_first: the first request at a new place uses the quick window, then the full
         # prompt is warmed in the background (the language server's lsp.quick_first).
         self.places = Places(quick_first)
@@ -100,9 +99,14 @@ class CompletionEngine:
         """The mode AUTO resolves to at ``at`` (config ``completion.mode`` first)."""
         return self.planner.decide_mode(document, _cursor(document, at))
 
-    async def plan(self, document: Document, at: Position | Cursor,
-                   options: CompletionOptions = DEFAULT_OPTIONS, *,
-                   quick: bool = False) -> PromptPlan:
+    async def plan(
+        self,
+        document: Document,
+        at: Position | Cursor,
+        options: CompletionOptions = DEFAULT_OPTIONS,
+        *,
+        quick: bool = False,
+    ) -> PromptPlan:
         """Decide the prompt and request for a completion without calling the model.
 
         Without ``options.max_tokens`` the configured maximum for the mode applies, lowered by
@@ -136,8 +140,9 @@ class CompletionEngine:
             cursor = _cursor(document, at)
             await self.warmer.wait_idle(self.places)
             plan = await self.plan(document, cursor, CompletionOptions(max_tokens=1))
-            request = dataclasses.replace(plan.request, max_tokens=1, warm=True, cache_key=None,
-                                          first_identifier=())
+            request = dataclasses.replace(
+                plan.request, max_tokens=1, warm=True, cache_key=None, first_identifier=()
+            )
             self.warmer.streaming = True
             async for _chunk in self.backend.stream(request):
                 pass
@@ -162,16 +167,27 @@ class CompletionEngine:
             return None
         rest, mode = found
         here = Range(cursor.position, cursor.position)
-        return Completion(text=rest, range=here, mode=CompletionMode(mode), raw=rest,
-                          cached=True, finish_reason="cached")
+        return Completion(
+            text=rest,
+            range=here,
+            mode=CompletionMode(mode),
+            raw=rest,
+            cached=True,
+            finish_reason="cached",
+        )
 
     def forget(self, document: Document | str) -> None:
         """Drop the typed-ahead memory of a document (closed or replaced)."""
-        self.typed_ahead.forget(document if isinstance(document, str) else
-                                (document.path or UNTITLED))
+        self.typed_ahead.forget(
+            document if isinstance(document, str) else (document.path or UNTITLED)
+        )
 
-    async def complete(self, document: Document, at: Position | Cursor,
-                       options: CompletionOptions = DEFAULT_OPTIONS) -> Completion:
+    async def complete(
+        self,
+        document: Document,
+        at: Position | Cursor,
+        options: CompletionOptions = DEFAULT_OPTIONS,
+    ) -> Completion:
         """Complete at ``at`` (a :class:`Cursor`, or a 0-based line and code point column) of
         ``document`` as ``options`` say (:class:`~codeslm.completion.request.CompletionOptions`).
 
@@ -186,8 +202,9 @@ class CompletionEngine:
         finally:
             self.places.end()
 
-    async def _complete(self, document: Document, cursor: Cursor,
-                        options: CompletionOptions) -> Completion:
+    async def _complete(
+        self, document: Document, cursor: Cursor, options: CompletionOptions
+    ) -> Completion:
         started = time.perf_counter()
         self.stats.engine_calls += 1
         position = cursor.position
@@ -202,22 +219,35 @@ class CompletionEngine:
             # The keystrokes that follow use the full window: evaluate it once this answer
             # is out (a background warm-up any real request cancels).
             self.start_warming(document, cursor)
-        cache_key = PromptCache.key(plan.prompt, plan.request.max_tokens, plan.request.stop,
-                                    plan.mode.value, plan.language, options.early_stop)
+        cache_key = PromptCache.key(
+            plan.prompt,
+            plan.request.max_tokens,
+            plan.request.stop,
+            plan.mode.value,
+            plan.language,
+            options.early_stop,
+        )
         deterministic = plan.request.temperature <= 0
         remember = options.use_cache and deterministic
         if remember and (saved := self.prompt_cache.get(cache_key)):
             self.stats.prompt_cache_hits += 1
             completion = Completion(
-                text=saved.text, range=here, mode=plan.mode, raw=saved.raw,
-                latency_s=time.perf_counter() - started, cached=True,
+                text=saved.text,
+                range=here,
+                mode=plan.mode,
+                raw=saved.raw,
+                latency_s=time.perf_counter() - started,
+                cached=True,
                 finish_reason=saved.finish_reason,
             )
             self._remember(document, plan, completion)
             return completion
         text, raw, finish, usage = await self.producer.produce(plan, position, started, options)
         completion = Completion(
-            text=text, range=here, mode=plan.mode, raw=raw,
+            text=text,
+            range=here,
+            mode=plan.mode,
+            raw=raw,
             latency_s=time.perf_counter() - started,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
@@ -233,8 +263,9 @@ class CompletionEngine:
         return completion
 
     def _remember(self, document: Document, plan: PromptPlan, completion: Completion) -> None:
-        self.typed_ahead.remember(document.path or UNTITLED, document.text, plan.offset,
-                                  completion.text, plan.mode.value)
+        self.typed_ahead.remember(
+            document.path or UNTITLED, document.text, plan.offset, completion.text, plan.mode.value
+        )
 
 
 def _cursor(document: Document, at: Position | Cursor) -> Cursor:

@@ -25,12 +25,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from .backends import create_backend
+from .backends import BackendFactory, create_backend
 from .backends.base import Backend
 from .candidates import CandidateGenerator
 from .completion.scheduler import Scheduler
@@ -44,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BackendFactory = Callable[[Config], Backend]
+__all__ = ["BackendFactory", "Session", "open_session"]
 
 
 class Session:

@@ -35,24 +35,37 @@ Produced = tuple[str, str, str | None, Usage]  # (text, raw, finish reason, usag
 
 def postprocess_plan(plan: PromptPlan, raw: str, finish: str | None) -> str:
     """The completion to show for ``raw`` written at ``plan``'s cursor (with its lead)."""
-    text = postprocess(raw, prefix=plan.prefix, suffix=plan.suffix, mode=plan.mode,
-                       language=plan.language, truncated=finish == "length")
+    text = postprocess(
+        raw,
+        prefix=plan.prefix,
+        suffix=plan.suffix,
+        mode=plan.mode,
+        language=plan.language,
+        truncated=finish == "length",
+    )
     return plan.lead + text if text.strip() else text
 
 
 class Producer:
     """Model calls for planned completions; counts into ``stats``, measures into ``speed``."""
 
-    def __init__(self, backend: Backend, config: Config, stats: CompletionStats,
-                 speed: ThroughputTracker, count_tokens: Callable[[str], int]) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        config: Config,
+        stats: CompletionStats,
+        speed: ThroughputTracker,
+        count_tokens: Callable[[str], int],
+    ) -> None:
         self.backend = backend
         self.config = config
         self.stats = stats
         self.speed = speed
         self.count_tokens = count_tokens
 
-    async def produce(self, plan: PromptPlan, position: Position, started: float,
-                      options: CompletionOptions) -> Produced:
+    async def produce(
+        self, plan: PromptPlan, position: Position, started: float, options: CompletionOptions
+    ) -> Produced:
         """Generate and post-process: (text, raw, finish reason, usage).
 
         When post-processing rejects everything the model wrote (it repeated the next line,
@@ -62,15 +75,17 @@ class Producer:
         """
         cfg = self.config.completion
         early_stop, on_partial = options.early_stop, options.on_partial
-        raw, finish, usage = await self.generate(plan, position, early_stop=early_stop,
-                                                 on_partial=on_partial)
+        raw, finish, usage = await self.generate(
+            plan, position, early_stop=early_stop, on_partial=on_partial
+        )
         text = postprocess_plan(plan, raw, finish)
         written = text if text.strip() else raw  # what the model meant, even if rejected
         if plan.at_block is not None and starts_shallower(written, plan.hole, plan.at_block.lead):
             # Top-level code inside a body: ask again with the cursor at the block's indentation.
             plan = plan.at_block
-            raw, finish, usage = await self.generate(plan, position, early_stop=early_stop,
-                                                     on_partial=on_partial)
+            raw, finish, usage = await self.generate(
+                plan, position, early_stop=early_stop, on_partial=on_partial
+            )
             text = postprocess_plan(plan, raw, finish)
         budget_s = cfg.latency_budget_ms / 1000
         for attempt in range(1, max(0, cfg.retries) + 1):
@@ -80,22 +95,30 @@ class Producer:
                 break
             self.stats.retries += 1
             request = dataclasses.replace(
-                plan.request, temperature=max(plan.request.temperature, RETRY_TEMPERATURE),
-                seed=attempt)
+                plan.request,
+                temperature=max(plan.request.temperature, RETRY_TEMPERATURE),
+                seed=attempt,
+            )
             again = dataclasses.replace(plan, request=request)
-            raw2, finish2, usage2 = await self.generate(again, position, early_stop=early_stop,
-                                                        on_partial=None)
+            raw2, finish2, usage2 = await self.generate(
+                again, position, early_stop=early_stop, on_partial=None
+            )
             text2 = postprocess_plan(plan, raw2, finish2)
-            if plan.at_block is not None and starts_shallower(text2, plan.hole,
-                                                              plan.at_block.lead):
+            if plan.at_block is not None and starts_shallower(text2, plan.hole, plan.at_block.lead):
                 continue  # a sample of top-level code inside a body is no better
             if text2.strip():
                 self.stats.retry_successes += 1
                 return text2, raw2, finish2, usage2
         return text, raw, finish, usage
 
-    async def generate(self, plan: PromptPlan, position: Position, *, early_stop: bool,
-                       on_partial: PartialCallback | None) -> tuple[str, str | None, Usage]:
+    async def generate(
+        self,
+        plan: PromptPlan,
+        position: Position,
+        *,
+        early_stop: bool,
+        on_partial: PartialCallback | None,
+    ) -> tuple[str, str | None, Usage]:
         """Stream the plan's request; returns (raw text, finish reason, usage).
 
         Closing the stream (early stop, deadline, cancellation) cancels the generation in the
@@ -136,8 +159,7 @@ class Producer:
                     finish = "early"
                     self.stats.stopped_early += 1
                     break
-                if (budget_s > 0 and now - started > budget_s
-                        and stopper.first_line_done(text)):
+                if budget_s > 0 and now - started > budget_s and stopper.first_line_done(text):
                     finish = "deadline"
                     self.stats.deadline_stops += 1
                     break
@@ -150,14 +172,18 @@ class Producer:
         self.speed.record(plan.prompt, ttft, max(chunks - 1, 0), decode_s)
         return "".join(parts), finish, self._usage(usage, plan, chunks, ttft, started)
 
-    def _usage(self, usage: Usage | None, plan: PromptPlan, chunks: int, ttft: float | None,
-               started: float) -> Usage:
+    def _usage(
+        self, usage: Usage | None, plan: PromptPlan, chunks: int, ttft: float | None, started: float
+    ) -> Usage:
         if usage is None or usage.completion_tokens is None:
             # Closed before the final chunk: keep the prompt accounting the backend sent first
             # (if any) and count the streamed pieces as tokens.
-            usage = dataclasses.replace(usage or Usage(), completion_tokens=chunks,
-                                        time_to_first_token_s=ttft,
-                                        total_s=time.perf_counter() - started)
+            usage = dataclasses.replace(
+                usage or Usage(),
+                completion_tokens=chunks,
+                time_to_first_token_s=ttft,
+                total_s=time.perf_counter() - started,
+            )
         if usage.prompt_tokens is None:
             # A stream closed early (or a server without usage counts) reports no prompt
             # size; callers such as `complete --json` still show one.
@@ -165,20 +191,34 @@ class Producer:
         return usage
 
 
-def send_partial(callback: PartialCallback | None, plan: PromptPlan, position: Position,
-                 text: str) -> None:
+def send_partial(
+    callback: PartialCallback | None, plan: PromptPlan, position: Position, text: str
+) -> None:
     """Call ``callback`` with the post-processed first line of ``text`` (once it is whole)."""
     if callback is None:
         return
     first = StreamStopper(plan.hole, plan.mode).whole_lines(text)
     line = next((ln for ln in first if ln.strip()), "")
-    shown = postprocess(line, prefix=plan.prefix, suffix=plan.suffix,
-                        mode=CompletionMode.SINGLE_LINE, language=plan.language)
-    if not shown or (plan.at_block is not None
-                     and starts_shallower(shown, plan.hole, plan.at_block.lead)):
+    shown = postprocess(
+        line,
+        prefix=plan.prefix,
+        suffix=plan.suffix,
+        mode=CompletionMode.SINGLE_LINE,
+        language=plan.language,
+    )
+    if not shown or (
+        plan.at_block is not None and starts_shallower(shown, plan.hole, plan.at_block.lead)
+    ):
         return  # nothing, or a line that will be asked for again at the block's indentation
     try:
-        callback(Completion(text=plan.lead + shown, range=Range(position, position),
-                            mode=plan.mode, raw=text, finish_reason="partial"))
+        callback(
+            Completion(
+                text=plan.lead + shown,
+                range=Range(position, position),
+                mode=plan.mode,
+                raw=text,
+                finish_reason="partial",
+            )
+        )
     except Exception:  # a surface's callback must not break the generation
         log.exception("on_partial callback failed")

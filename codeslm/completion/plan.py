@@ -69,8 +69,13 @@ class PromptPlan:
 class Planner:
     """Prompts and requests for one backend and config; see the module docstring."""
 
-    def __init__(self, backend: Backend, config: Config, speed: ThroughputTracker,
-                 context_provider: ContextProvider | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        config: Config,
+        speed: ThroughputTracker,
+        context_provider: ContextProvider | None = None,
+    ) -> None:
         self.backend = backend
         self.config = config
         self.speed = speed
@@ -110,8 +115,11 @@ class Planner:
             return fim.get_format(name)
         if (hint := await self.backend.fim_format_hint()) is not None:
             return fim.get_format(hint)  # a server without a tokenizer (Ollama)
-        counts = {tok: len(await self.backend.tokenize(tok))
-                  for f in fim.load_formats().values() for tok in f.detect}
+        counts = {
+            tok: len(await self.backend.tokenize(tok))
+            for f in fim.load_formats().values()
+            for tok in f.detect
+        }
         return fim.detect_format(lambda tok: counts[tok])
 
     def count_tokens(self, text: str) -> int:
@@ -128,39 +136,39 @@ class Planner:
         prefix += missing_indentation(Hole(prefix, suffix, document.language))
         return decide_mode(Hole(prefix, suffix, document.language))
 
-    async def plan(self, document: Document, cursor: Cursor, options: CompletionOptions, *,
-                   quick: bool = False) -> PromptPlan:
+    async def plan(
+        self, document: Document, cursor: Cursor, options: CompletionOptions, *, quick: bool = False
+    ) -> PromptPlan:
         """The prompt and request for ``options`` at ``cursor``; ``quick`` uses the short first
         window (:data:`QUICK_PREFIX_CHARS` and friends)."""
         cfg = self.config.completion
-        offset = cursor.offset
-        prefix_chars, suffix_chars = cfg.prefix_chars, cfg.suffix_chars
-        budget_tokens = self.config.context.budget_tokens
-        if quick:
-            prefix_chars = min(prefix_chars, QUICK_PREFIX_CHARS)
-            suffix_chars = min(suffix_chars, QUICK_SUFFIX_CHARS)
-            budget_tokens = min(budget_tokens, QUICK_CONTEXT_TOKENS)
-        prefix, suffix = window(document.text, offset, prefix_chars, suffix_chars)
+        language = document.language
+        prefix, suffix, budget_tokens = self._window(document.text, cursor.offset, quick)
         # A cursor left at column 0 inside a body: the indentation its block has (the engine
         # asks again there when the model writes top-level code).
-        lead = missing_indentation(Hole(prefix, suffix, document.language))
+        lead = missing_indentation(Hole(prefix, suffix, language))
         mode = options.mode
         if mode is CompletionMode.AUTO and cfg.mode != CompletionMode.AUTO.value:
             mode = CompletionMode(cfg.mode)
         if mode is CompletionMode.AUTO:
-            mode = decide_mode(Hole(prefix, suffix, document.language))
+            mode = decide_mode(Hole(prefix, suffix, language))
         fmt = await self.fim_format()
         context = CrossFileContext()
-        if (options.use_context and self.config.context.enabled
-                and self.context_provider is not None):
-            context = self.context_provider.context_for(
-                document, offset, budget_tokens=budget_tokens, count_tokens=self.count_tokens)
+        provider = self.context_provider
+        if options.use_context and self.config.context.enabled and provider is not None:
+            context = provider.context_for(
+                document, cursor.offset, budget_tokens=budget_tokens, count_tokens=self.count_tokens
+            )
 
         def render(shown: str) -> str:
-            return fmt.render(shown, suffix,
-                              path=(context.path or document.path) if context.files else None,
-                              files=context.files, repo_name=context.repo_name,
-                              comment=line_comment(document.language))
+            return fmt.render(
+                shown,
+                suffix,
+                path=(context.path or document.path) if context.files else None,
+                files=context.files,
+                repo_name=context.repo_name,
+                comment=line_comment(language),
+            )
 
         prompt = render(prefix)
         request = GenerationRequest(
@@ -172,15 +180,33 @@ class Planner:
             cache_key=document.path or UNTITLED,
             first_identifier=context.member_names,
         )
-        files = len(context.files)
-        at_block = None
-        if lead:
-            indented = render(prefix + lead)
-            at_block = PromptPlan(indented, prefix + lead, suffix, mode,
-                                  dataclasses.replace(request, prompt=indented), files, offset,
-                                  document.language, lead)
-        return PromptPlan(prompt, prefix, suffix, mode, request, files, offset,
-                          document.language, at_block=at_block)
+        plan = PromptPlan(
+            prompt, prefix, suffix, mode, request, len(context.files), cursor.offset, language
+        )
+        if not lead:
+            return plan
+        indented = render(prefix + lead)
+        at_block = dataclasses.replace(
+            plan,
+            prompt=indented,
+            prefix=prefix + lead,
+            lead=lead,
+            request=dataclasses.replace(request, prompt=indented),
+        )
+        return dataclasses.replace(plan, at_block=at_block)
+
+    def _window(self, text: str, offset: int, quick: bool) -> tuple[str, str, int]:
+        """(prefix, suffix, context token budget) at ``offset``: the configured window, or the
+        quick one."""
+        cfg = self.config.completion
+        prefix_chars, suffix_chars = cfg.prefix_chars, cfg.suffix_chars
+        budget_tokens = self.config.context.budget_tokens
+        if quick:
+            prefix_chars = min(prefix_chars, QUICK_PREFIX_CHARS)
+            suffix_chars = min(suffix_chars, QUICK_SUFFIX_CHARS)
+            budget_tokens = min(budget_tokens, QUICK_CONTEXT_TOKENS)
+        prefix, suffix = window(text, offset, prefix_chars, suffix_chars)
+        return prefix, suffix, budget_tokens
 
     def _max_tokens(self, asked: int | None, mode: CompletionMode, prompt: str) -> int:
         """``asked``, else the configured maximum for ``mode`` lowered by the deadline
@@ -191,5 +217,6 @@ class Planner:
         single = mode is CompletionMode.SINGLE_LINE
         ceiling = cfg.max_tokens_single_line if single else cfg.max_tokens
         floor = min(ceiling, MIN_TOKENS_SINGLE_LINE if single else MIN_TOKENS_MULTI_LINE)
-        return self.speed.max_tokens_for(prompt, cfg.latency_budget_ms / 1000, floor=floor,
-                                         ceiling=ceiling)
+        return self.speed.max_tokens_for(
+            prompt, cfg.latency_budget_ms / 1000, floor=floor, ceiling=ceiling
+        )

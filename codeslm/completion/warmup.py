@@ -61,8 +61,7 @@ class Places:
         last, self.last = self.last, (key, position.line)
         new_place = not near(last, key, position)
         same_burst = time.monotonic() - self.last_active < BURST_S
-        quick = self.quick_first and (new_place or (same_burst and near(self.quick, key,
-                                                                        position)))
+        quick = self.quick_first and (new_place or (same_burst and near(self.quick, key, position)))
         self.quick = (key, position.line) if quick else None
         return quick
 

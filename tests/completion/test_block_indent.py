@@ -122,8 +122,9 @@ async def test_typing_the_indentation_and_code_follows_the_suggestion() -> None:
     typed = "    pri"
     text = DOC.replace("\n\n    return False", f"\n{typed}\n    return False")
     options = CompletionOptions(mode=CompletionMode.SINGLE_LINE)
-    again = await engine.complete(Document(text, "bank.py", "python"),
-                                  position_after(document, position, typed), options)
+    again = await engine.complete(
+        Document(text, "bank.py", "python"), position_after(document, position, typed), options
+    )
     assert again.cached and again.text == "nt(balance)"
     assert len(engine.backend.requests) == asked  # type: ignore[attr-defined]
 
@@ -139,8 +140,9 @@ async def test_the_early_first_line_carries_the_indentation() -> None:
     engine = _engine(reply)
     seen: list[Completion] = []
     options = CompletionOptions(mode=CompletionMode.MULTI_LINE, on_partial=seen.append)
-    completion = await engine.complete(Document(DOC, "bank.py", "python"),
-                                       Position(HOLE_LINE, 0), options)
+    completion = await engine.complete(
+        Document(DOC, "bank.py", "python"), Position(HOLE_LINE, 0), options
+    )
     assert completion.text == "    if balance == 0:\n        print('even')"
     assert [c.text for c in seen] == ["    if balance == 0:"]
 
@@ -149,8 +151,9 @@ async def test_a_rejected_completion_stays_empty() -> None:
     # The model repeats the next line: rejected, and no bare indentation is offered instead.
     engine = _engine("return False\n")
     options = CompletionOptions(mode=CompletionMode.SINGLE_LINE)
-    completion = await engine.complete(Document(DOC, "bank.py", "python"),
-                                       Position(HOLE_LINE, 0), options)
+    completion = await engine.complete(
+        Document(DOC, "bank.py", "python"), Position(HOLE_LINE, 0), options
+    )
     assert completion.text == ""
 
 
@@ -179,7 +182,8 @@ async def test_a_sampled_retry_of_top_level_code_is_not_shown() -> None:
     config.completion.latency_budget_ms = 0
     engine = CompletionEngine(FakeBackend(reply), config)
     options = CompletionOptions(mode=CompletionMode.SINGLE_LINE)
-    completion = await engine.complete(Document(DOC, "bank.py", "python"),
-                                       Position(HOLE_LINE, 0), options)
+    completion = await engine.complete(
+        Document(DOC, "bank.py", "python"), Position(HOLE_LINE, 0), options
+    )
     assert completion.text == ""
     assert engine.stats.retries >= 1 and engine.stats.retry_successes == 0
