@@ -30,15 +30,14 @@ from typing import Any
 
 import pytest
 
-from codeslm.backends import create_backend
-from codeslm.config import Config
-from codeslm.refactor import (
+from codeslm.actions import (
     Problem,
-    RefactorKind,
     RefactorRequest,
     generate_answer,
     plan_refactor,
 )
+from codeslm.backends import create_backend
+from codeslm.config import Config
 from codeslm.types import Document, Position, Range
 from tests.conftest import codeslm_command
 from tests.git.conftest import editor_that_copies, git_env
@@ -366,12 +365,12 @@ def test_no_planted_secret_reaches_any_prompt(corpus: tuple[Path, dict[str, str]
         backend = create_backend(config)
         try:
             for kind, rng, extra in [
-                (RefactorKind.DOCSTRING, Range(Position(11, 6), Position(11, 6)), {}),
-                (RefactorKind.TESTS, Range(Position(11, 6), Position(11, 6)), {}),
-                (RefactorKind.EXPLAIN, Range(Position(0, 0), Position(14, 0)), {}),
-                (RefactorKind.EDIT, Range(Position(0, 0), Position(14, 0)),
+                ("docstring", Range(Position(11, 6), Position(11, 6)), {}),
+                ("tests", Range(Position(11, 6), Position(11, 6)), {}),
+                ("explain", Range(Position(0, 0), Position(14, 0)), {}),
+                ("edit", Range(Position(0, 0), Position(14, 0)),
                  {"instruction": "add type hints"}),
-                (RefactorKind.FIX, Range(Position(4, 0), Position(4, 0)),
+                ("fix", Range(Position(4, 0), Position(4, 0)),
                  {"problem": Problem(f"hard-coded token {LOCAL_TOKEN}",
                                      Range(Position(4, 0), Position(4, 10)))}),
             ]:

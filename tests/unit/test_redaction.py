@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from codeslm.actions import RefactorRequest, apply_answer, plan_refactor
 from codeslm.redaction import redact_restorable
-from codeslm.refactor import RefactorKind, RefactorRequest, apply_answer, plan_refactor
 from codeslm.textedit import apply_edits
 from codeslm.types import Document, Position, Range
 
@@ -32,7 +32,7 @@ def test_text_without_secrets_is_untouched() -> None:
 
 def test_an_edit_refactor_never_sends_nor_overwrites_a_secret() -> None:
     source = f'def connect():\n    token = "{TOKEN}"\n    return open_session(token)\n'
-    request = RefactorRequest(RefactorKind.EDIT, Document(source, "/proj/app.py", "python"),
+    request = RefactorRequest("edit", Document(source, "/proj/app.py", "python"),
                               Range(Position(0, 0), Position(3, 0)), instruction="add a timeout",
                               root="/proj")
     plan = plan_refactor(request)
