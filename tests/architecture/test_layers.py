@@ -37,7 +37,6 @@ LAYERS: dict[str, int] = {
     "codeslm.engine": CORE,
     "codeslm.actions": CORE,
     "codeslm.generate": CORE,
-    "codeslm.refactor": CORE,
     "codeslm.candidates": CORE,
     "codeslm.stats": CORE,
     "codeslm.fim": CORE,
