@@ -191,7 +191,7 @@ def ensure_apt_packages() -> None:
 
 
 def test(pytest_args: list[str]) -> int:
-    install("dev")
+    install("dev,tune")  # tune: tests/tune trains a tiny LoRA (torch==2.13.0, the CPU build)
     codeslm("models", "pull", "smollm2-135m")  # the no-FIM model of the prefix-only tests
     ensure_apt_packages()
     cmd = [str(venv_python()), "-m", "pytest", *pytest_args]

@@ -36,6 +36,7 @@ COMMANDS = [
     "stats",
     "setup",
     "editor",
+    "tune",  # codeslm tune (issue 17)
 ]
 
 EPILOG = """examples:
