@@ -51,6 +51,9 @@ class CompletionConfig:
     # Model for automatic completions while typing; empty = the top-level model.
     fast_model: str = ""
     retries: int = 2  # seeded samples tried when post-processing rejects the greedy completion
+    # codeslm tune's LoRA for llama.cpp: auto (the one tuned for this repository and model, if
+    # any) | none | the adapter's folder or .gguf (refused when made for another base model)
+    adapter: str = "auto"
 
 
 @dataclass(slots=True)

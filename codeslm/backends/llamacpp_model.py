@@ -74,6 +74,12 @@ def load(config: Config, path: Path, *, threads: int, cancel_chunk: int) -> tupl
         "n_gpu_layers": 0,
         "verbose": False,
     }
+    # codeslm tune (issue 17): the repository's LoRA adapter, as completion.adapter selects.
+    from ..tune.store import resolve_setting
+
+    if (lora := resolve_setting(config.completion.adapter, path)) is not None:
+        kwargs["lora_path"] = str(lora)
+        log.info("applying the LoRA adapter %s", lora)
     if config.completion.speculative == "ngram":
         from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 

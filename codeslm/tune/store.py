@@ -173,13 +173,17 @@ def resolve_setting(value: str, model_path: Path, *, cwd: Path | None = None) ->
     value = (value or "none").strip()
     if value == "none":
         return None
-    sha = gguf_sha256(model_path)
     if value == "auto":
-        folder = folder_for(repo_root(cwd or Path.cwd()), sha)
+        root = repo_root(cwd or Path.cwd())
+        if not (adapters_dir() / repo_key(root)).is_dir():
+            return None  # nothing tuned here: no need to hash the model file
+        sha = gguf_sha256(model_path)
+        folder = folder_for(root, sha)
         if not is_finished(folder):
             return None
         check_base(folder, sha, model_path.name)
         return folder / GGUF_NAME
+    sha = gguf_sha256(model_path)
     chosen = Path(value).expanduser()
     folder = chosen.parent if chosen.is_file() else chosen
     if not (folder / INFO).is_file():

@@ -80,6 +80,7 @@ class DaemonSpec:
     kv_reuse: str
     kv_refresh: int
     idle_s: float
+    adapter: str = ""  # the GGUF LoRA it applies (codeslm tune), resolved in the client
 
     @classmethod
     def from_config(cls, config: Config, model_path: Path, model_name: str) -> DaemonSpec:
@@ -92,6 +93,7 @@ class DaemonSpec:
             kv_reuse=config.completion.kv_reuse,
             kv_refresh=config.completion.kv_refresh_tokens,
             idle_s=max(0.0, config.daemon.idle_minutes * 60),
+            adapter=_adapter(config, model_path),
         )
 
     @property
@@ -103,7 +105,8 @@ class DaemonSpec:
         except OSError:
             stamp = "missing"
         text = "|".join(map(str, (self.model_path, stamp, self.n_ctx, self.threads,
-                                  self.n_batch, self.kv_reuse, self.kv_refresh)))
+                                  self.n_batch, self.kv_reuse, self.kv_refresh,
+                                  self.adapter)))
         return "d-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def to_json(self) -> str:
@@ -112,6 +115,14 @@ class DaemonSpec:
     @classmethod
     def from_json(cls, text: str) -> DaemonSpec:
         return cls(**json.loads(text))
+
+
+def _adapter(config: Config, model_path: Path) -> str:
+    """The adapter ``completion.adapter`` selects here (the client's repository), as a path."""
+    from ...tune.store import resolve_setting
+
+    found = resolve_setting(config.completion.adapter, model_path)
+    return str(found) if found is not None else ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ class Daemon:
         config = Config(n_ctx=spec.n_ctx, threads=spec.threads, n_batch=spec.n_batch)
         config.completion.kv_reuse = spec.kv_reuse
         config.completion.kv_refresh_tokens = spec.kv_refresh
+        config.completion.adapter = spec.adapter or "none"  # resolved by the client
         self.backend = LlamaCppBackend(config, model_path=Path(spec.model_path),
                                        model_name=spec.model_name)
         self.started = time.time()
