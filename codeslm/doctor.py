@@ -167,6 +167,11 @@ async def _embedded_checks(config: Config) -> AsyncIterator[Check]:
     size = resolved.path.stat().st_size
     yield Check("model", True, f"{resolved.name}: {resolved.path} ({size / 1e6:,.0f} MB, "
                 f"verified, from {resolved.source}); GGUF '{header.name}', {header.architecture}")
+    # codeslm tune (issue 17): the LoRA adapter completion.adapter loads here, if any
+    from .tune.store import describe
+
+    adapter = describe(config.completion.adapter, resolved.path)
+    yield Check("adapter", False if adapter.startswith("refused") else None, adapter)
     yield await _decode_check(config, resolved.path)
 
 
