@@ -47,6 +47,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--output", type=Path, help="results JSONL (default under the data dir)")
     p.add_argument("--restart", action="store_true", help="discard earlier results in --output")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--adapter", metavar="auto|none|FILE",
+                   help="only the files `codeslm tune` held out, scored without and with its "
+                   "adapter side by side (auto: this repository's; none: without only)")
     p.set_defaults(run=run)
 
 
@@ -83,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
             report = index.refresh(progress=update)
         common.note(f"indexed {report.files} files ({report.parsed} parsed) in "
                     f"{report.seconds:.1f}s")
+        if args.adapter:  # codeslm tune's held-out files, without and with the adapter
+            return _with_adapter(args, index, config, settings, output)
         holes = repo_eval.pick_holes(index, count=args.holes, seed=args.seed,
                                      cut=args.cut)
         if not holes:
@@ -117,6 +122,24 @@ def run(args: argparse.Namespace) -> int:
         index.close()
     summaries = repo_eval.summarize(rows, modes, {h.id: h.names for h in holes},
                                     {h.id: h.first_use for h in holes})
+    if args.json:
+        print(json.dumps([asdict(s) for s in summaries], indent=2))
+    else:
+        print(format_table(summaries, settings))
+    return 0
+
+
+def _with_adapter(args: argparse.Namespace, index: WorkspaceIndex, config: Any,
+                  settings: repo_eval.RepoEvalSettings, output: Path) -> int:
+    from ..tune import evaluate
+
+    if args.output is None:
+        kind = "baseline" if args.adapter == "none" else "adapter"
+        output = output.with_name(f"{output.stem}-{kind}.jsonl")
+    rows = evaluate.run(index, config, settings, args.adapter, output, args.restart,
+                        common.note)
+    modes = evaluate.modes_of(settings, args.adapter != "none")
+    summaries = repo_eval.summarize(rows, modes)
     if args.json:
         print(json.dumps([asdict(s) for s in summaries], indent=2))
     else:

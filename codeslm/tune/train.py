@@ -156,7 +156,7 @@ def load_model(folder: Path, settings: TrainSettings, checkpoint: Path | None) -
         dtype = torch.float16
     quiet_transformers()
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype)
-    model.to(device)
+    model.to(device)  # type: ignore[arg-type]  # transformers types its wrapped .to loosely
     if checkpoint is not None:
         return PeftModel.from_pretrained(model, checkpoint, is_trainable=True)
     config = LoraConfig(
