@@ -109,6 +109,19 @@ def timed(work: Path, env: dict[str, str], *args: str
     return time.perf_counter() - started, proc
 
 
+def daemon(mode: str, work: Path, env: dict[str, str]) -> None:
+    """Put the shared model daemon in the state ``mode`` asks for before a timed commit.
+
+    ``warm``: started and its model loaded (a no-op once running); ``cold``: stopped, so the
+    hook pays the start; ``off``: nothing (the hook loads the model in its own process).
+    """
+    if mode == "off":
+        return
+    command = "start" if mode == "warm" else "stop"
+    subprocess.run([sys.executable, "-m", "codeslm", "serve", command], cwd=work, env=env,
+                   check=mode == "warm", capture_output=True)
+
+
 def run_package(package: str, sdists: Path, args: argparse.Namespace, tmp: Path) -> list[dict]:
     work = tmp / package
     work.mkdir()
@@ -124,6 +137,8 @@ def run_package(package: str, sdists: Path, args: argparse.Namespace, tmp: Path)
                 "GIT_EDITOR": str(editor), "CODESLM_GIT_TIMEOUT_S": str(args.timeout)})
     if args.model:
         env["CODESLM_MODEL"] = args.model
+    if args.daemon == "off":
+        env["CODESLM_DAEMON_ENABLED"] = "0"
     git(work, env, "init", "-q")
     subprocess.run([sys.executable, "-m", "codeslm", "hook", "install"], cwd=work, env=env,
                    check=True, capture_output=True)
@@ -140,6 +155,7 @@ def run_package(package: str, sdists: Path, args: argparse.Namespace, tmp: Path)
         base_s, _ = timed(work, env, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m",
                           f"Release {version}")
         git(work, env, "reset", "-q", "--soft", "HEAD~1")
+        daemon(args.daemon, work, env)
         hook_s, proc = timed(work, env, "commit", "-q")
         seen = (work / ".git" / "COMMIT_EDITMSG.seen")
         shown = seen.read_text() if seen.exists() else ""
@@ -172,6 +188,9 @@ def main() -> int:
                         "bench-sdists", help="where the sdists are (downloaded if missing)")
     parser.add_argument("--model", help="model name or path (default: the configured one)")
     parser.add_argument("--json", type=Path, help="write every measurement here")
+    parser.add_argument("--daemon", choices=["off", "warm", "cold"], default="off",
+                        help="off: the hook loads the model itself (the embedded path); warm: "
+                        "the shared daemon is running; cold: stopped before every commit")
     args = parser.parse_args()
     args.sdists.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
@@ -183,7 +202,8 @@ def main() -> int:
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print()
     print(f"machine: {machine()}")
-    print(f"codeslm commit: {codeslm_commit()}  timeout: {args.timeout:g} s  commits: {len(rows)}")
+    print(f"codeslm commit: {codeslm_commit()}  timeout: {args.timeout:g} s  commits: {len(rows)}"
+          f"  daemon: {args.daemon}")
     print(f"time added to git commit: p50 {percentile(added, 50):.2f} s, "
           f"p95 {percentile(added, 95):.2f} s, max {max(added, default=float('nan')):.2f} s")
     print(f"baseline git commit: p50 {percentile([r['baseline_s'] for r in rows], 50):.3f} s")
