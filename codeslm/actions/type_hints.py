@@ -1,25 +1,24 @@
 """Built-in action ``type_hints``: annotate the Python function at the cursor.
 
-The model rewrites the whole function with annotations; only its new signature is applied
-(minimal edits: the body, the docstring and the comments stay exactly as they are), plus the
-imports the new annotations need. A signature whose parameters differ from the original's
-(renamed, dropped, reordered, other defaults) is refused: the action adds types, nothing else.
+The model rewrites the whole function with annotations; only the annotations of its signature
+are applied (:func:`.signatures.transplant_annotations`: to the parameters of the same name
+that have none, and to the return value), as minimal edits, plus the imports they need. The
+body, the docstring, the comments, the parameters and their defaults stay exactly as they
+are, whatever else the model changed: the action adds types, nothing else.
 """
 
 from __future__ import annotations
 
 import ast
-import io
 import re
-import textwrap
-import tokenize
 
 from .. import outline
 from ..errors import InputError
 from ..generate import extract_code
 from ..textedit import TextEdit, insertion, region_edits
 from .base import Action, FileChange, Offer, ReadText, RefactorPlan, RefactorRequest, UnusableAnswer
-from .regions import build_plan, definition_region, reindent
+from .regions import build_plan, definition_region
+from .signatures import header_end, transplant_annotations
 
 
 class TypeHints(Action):
@@ -58,38 +57,13 @@ class TypeHints(Action):
         if old_end is None:
             raise UnusableAnswer("the function's signature does not parse")
         code = extract_code(answer)
-        signature = _answer_signature(code, plan.name)
-        header_line = text[target.header_start :]
-        indent = re.match(r"[ \t]*", header_line).group(0)  # type: ignore[union-attr]
-        new = reindent(signature, indent)
-        _check_same_parameters(text[target.header_start : old_end], new)
+        old = text[target.header_start : old_end]
+        new = transplant_annotations(old, _answer_signature(code, plan.name))
         edits = region_edits(text, target.header_start, old_end, new)
         if not edits:
             raise UnusableAnswer("the model proposed no change")
         edits = _import_edits(text, code, new) + edits
         return [FileChange(doc.path or "", tuple(edits), text)]
-
-
-def header_end(code: str, start: int) -> int | None:
-    """The offset just after the ``:`` that ends the ``def`` header starting at ``start``
-    (tokenized, so colons in strings, lambdas and brackets do not count); None when the
-    header is incomplete."""
-    depth = 0
-    lines = code[start:].splitlines(keepends=True)
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(code[start:]).readline):
-            if tok.type != tokenize.OP:
-                continue
-            if tok.string in "([{":
-                depth += 1
-            elif tok.string in ")]}":
-                depth -= 1
-            elif tok.string == ":" and depth == 0:
-                row, col = tok.end
-                return start + sum(len(ln) for ln in lines[: row - 1]) + col
-    except (tokenize.TokenError, SyntaxError):  # cut off mid-header, or not Python
-        return None
-    return None
 
 
 def _answer_signature(code: str, name: str) -> str:
@@ -101,28 +75,6 @@ def _answer_signature(code: str, name: str) -> str:
         if end is not None:
             return code[definition.header_start : end]
     raise UnusableAnswer(f"the model's answer has no function {name or ''}".rstrip())
-
-
-def _parameters(signature: str) -> tuple[list[str], int, int]:
-    """Parameter names (kinds marked), defaults and keyword defaults of a signature."""
-    try:
-        tree = ast.parse(textwrap.dedent(signature) + " ...")
-    except SyntaxError:
-        raise UnusableAnswer("the model's signature is not valid Python") from None
-    function = tree.body[0]
-    assert isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
-    args = function.args
-    names = [f"/{a.arg}" for a in args.posonlyargs] + [a.arg for a in args.args]
-    names += [f"*{args.vararg.arg}"] if args.vararg else []
-    names += [f"={a.arg}" for a in args.kwonlyargs]
-    names += [f"**{args.kwarg.arg}"] if args.kwarg else []
-    kw_defaults = sum(d is not None for d in args.kw_defaults)
-    return names, len(args.defaults), kw_defaults
-
-
-def _check_same_parameters(old: str, new: str) -> None:
-    if _parameters(old) != _parameters(new):
-        raise UnusableAnswer("the model changed the parameters, not only their types")
 
 
 _IMPORT = re.compile(

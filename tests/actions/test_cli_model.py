@@ -57,7 +57,8 @@ def test_docstring_and_type_hints_on_the_real_model(project: Path, cli_env: dict
     lines = text.splitlines(keepends=True)
     without = lines[: docstring.lineno - 1] + lines[docstring.end_lineno or 0 :]
     assert "".join(without) == SOURCE  # only the docstring was added
-    hints = run(["action", "type_hints", "shapes.py:10", "--write"], cli_env, project)
+    line = text.splitlines().index("def mean(values):") + 2  # in its body (1-based)
+    hints = run(["action", "type_hints", f"shapes.py:{line}", "--write"], cli_env, project)
     assert hints.returncode == 0, hints.stderr
     after = path.read_text()
     mean = next(

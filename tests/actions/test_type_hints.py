@@ -65,17 +65,16 @@ def test_only_the_signature_is_applied_with_the_imports_it_uses() -> None:
     assert "# Multiply every point." in out and "p * factor" in out  # the body is untouched
 
 
-def test_a_multi_line_async_signature_is_replaced_as_a_whole() -> None:
+def test_a_multi_line_async_signature_keeps_its_layout() -> None:
     answer = (
         "```python\nasync def fetch(\n    url: str,\n    timeout: float = 10,\n) -> str:\n"
         "    return url\n```"
     )
     out = _apply(10, answer)
-    assert (
-        "async def fetch(\n    url: str,\n    timeout: float = 10,\n) -> str:\n    return url"
-        in out
+    assert out == SOURCE.replace(
+        "async def fetch(url,\n                timeout=10):",
+        "async def fetch(url: str,\n                timeout: float = 10) -> str:",
     )
-    assert out.startswith(SOURCE[: SOURCE.index("async def")])
 
 
 def test_imports_go_after_the_module_docstring_when_there_are_none() -> None:
@@ -91,16 +90,37 @@ def test_imports_go_after_the_module_docstring_when_there_are_none() -> None:
 
 
 @pytest.mark.parametrize(
-    "signature",
+    ("signature", "expected"),
     [
-        "def scale(pts: list[float], factor: float = 2, *, keep: None = None) -> list[float]:",
-        "def scale(points: list[float], factor: float, *, keep: None = None) -> list[float]:",
-        "def scale(points: list[float], factor: float = 2) -> list[float]:",
+        # A renamed parameter gets no annotation; the others do.
+        (
+            "def scale(pts: list[float], factor: float = 2, *, keep: None = None) -> list[float]:",
+            "def scale(points, factor: float = 2, *, keep: None = None) -> list[float]:",
+        ),
+        # A dropped default, a dropped or an added parameter change nothing of the original's.
+        (
+            "def scale(points: list[float], factor: float, *, keep: None = None, x: int = 0):",
+            "def scale(points: list[float], factor: float = 2, *, keep: None = None):",
+        ),
+        (
+            "def scale(self, points: list[float]) -> None:",
+            "def scale(points: list[float], factor=2, *, keep=None) -> None:",
+        ),
     ],
 )
-def test_an_answer_that_changes_the_parameters_is_refused(signature: str) -> None:
-    with pytest.raises(UnusableAnswer, match="changed the parameters"):
-        _apply(5, f"```python\n{signature}\n    return points\n```")
+def test_only_annotations_of_the_original_parameters_are_taken(
+    signature: str, expected: str
+) -> None:
+    out = _apply(5, f"```python\n{signature}\n    return points\n```")
+    assert out == SOURCE.replace("def scale(points, factor=2, *, keep=None):", expected)
+
+
+def test_existing_annotations_self_and_odd_defaults_are_kept() -> None:
+    text = 'class A:\n    def f(self, a: str, b = (1), c="é"):\n        return a\n'
+    answer = "```python\ndef f(self: A, a: int, b: int = 1, c: str = 'x') -> str:\n    pass\n```"
+    assert _apply(1, answer, text) == (
+        'class A:\n    def f(self, a: str, b: int = (1), c: str = "é") -> str:\n        return a\n'
+    )
 
 
 def test_unusable_answers() -> None:
