@@ -76,6 +76,10 @@ async def run(args: argparse.Namespace) -> None:
         warm = [(t, p, c) for first, t, p, c in data if not first]
         reuse = sum(c for _, _, c in warm) / max(1, sum(p for _, p, _ in warm))
         tail = statistics.median(p - c for _, p, c in warm) if warm else 0
+        if not warm:  # every line was shorter than one step: nothing typed after the first
+            print(f"  {mode:5} {len(data):3d} requests; cold p50 {pct(cold, .5):.2f} s; no warm "
+                  "requests (use a smaller --step)")
+            continue
         print(f"  {mode:5} {len(data):3d} requests; cold p50 {pct(cold, .5):.2f} s; warm p50 "
               f"{pct([t for t, _, _ in warm], .5):.2f} s, p95 "
               f"{pct([t for t, _, _ in warm], .95):.2f} s; prompt "
