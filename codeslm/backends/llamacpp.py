@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config, effective_threads
-from ..errors import BackendError, CodeslmError, ConfigError
+from ..errors import BackendError, CodeslmError
 from ..types import BackendHealth, Chunk, GenerationRequest, HealthStatus, ModelInfo, Usage
 from . import kvreuse, llamacpp_model
 from .base import Backend
@@ -49,8 +49,9 @@ class LlamaCppBackend(Backend):
 
     name = "llama-cpp"
 
-    def __init__(self, config: Config, *, model_path: Path | None = None,
-                 model_name: str | None = None) -> None:
+    def __init__(
+        self, config: Config, *, model_path: Path | None = None, model_name: str | None = None
+    ) -> None:
         """``model_path`` skips resolving ``config.model``; ``model_name`` is the name the
         backend reports for it (default: the resolved name, or the file's stem)."""
         self._config = config
@@ -65,12 +66,7 @@ class LlamaCppBackend(Backend):
         self._chat_formatter: Any = None
         self._token_table: TokenTable | None = None  # built on the first constrained request
         self.load_seconds: float | None = None
-        if config.completion.kv_reuse not in ("insert", "prefix"):
-            raise ConfigError(
-                f"completion.kv_reuse is {config.completion.kv_reuse!r}",
-                hint='use "insert" or "prefix"',
-            )
-        self._insertion = config.completion.kv_reuse == "insert"
+        self._insertion = llamacpp_model.kv_insertion(config)
         self._refresh = max(0, config.completion.kv_refresh_tokens)
         # Prompt batches between cancellation checks: small enough that a superseded request
         # stops within a fraction of a second, large enough to keep prefill throughput.

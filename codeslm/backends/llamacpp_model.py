@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config
-from ..errors import BackendUnavailable, ContextTooLong, ModelCorrupt
+from ..errors import BackendUnavailable, ConfigError, ContextTooLong, ModelCorrupt
 from ..types import GenerationRequest
 from . import kvreuse
 
@@ -39,6 +39,17 @@ def import_llama() -> Any:
             hint="install it for this CPU with: codeslm setup (or use --backend with --url)",
         ) from None
     return llama_cpp
+
+
+def kv_insertion(config: Config) -> bool:
+    """Whether ``completion.kv_reuse`` asks for KV insertion (``"insert"``) rather than plain
+    prefix reuse (``"prefix"``); ConfigError for anything else."""
+    if config.completion.kv_reuse not in ("insert", "prefix"):
+        raise ConfigError(
+            f"completion.kv_reuse is {config.completion.kv_reuse!r}",
+            hint='use "insert" or "prefix"',
+        )
+    return config.completion.kv_reuse == "insert"
 
 
 def make_llama_class(llama_cpp: Any, cancel_chunk: int) -> type:

@@ -79,6 +79,8 @@ __all__ = [
     "summarize",
     "syntax_ok",
 ]
+
+
 @dataclass(frozen=True, slots=True)
 class RepoEvalSettings:
     """What determines the results (a results file resumes only with equal settings)."""
@@ -135,8 +137,7 @@ class RepoEvaluation:
     """Runs holes through one engine per context mode over the session's backend and a shared
     index (the session builds the engines)."""
 
-    def __init__(self, index: WorkspaceIndex, session: Session,
-                 settings: RepoEvalSettings) -> None:
+    def __init__(self, index: WorkspaceIndex, session: Session, settings: RepoEvalSettings) -> None:
         for mode in settings.modes:
             if mode not in MODES:
                 raise InputError(f"unknown context mode {mode!r}", hint="use none, infile, repo")
@@ -170,8 +171,11 @@ class RepoEvaluation:
             self.index.set_text(hole.path, text[:line_start], overlay=True)
         try:
             for mode in self.settings.modes:
-                results.append(await self._one(mode, hole, document, position, text,
-                                               line_start, line_end, language))
+                results.append(
+                    await self._one(
+                        mode, hole, document, position, text, line_start, line_end, language
+                    )
+                )
         finally:
             with self.index.lock:
                 self.index.revert_overlay(hole.path)
@@ -182,17 +186,28 @@ class RepoEvaluation:
         every hole and mode pays its whole prompt and latencies compare fairly."""
         await _flush_backend(self.backend)
 
-    async def _one(self, mode: str, hole: Hole, document: Document, position: Position,
-                   text: str, line_start: int, line_end: int,
-                   language: str | None) -> HoleResult:
+    async def _one(
+        self,
+        mode: str,
+        hole: Hole,
+        document: Document,
+        position: Position,
+        text: str,
+        line_start: int,
+        line_end: int,
+        language: str | None,
+    ) -> HoleResult:
         engine = self.engines[mode]
         provider = self.providers.get(mode)
         if provider is not None:
             provider.forget_region()
         use_context = mode != "none"
         await self._flush()
-        options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, use_context=use_context,
-                                    max_tokens=self.settings.max_tokens)
+        options = CompletionOptions(
+            mode=CompletionMode.SINGLE_LINE,
+            use_context=use_context,
+            max_tokens=self.settings.max_tokens,
+        )
         completion = await engine.complete(document, position, options)
         # The same prompt again (the provider's sticky context makes it identical), to count
         # its tokens: an early-stopped stream reports no usage.
@@ -201,7 +216,11 @@ class RepoEvaluation:
         cursor = line_start + hole.column
         completed = text[:cursor] + predicted + text[line_end:]
         result = HoleResult(
-            hole=hole.id, mode=mode, path=hole.path, line=hole.line + 1, target=hole.target,
+            hole=hole.id,
+            mode=mode,
+            path=hole.path,
+            line=hole.line + 1,
+            target=hole.target,
             predicted=predicted,
             exact=predicted.strip() == hole.target.strip(),
             edit_similarity=round(edit_similarity(predicted.strip(), hole.target.strip()), 4),
@@ -216,18 +235,33 @@ class RepoEvaluation:
             constrained=bool(provider.last.member_names) if provider else False,
         )
         if self.settings.probe and len(hole.target) >= 4:
-            typed = hole.target[: min(4, max(1, len(hole.target) // 3))]
-            probe_doc = Document(document.text[:cursor] + typed + document.text[cursor:],
-                                 document.path, document.language)
-            started = time.perf_counter()
-            probe = dataclasses.replace(options, max_tokens=4)
-            plan = await engine.plan(probe_doc, Position(hole.line, hole.column + len(typed)),
-                                     probe)
-            generated = await self.backend.generate(plan.request)
-            result.probe_latency_s = round(time.perf_counter() - started, 4)
-            result.probe_prompt_tokens = generated.usage.prompt_tokens
-            result.probe_cached_tokens = generated.usage.cached_prompt_tokens
+            await self._probe(engine, hole, document, cursor, options, result)
         return result
+
+    async def _probe(
+        self,
+        engine: CompletionEngine,
+        hole: Hole,
+        document: Document,
+        cursor: int,
+        options: CompletionOptions,
+        result: HoleResult,
+    ) -> None:
+        """The typing probe: the same hole after the first characters of the answer were typed
+        (the request an editor sends next); its prompt reuse and latency go into ``result``."""
+        typed = hole.target[: min(4, max(1, len(hole.target) // 3))]
+        probe_doc = Document(
+            document.text[:cursor] + typed + document.text[cursor:],
+            document.path,
+            document.language,
+        )
+        started = time.perf_counter()
+        probe = dataclasses.replace(options, max_tokens=4)
+        plan = await engine.plan(probe_doc, Position(hole.line, hole.column + len(typed)), probe)
+        generated = await self.backend.generate(plan.request)
+        result.probe_latency_s = round(time.perf_counter() - started, 4)
+        result.probe_prompt_tokens = generated.usage.prompt_tokens
+        result.probe_cached_tokens = generated.usage.cached_prompt_tokens
 
 
 async def _flush_backend(backend: Backend) -> None:

@@ -103,8 +103,7 @@ class MessageWriter:
         stat = changes.stat(_STAT_LINES if deadline is None else _STAT_LINES_HOOK)
         # First: a local model loads here, in a worker thread, so a deadline can interrupt it.
         info = await self.backend.model_info()
-        overhead = await self._prompt_size(template.render(style=style_text, stat=stat,
-                                                           changes=""))
+        overhead = await self._prompt_size(template.render(style=style_text, stat=stat, changes=""))
         room = info.context_length - overhead - self.config.git.message_max_tokens - _MARGIN
         budget = min(budget or self.config.git.max_diff_tokens, room)
         if budget <= 0:
@@ -112,11 +111,14 @@ class MessageWriter:
         notes = list(changes.notes())
         used, body = await self._changes_text(changes, budget, strategy, deadline, notes)
         messages = template.render(style=style_text, stat=stat, changes=body)
-        raw = await self._generate(messages, self.config.git.message_max_tokens, deadline,
-                                   stop=_MESSAGE_STOPS)
+        raw = await self._generate(
+            messages, self.config.git.message_max_tokens, deadline, stop=_MESSAGE_STOPS
+        )
         if _copied_example(raw, messages):
-            notes.append("the model described its worked example, not this change; "
-                         "a plain summary was written instead")
+            notes.append(
+                "the model described its worked example, not this change; "
+                "a plain summary was written instead"
+            )
             raw = plain_summary(changes)
         path_type = type_for_paths(paths)
         message = normalise(
@@ -127,8 +129,15 @@ class MessageWriter:
             capitalise=style.capitalise,
             comment_char=self.comment_char,
         )
-        return MessageResult(message, raw, used, notes, self._calls, self._prompt_tokens,
-                             time.perf_counter() - started)
+        return MessageResult(
+            message,
+            raw,
+            used,
+            notes,
+            self._calls,
+            self._prompt_tokens,
+            time.perf_counter() - started,
+        )
 
     async def _changes_text(
         self,
@@ -146,13 +155,17 @@ class MessageWriter:
             return "full", _changes_block(fitted.text, bool(changes.files))
         if use_map:
             body = await self._summaries(changes, budget, deadline, notes)
-            notes.append(f"the diff ({fitted.total_tokens} tokens) is over the budget of {budget}:"
-                         f" written from per-file summaries")
+            notes.append(
+                f"the diff ({fitted.total_tokens} tokens) is over the budget of {budget}:"
+                f" written from per-file summaries"
+            )
             return "map-reduce", body
         shortened = fitted.cut_files + fitted.dropped_files
-        notes.append(f"the diff ({fitted.total_tokens} tokens) is over the budget of {budget};"
-                     f" shortened: {', '.join(shortened[:6])}"
-                     + (f" and {len(shortened) - 6} more" if len(shortened) > 6 else ""))
+        notes.append(
+            f"the diff ({fitted.total_tokens} tokens) is over the budget of {budget};"
+            f" shortened: {', '.join(shortened[:6])}"
+            + (f" and {len(shortened) - 6} more" if len(shortened) > 6 else "")
+        )
         return "truncate", _changes_block(fitted.text, True)
 
     @staticmethod
@@ -162,8 +175,9 @@ class MessageWriter:
             return None
         return style.scope_for(paths)
 
-    async def _summaries(self, changes: ChangeSet, budget: int, deadline: float | None,
-                         notes: list[str]) -> str:
+    async def _summaries(
+        self, changes: ChangeSet, budget: int, deadline: float | None, notes: list[str]
+    ) -> str:
         template = load_template("commit_summary")
         overhead = await self._prompt_size(template.render(path="", patch=""))
         info = await self.backend.model_info()
@@ -175,8 +189,10 @@ class MessageWriter:
             keep = sorted(sorted(range(len(pieces)), key=lambda i: -sizes[i])[:limit])
             skipped = [pieces[i][0] for i in range(len(pieces)) if i not in keep]
             pieces = [pieces[i] for i in keep]
-            notes.append(f"not summarised (only named): {', '.join(skipped[:6])}"
-                         + (f" and {len(skipped) - 6} more" if len(skipped) > 6 else ""))
+            notes.append(
+                f"not summarised (only named): {', '.join(skipped[:6])}"
+                + (f" and {len(skipped) - 6} more" if len(skipped) > 6 else "")
+            )
         lines: list[str] = []
         for label, patch in pieces:
             if deadline is not None and time.monotonic() > deadline:
@@ -194,10 +210,16 @@ class MessageWriter:
     async def _prompt_size(self, messages: tuple[ChatMessage, ...]) -> int:
         return sum([await self.count(m.content) for m in messages]) + 8 * len(messages)
 
-    async def _generate(self, messages: tuple[ChatMessage, ...], max_tokens: int,
-                        deadline: float | None, stop: tuple[str, ...] = ()) -> str:
-        request = GenerationRequest(messages=messages, max_tokens=max_tokens,
-                                    temperature=0.0, stop=stop, seed=0)
+    async def _generate(
+        self,
+        messages: tuple[ChatMessage, ...],
+        max_tokens: int,
+        deadline: float | None,
+        stop: tuple[str, ...] = (),
+    ) -> str:
+        request = GenerationRequest(
+            messages=messages, max_tokens=max_tokens, temperature=0.0, stop=stop, seed=0
+        )
         self._calls += 1
         call = self.backend.generate(request)
         if deadline is not None:
@@ -235,8 +257,15 @@ def plain_summary(changes: ChangeSet) -> str:
     """A subject made from the file list alone (used when the model's answer is unusable)."""
     files = changes.all_files()
     statuses = {f.status for f in files}
-    verb = ("add" if statuses == {"added"} else "remove" if statuses == {"deleted"}
-            else "rename" if statuses == {"renamed"} else "update")
+    verb = (
+        "add"
+        if statuses == {"added"}
+        else "remove"
+        if statuses == {"deleted"}
+        else "rename"
+        if statuses == {"renamed"}
+        else "update"
+    )
     if len(files) == 1:
         return f"{verb} {PurePosixPath(files[0].path).name}"
     if len(files) == 2:

@@ -19,8 +19,9 @@ from codeslm.types import CompletionMode
 SINGLE, MULTI = CompletionMode.SINGLE_LINE, CompletionMode.MULTI_LINE
 
 
-@pytest.mark.parametrize("language", ["python", "javascript", "typescript", "tsx", "go", "rust",
-                                      "java", "c", "cpp"])
+@pytest.mark.parametrize(
+    "language", ["python", "javascript", "typescript", "tsx", "go", "rust", "java", "c", "cpp"]
+)
 def test_every_bundled_grammar_loads_and_counts_errors(language: str) -> None:
     assert parser_for(language) is not None
     found = errors_in(language, "(((")
@@ -42,8 +43,14 @@ def test_unclosed_brackets_ignore_strings_and_prefix_closers() -> None:
 
 @pytest.mark.parametrize(
     ("text", "after", "overlap"),
-    [("a, b)", ")", 1), ("f(x)", ")", 0), ("a):", "):", 2), ("x", "", 0), ("a)", "):", 1),
-     ("x = 1", "= 1", 3)],
+    [
+        ("a, b)", ")", 1),
+        ("f(x)", ")", 0),
+        ("a):", "):", 2),
+        ("x", "", 0),
+        ("a)", "):", 1),
+        ("x = 1", "= 1", 3),
+    ],
 )
 def test_line_overlap(text: str, after: str, overlap: int) -> None:
     assert line_overlap(text, after) == overlap
@@ -164,8 +171,9 @@ def test_the_cursor_line_the_mode_the_overlap_and_the_first_line() -> None:
 def test_a_truncated_generation_loses_its_unfinished_last_line() -> None:
     prefix, suffix = "def f(xs):\n", "\n"
     raw = "    total = sum(xs)\n    return tot"
-    kept = postprocess(raw, prefix=prefix, suffix=suffix, mode=MULTI, language="python",
-                       truncated=True)
+    kept = postprocess(
+        raw, prefix=prefix, suffix=suffix, mode=MULTI, language="python", truncated=True
+    )
     assert kept == "    total = sum(xs)"
     whole = postprocess(raw, prefix=prefix, suffix=suffix, mode=MULTI, language="python")
     assert whole == raw  # ended by the model: ``tot`` may be a real name
@@ -183,7 +191,8 @@ def test_unreachable_cut_keeps_returns_before_branches_and_closers() -> None:
 
 
 def test_indent_unit_comes_from_block_openers() -> None:
-    hole = Hole('def f():\n    """Doc\n      odd\n     lines"""\n    if x:\n        y = 1\n', "\n",
-                "python")
+    hole = Hole(
+        'def f():\n    """Doc\n      odd\n     lines"""\n    if x:\n        y = 1\n', "\n", "python"
+    )
     assert hole.indent_unit == "    "
     assert Hole("if (x) {\n\ty();\n", "\n", "c").indent_unit == "\t"

@@ -48,8 +48,7 @@ def test_holes_are_deterministic_cross_file_code_lines(repo: Path, config: Confi
     index.close()
 
 
-def test_api_cut_hides_the_line_from_its_first_cross_file_name(repo: Path,
-                                                               config: Config) -> None:
+def test_api_cut_hides_the_line_from_its_first_cross_file_name(repo: Path, config: Config) -> None:
     """The CrossCodeEval split: the same lines as whole-line holes, the cursor right before the
     first use of a name defined in another file."""
     index = _index(repo, config)
@@ -58,7 +57,7 @@ def test_api_cut_hides_the_line_from_its_first_cross_file_name(repo: Path,
     assert [h.id for h in api] == [h.id for h in whole]
     for hole in api:
         line = (repo / hole.path).read_text().split("\n")[hole.line]
-        assert hole.column >= hole.indent and line[hole.column:].rstrip() == hole.target
+        assert hole.column >= hole.indent and line[hole.column :].rstrip() == hole.target
         first = re.match(r"\w+", hole.target)
         assert first is not None and first.group() in hole.names, hole
     index.close()
@@ -74,12 +73,12 @@ def test_members_of_outside_modules_and_loggers_are_not_cross_file_names() -> No
 LEAKY = {
     "lib/api.py": "def helper_api(value, size):\n    return value * size\n",
     "app/main.py": "from lib.api import helper_api\n\n\ndef first(alpha_token):\n"
-                   "    prepared = prepare(alpha_token)\n"
-                   "    result = helper_api(alpha_token, 17)\n"
-                   "    return result\n\n\n"
-                   + "".join(f"def filler_{i}():\n    return {i}\n\n\n" for i in range(120))
-                   + "def later(alpha_token):\n    prepared = prepare(alpha_token)\n"
-                   "    LEAK_MARKER = helper_api(alpha_token, 99)\n",
+    "    prepared = prepare(alpha_token)\n"
+    "    result = helper_api(alpha_token, 17)\n"
+    "    return result\n\n\n"
+    + "".join(f"def filler_{i}():\n    return {i}\n\n\n" for i in range(120))
+    + "def later(alpha_token):\n    prepared = prepare(alpha_token)\n"
+    "    LEAK_MARKER = helper_api(alpha_token, 99)\n",
 }
 
 
@@ -90,12 +89,16 @@ def test_nothing_after_the_hole_reaches_the_prompt(tmp_path: Path) -> None:
     config = Config()
     config.completion.latency_budget_ms = 0
     index = _index(root, config)
-    holes = [h for h in ev.pick_holes(index, count=20, seed=0) if h.path == "app/main.py"
-             and "helper_api(alpha_token, 17)" in h.target]
+    holes = [
+        h
+        for h in ev.pick_holes(index, count=20, seed=0)
+        if h.path == "app/main.py" and "helper_api(alpha_token, 17)" in h.target
+    ]
     assert holes
     backend = FakeBackend("result = helper_api(alpha_token, 17)")
-    settings = ev.RepoEvalSettings(str(root), "fake", 1, 0, ("none", "infile", "repo"), 768,
-                                   16, 3000, 1000, True)
+    settings = ev.RepoEvalSettings(
+        str(root), "fake", 1, 0, ("none", "infile", "repo"), 768, 16, 3000, 1000, True
+    )
     evaluation = ev.RepoEvaluation(index, _session(config, backend), settings)
     text = (root / "app/main.py").read_text()
     results = asyncio.run(evaluation.run_hole(holes[0], text))
@@ -109,8 +112,9 @@ def test_nothing_after_the_hole_reaches_the_prompt(tmp_path: Path) -> None:
     # The index holds the whole file again afterwards.
     assert "later" in {s.name for s in index.entries["app/main.py"].symbols}
     # Cut at the API: the text before it on the line is the end of the prompt's prefix.
-    (api_hole,) = [h for h in ev.pick_holes(index, count=20, seed=0, cut="api")
-                   if h.id == holes[0].id]
+    (api_hole,) = [
+        h for h in ev.pick_holes(index, count=20, seed=0, cut="api") if h.id == holes[0].id
+    ]
     assert api_hole.target == "helper_api(alpha_token, 17)"
     backend = FakeBackend("helper_api(alpha_token, 17)")
     evaluation = ev.RepoEvaluation(index, _session(config, backend), settings)
@@ -122,14 +126,37 @@ def test_nothing_after_the_hole_reaches_the_prompt(tmp_path: Path) -> None:
 
 def test_summary_and_resume_rows(tmp_path: Path) -> None:
     rows = [
-        {"mode": "none", "hole": "a.py:1", "predicted": "f(x)", "api_match": True,
-         "exact": True, "edit_similarity": 1.0, "syntax_ok": True,
-         "latency_s": 1.0, "prompt_tokens": 100, "cached_prompt_tokens": 0, "context_s": 0.0,
-         "probe_prompt_tokens": 100, "probe_cached_tokens": 90, "probe_latency_s": 0.2},
-        {"mode": "none", "hole": "a.py:2", "predicted": "g(y)", "exact": False,
-         "edit_similarity": 0.5, "syntax_ok": False,
-         "latency_s": 3.0, "prompt_tokens": 100, "cached_prompt_tokens": 0, "context_s": 0.0,
-         "probe_prompt_tokens": None, "probe_cached_tokens": None, "probe_latency_s": None},
+        {
+            "mode": "none",
+            "hole": "a.py:1",
+            "predicted": "f(x)",
+            "api_match": True,
+            "exact": True,
+            "edit_similarity": 1.0,
+            "syntax_ok": True,
+            "latency_s": 1.0,
+            "prompt_tokens": 100,
+            "cached_prompt_tokens": 0,
+            "context_s": 0.0,
+            "probe_prompt_tokens": 100,
+            "probe_cached_tokens": 90,
+            "probe_latency_s": 0.2,
+        },
+        {
+            "mode": "none",
+            "hole": "a.py:2",
+            "predicted": "g(y)",
+            "exact": False,
+            "edit_similarity": 0.5,
+            "syntax_ok": False,
+            "latency_s": 3.0,
+            "prompt_tokens": 100,
+            "cached_prompt_tokens": 0,
+            "context_s": 0.0,
+            "probe_prompt_tokens": None,
+            "probe_cached_tokens": None,
+            "probe_latency_s": None,
+        },
     ]
     (summary,) = ev.summarize(rows, ["none"], {"a.py:2": ("h",)}, {"a.py:1": True})
     assert (summary.holes, summary.exact, summary.syntax_ok) == (2, 0.5, 0.5)
@@ -149,20 +176,23 @@ def test_summary_and_resume_rows(tmp_path: Path) -> None:
     assert ev.load_results(out, other) == []
 
 
-def test_a_hole_is_a_first_use_when_the_file_has_not_used_its_names_above(
-        tmp_path: Path) -> None:
+def test_a_hole_is_a_first_use_when_the_file_has_not_used_its_names_above(tmp_path: Path) -> None:
     """``first_use``: the hidden part's cross-file names appear nowhere above the hole but in
     the imports (only another file can tell the model); a later use of the same name is not
     a first use."""
-    root = write_repo(tmp_path / "first", {
-        "lib/shapes.py": "def make_circle(radius):\n    return radius\n",
-        "app.py": "from lib.shapes import (\n    make_circle,\n)\n\n\n"
-                  "def first(size):\n    shape = make_circle(size)\n    return shape\n\n\n"
-                  "def second(size):\n    other = make_circle(size * 2)\n    return other\n",
-    })
+    root = write_repo(
+        tmp_path / "first",
+        {
+            "lib/shapes.py": "def make_circle(radius):\n    return radius\n",
+            "app.py": "from lib.shapes import (\n    make_circle,\n)\n\n\n"
+            "def first(size):\n    shape = make_circle(size)\n    return shape\n\n\n"
+            "def second(size):\n    other = make_circle(size * 2)\n    return other\n",
+        },
+    )
     index = _index(root, Config())
-    holes = {h.target: h for h in ev.pick_holes(index, count=10, seed=0, cut="api")
-             if h.path == "app.py"}
+    holes = {
+        h.target: h for h in ev.pick_holes(index, count=10, seed=0, cut="api") if h.path == "app.py"
+    }
     assert holes["make_circle(size)"].first_use
     assert not holes["make_circle(size * 2)"].first_use
     index.close()
