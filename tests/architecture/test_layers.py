@@ -20,6 +20,8 @@ import ast
 
 import pytest
 
+from tests.conftest import REPO
+
 from .walk import ALL_MODULES, Module
 
 VALUES, CORE, RUNTIME, EDGES = range(4)
@@ -90,6 +92,14 @@ def layer_of(name: str) -> int | None:
 
 
 ALL = ALL_MODULES
+
+
+def test_every_folder_of_modules_is_a_package() -> None:
+    """A folder of modules without ``__init__.py`` is a namespace package: it imports, but
+    setuptools' package list and the type checker treat it differently."""
+    folders = {m.path.parent for m in ALL}
+    bare = sorted(str(f.relative_to(REPO)) for f in folders if not (f / "__init__.py").is_file())
+    assert bare == []
 
 
 def test_every_module_has_a_layer() -> None:
