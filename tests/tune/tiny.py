@@ -28,19 +28,20 @@ def load_tokenizer():  # type: ignore[no-untyped-def]
 
 
 def make_tiny(folder: Path, *, seed: int = 0) -> tuple[Path, Path]:
-    """(Hugging Face folder, GGUF file) of a 2-layer, 64-wide Qwen2 model."""
+    """(Hugging Face folder, GGUF file) of a 2-layer, 128-wide Qwen2 model (head size 64:
+    vLLM's CPU attention supports no smaller one)."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     tokenizer = load_tokenizer()
     config = Qwen2Config(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=128,
+        intermediate_size=256,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=32768,
         tie_word_embeddings=True,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.eos_token_id,
