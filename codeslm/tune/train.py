@@ -49,6 +49,9 @@ class TrainSettings:
     seed: int = 0
     checkpoint_s: float = 120.0
     threads: int = 0  # 0 = torch's default
+    # LoRA on the top this many transformer layers only (0 = all): the backward pass stops
+    # at the lowest adapted layer, so a CPU step costs much less.
+    layers: int = 0
 
     def lora(self) -> dict[str, Any]:
         return {
@@ -56,6 +59,7 @@ class TrainSettings:
             "alpha": self.alpha,
             "dropout": self.dropout,
             "target_modules": list(TARGET_MODULES),
+            "top_layers": self.layers,
         }
 
 
@@ -159,7 +163,11 @@ def load_model(folder: Path, settings: TrainSettings, checkpoint: Path | None) -
     model.to(device)  # type: ignore[arg-type]  # transformers types its wrapped .to loosely
     if checkpoint is not None:
         return PeftModel.from_pretrained(model, checkpoint, is_trainable=True)
+    depth = int(model.config.num_hidden_layers)
+    top = list(range(depth - settings.layers, depth)) if 0 < settings.layers < depth else None
     config = LoraConfig(
+        layers_to_transform=top,
+        layers_pattern="layers" if top else None,
         r=settings.rank,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,

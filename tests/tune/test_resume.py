@@ -67,3 +67,12 @@ def test_interrupted_training_resumes_where_it_stopped(
     assert second.starts == [(8, 3)]
     assert second.steps == [4, 5, 6, 7, 8]
     assert outcome.stopped == "done" and outcome.steps == 8 and len(outcome.losses) == 8
+
+
+def test_layers_puts_the_adapter_on_the_top_layers_only(tiny_model: tuple[Path, Path]) -> None:
+    hf, _ = tiny_model
+    model = train.load_model(hf, train.TrainSettings(rank=4, layers=1), None)
+    adapted = {
+        n.split(".layers.")[1].split(".")[0] for n, p in model.named_parameters() if p.requires_grad
+    }
+    assert adapted == {"1"}  # the tiny model has layers 0 and 1
