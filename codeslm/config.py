@@ -198,6 +198,8 @@ class Config:
     api_key: str = ""
     n_ctx: int = 4096  # context window of the embedded model
     threads: int = 0  # 0 = the cores this process may use
+    # use only the cores other programs leave free, per request (codeslm.backends.threads)
+    adaptive_threads: bool = True
     n_batch: int = 128  # prompt tokens per decode step (smaller = faster cancellation)
     request_timeout_s: float = 60.0
     completion: CompletionConfig = field(default_factory=CompletionConfig)

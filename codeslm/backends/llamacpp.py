@@ -32,6 +32,7 @@ from .base import Backend
 from .llamacpp_model import Cancelled as _Cancelled
 from .llamacpp_model import import_llama as _import_llama
 from .stops import StopMatcher
+from .threads import ThreadAdapter
 
 if TYPE_CHECKING:
     from .identifiers import TokenTable
@@ -71,6 +72,7 @@ class LlamaCppBackend(Backend):
         # Prompt batches between cancellation checks: small enough that a superseded request
         # stops within a fraction of a second, large enough to keep prefill throughput.
         self._cancel_chunk = max(16, min(config.n_batch, 128))
+        self.threads = ThreadAdapter.for_config(config)
         self._last_prompt: list[int] | None = None  # the prompt whose KV cache is held
         self.insertions = 0  # requests served by KV insertion (doctor, benchmarks)
         # (finish_reason, Usage) of recent requests, newest last, including cancelled ones the
@@ -321,6 +323,7 @@ class LlamaCppBackend(Backend):
         tokens, extra_stops = self._prompt_tokens(llm, request)
         max_tokens = llamacpp_model.room_for(llm, tokens, request.max_tokens)
         llm.cancel_flag = cancel
+        self.threads.adapt(llm)
         cached = self._reuse_cache(llm, tokens, cancel)
         # The prompt's accounting first: a consumer that stops early never sees the last chunk.
         self._prompt_usage = Usage(prompt_tokens=len(tokens), cached_prompt_tokens=cached)

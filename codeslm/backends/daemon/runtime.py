@@ -81,6 +81,7 @@ class DaemonSpec:
     kv_refresh: int
     idle_s: float
     adapter: str = ""  # the GGUF LoRA it applies (codeslm tune), resolved in the client
+    adaptive_threads: bool = True
 
     @classmethod
     def from_config(cls, config: Config, model_path: Path, model_name: str) -> DaemonSpec:
@@ -94,6 +95,7 @@ class DaemonSpec:
             kv_refresh=config.completion.kv_refresh_tokens,
             idle_s=max(0.0, config.daemon.idle_minutes * 60),
             adapter=_adapter(config, model_path),
+            adaptive_threads=config.adaptive_threads,
         )
 
     @property
@@ -104,9 +106,22 @@ class DaemonSpec:
             stamp = f"{st.st_size}:{st.st_mtime_ns}"
         except OSError:
             stamp = "missing"
-        text = "|".join(map(str, (self.model_path, stamp, self.n_ctx, self.threads,
-                                  self.n_batch, self.kv_reuse, self.kv_refresh,
-                                  self.adapter)))
+        text = "|".join(
+            map(
+                str,
+                (
+                    self.model_path,
+                    stamp,
+                    self.n_ctx,
+                    self.threads,
+                    self.n_batch,
+                    self.kv_reuse,
+                    self.kv_refresh,
+                    self.adapter,
+                    self.adaptive_threads,
+                ),
+            )
+        )
         return "d-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def to_json(self) -> str:
@@ -137,8 +152,9 @@ class DaemonFiles:
     @classmethod
     def for_key(cls, key: str, directory: Path | None = None) -> DaemonFiles:
         base = directory or runtime_dir()
-        return cls(base / f"{key}.sock", base / f"{key}.json", base / f"{key}.lock",
-                   base / f"{key}.log")
+        return cls(
+            base / f"{key}.sock", base / f"{key}.json", base / f"{key}.lock", base / f"{key}.log"
+        )
 
 
 def call(path: Path, message: dict[str, Any], *, timeout: float = CONNECT_TIMEOUT_S) -> Any:
@@ -242,9 +258,22 @@ def _spawn(spec: DaemonSpec, files: DaemonFiles) -> subprocess.Popen[bytes]:
     log = open(files.log, "ab")  # noqa: SIM115 - handed to the child, closed below
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "codeslm.backends.daemon", "run", "--spec", spec.to_json(),
-             "--socket", str(files.socket), "--state", str(files.state)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+            [
+                sys.executable,
+                "-m",
+                "codeslm.backends.daemon",
+                "run",
+                "--spec",
+                spec.to_json(),
+                "--socket",
+                str(files.socket),
+                "--state",
+                str(files.state),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
             start_new_session=True,  # outlives the editor or hook that started it
             close_fds=True,
         )

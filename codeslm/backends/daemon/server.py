@@ -44,7 +44,8 @@ class Daemon:
         self.spec = spec
         self.socket_path = socket_path
         self.state_path = state_path
-        config = Config(n_ctx=spec.n_ctx, threads=spec.threads, n_batch=spec.n_batch)
+        config = Config(n_ctx=spec.n_ctx, threads=spec.threads, n_batch=spec.n_batch,
+                        adaptive_threads=spec.adaptive_threads)
         config.completion.kv_reuse = spec.kv_reuse
         config.completion.kv_refresh_tokens = spec.kv_refresh
         config.completion.adapter = spec.adapter or "none"  # resolved by the client
