@@ -165,19 +165,7 @@ class LlamaCppBackend(Backend):
     async def model_info(self) -> ModelInfo:
         loop = asyncio.get_running_loop()
         llm = await loop.run_in_executor(None, self._ensure_loaded)
-        meta = {
-            str(k): str(v)
-            for k, v in (llm.metadata or {}).items()
-            if not str(k).startswith("tokenizer.ggml.") and len(str(v)) < 200
-        }
-        train = meta.get(f"{meta.get('general.architecture', '')}.context_length")
-        return ModelInfo(
-            name=self._model_name or "unknown",
-            context_length=int(llm.n_ctx()),
-            path=str(llm.model_path),
-            train_context_length=int(train) if train and train.isdigit() else None,
-            metadata=meta,
-        )
+        return llamacpp_model.model_info(llm, self._model_name or "unknown")
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         loop = asyncio.get_running_loop()
@@ -210,12 +198,7 @@ class LlamaCppBackend(Backend):
     async def diagnostics(self) -> dict[str, str]:
         """The llama.cpp build: version, threads and the CPU features it was compiled for."""
         llama_cpp = _import_llama()
-        info = llama_cpp.llama_print_system_info().decode(errors="replace")
-        flags = [
-            part.split("=")[0].split(":")[-1].strip()
-            for part in info.split("|")
-            if part.strip().endswith("= 1")
-        ]
+        flags = llamacpp_model.cpu_features(llama_cpp)
         load = f", loaded in {self.load_seconds:.2f} s" if self.load_seconds is not None else ""
         return {
             "runtime": f"llama-cpp-python {llama_cpp.__version__}, "
@@ -320,13 +303,8 @@ class LlamaCppBackend(Backend):
         piece of text and the final usage go through ``put`` (this runs in the worker)."""
         import llama_cpp
 
-        tokens, extra_stops = self._prompt_tokens(llm, request)
-        max_tokens = llamacpp_model.room_for(llm, tokens, request.max_tokens)
-        llm.cancel_flag = cancel
-        self.threads.adapt(llm)
-        cached = self._reuse_cache(llm, tokens, cancel)
+        tokens, extra_stops, max_tokens, cached = self._prepare(llm, request, cancel)
         # The prompt's accounting first: a consumer that stops early never sees the last chunk.
-        self._prompt_usage = Usage(prompt_tokens=len(tokens), cached_prompt_tokens=cached)
         put(Chunk("", None, self._prompt_usage))
         stop_ids = set(request.stop_token_ids)
         stops = StopMatcher(list(request.stop) + extra_stops)
@@ -369,6 +347,19 @@ class LlamaCppBackend(Backend):
         )
         self.history.append((finish, usage))
         put(Chunk("", finish, usage))
+
+    def _prepare(
+        self, llm: Any, request: GenerationRequest, cancel: threading.Event
+    ) -> tuple[list[int], list[str], int, int]:
+        """The prompt's tokens, the chat format's extra stops, the token budget and how many
+        prompt tokens the KV cache already holds (made ready for this prompt)."""
+        tokens, extra_stops = self._prompt_tokens(llm, request)
+        max_tokens = llamacpp_model.room_for(llm, tokens, request.max_tokens)
+        llm.cancel_flag = cancel
+        self.threads.adapt(llm)
+        cached = self._reuse_cache(llm, tokens, cancel)
+        self._prompt_usage = Usage(prompt_tokens=len(tokens), cached_prompt_tokens=cached)
+        return tokens, extra_stops, max_tokens, cached
 
     def _sampled(self, llm: Any, request: GenerationRequest, tokens: list[int]) -> Iterator[int]:
         """llama.cpp's token stream for the prompt ``tokens`` with the request's sampling

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import BackendUnavailable, ConfigError, ContextTooLong, ModelCorrupt
-from ..types import GenerationRequest
+from ..types import GenerationRequest, ModelInfo
 from . import kvreuse
 
 log = logging.getLogger(__name__)
@@ -176,6 +176,34 @@ def room_for(llm: Any, tokens: list[int], max_tokens: int) -> int:
             hint="shorten the input or raise n_ctx in the config",
         )
     return min(max_tokens, n_ctx - len(tokens) - 1)
+
+
+def model_info(llm: Any, name: str) -> ModelInfo:
+    """What a loaded model says about itself: context sizes, path and its GGUF metadata (long
+    values and the tokenizer's tables left out)."""
+    meta = {
+        str(k): str(v)
+        for k, v in (llm.metadata or {}).items()
+        if not str(k).startswith("tokenizer.ggml.") and len(str(v)) < 200
+    }
+    train = meta.get(f"{meta.get('general.architecture', '')}.context_length")
+    return ModelInfo(
+        name=name,
+        context_length=int(llm.n_ctx()),
+        path=str(llm.model_path),
+        train_context_length=int(train) if train and train.isdigit() else None,
+        metadata=meta,
+    )
+
+
+def cpu_features(llama_cpp: Any) -> list[str]:
+    """The CPU features this llama.cpp build was compiled for (``AVX2``, ``AMX_INT8``...)."""
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    return [
+        part.split("=")[0].split(":")[-1].strip()
+        for part in info.split("|")
+        if part.strip().endswith("= 1")
+    ]
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
