@@ -15,6 +15,9 @@ import hashlib
 import importlib.util
 import json
 import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +162,7 @@ def _prepare(
         builder = ex.ExampleBuilder(index, config, backend, quick=quick)
         if not examples:
             holes = ex.pick_holes(index, choice.train, seed=args.seed)
-            with progress_bar("making examples") as update:
+            with _counted("making examples", "holes") as update:
                 examples = common.run(
                     lambda: builder.build_all(holes, limit=args.max_examples, progress=update)
                 )
@@ -183,7 +186,7 @@ def _distil(args: argparse.Namespace, builder: Any, examples: list[Any], config:
     from ..tune.teacher import distill
 
     common.note(f"teacher {args.teacher} completes up to {args.teacher_holes} holes")
-    with progress_bar("teacher") as update:
+    with _counted("teacher", "holes") as update:
         extra = common.run(
             lambda: distill(
                 builder, examples, config, args.teacher, limit=args.teacher_holes, progress=update
@@ -291,6 +294,23 @@ def _train_and_write(
         f"{len(choice.held_out)} held-out files for: codeslm eval repo {root} --adapter auto"
     )
     return 0
+
+
+@contextmanager
+def _counted(label: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A bar on a terminal (the index's), else a line every few seconds counting ``unit``."""
+    if common.stderr_is_tty():
+        with progress_bar(label) as update:
+            yield update
+        return
+    last = [0.0]
+
+    def plain(done: int, total: int) -> None:
+        if time.monotonic() - last[0] >= 5.0 or done >= total:
+            last[0] = time.monotonic()
+            common.note(f"{label}: {done}/{total} {unit}")
+
+    yield plain
 
 
 def _layers(args: argparse.Namespace) -> int:
