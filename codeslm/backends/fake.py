@@ -26,8 +26,15 @@ from ..types import BackendHealth, Chunk, GenerationRequest, HealthStatus, Model
 from .base import Backend
 
 SPECIAL_TOKENS = (
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|fim_prefix|>", "<|fim_middle|>",
-    "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
 )
 _SPECIAL_RE = "|".join(re.escape(t) for t in SPECIAL_TOKENS)
 _PIECE = re.compile(rf"{_SPECIAL_RE}|\w+|\s+|[^\w\s]")

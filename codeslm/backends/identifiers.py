@@ -63,7 +63,7 @@ class IdentifierConstraint:
         for name in self.names:
             if not name.startswith(partial):
                 continue
-            rest = name[len(partial):]
+            rest = name[len(partial) :]
             for k in range(1, len(rest) + 1):
                 found = self.table.pure.get(rest[:k])
                 if found is not None:
@@ -78,8 +78,11 @@ class IdentifierConstraint:
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         if self.done:
             return scores
-        generated = "".join(self.table.texts[int(t)] for t in input_ids[self.prompt_len:]
-                            if 0 <= int(t) < len(self.table))
+        generated = "".join(
+            self.table.texts[int(t)]
+            for t in input_ids[self.prompt_len :]
+            if 0 <= int(t) < len(self.table)
+        )
         allowed = self.allowed(generated)
         if allowed is None:
             self.done = True

@@ -71,8 +71,9 @@ class InsertionPlan:
         return self.keep + self.reused_tail
 
 
-def plan_insertion(old: Sequence[int], new: Sequence[int], refresh: int = 0
-                   ) -> InsertionPlan | None:
+def plan_insertion(
+    old: Sequence[int], new: Sequence[int], refresh: int = 0
+) -> InsertionPlan | None:
     """The reuse plan from prompt ``old`` (cached) to ``new``, or None when plain prefix reuse
     is as good (no common tail of at least :data:`MIN_TAIL_TOKENS` beyond the ``refresh``
     tokens evaluated again, or nothing changed) or the edit is too large to approximate
@@ -91,8 +92,9 @@ def plan_insertion(old: Sequence[int], new: Sequence[int], refresh: int = 0
         return None
     if max(len(old), len(new)) - keep - tail > MAX_EDIT_TOKENS:
         return None
-    return InsertionPlan(keep=keep, tail=tail, old_length=len(old), new_length=len(new),
-                         refresh=max(0, refresh))
+    return InsertionPlan(
+        keep=keep, tail=tail, old_length=len(old), new_length=len(new), refresh=max(0, refresh)
+    )
 
 
 def context_params(params: Any) -> None:
@@ -101,8 +103,9 @@ def context_params(params: Any) -> None:
     params.kv_unified = True
 
 
-def apply(llm: Any, plan: InsertionPlan, new: Sequence[int], cancel: threading.Event | None,
-          chunk: int) -> None:
+def apply(
+    llm: Any, plan: InsertionPlan, new: Sequence[int], cancel: threading.Event | None, chunk: int
+) -> None:
     """Rearrange ``llm``'s KV cache by ``plan`` and evaluate the inserted tokens.
 
     ``llm`` is a llama-cpp-python ``Llama`` whose cache holds the previous prompt (and possibly
@@ -127,7 +130,7 @@ def apply(llm: Any, plan: InsertionPlan, new: Sequence[int], cancel: threading.E
         llama_cpp.llama_memory_seq_add(mem, _PARK_SEQ, tail_start, tail_end, plan.shift)
     inserted_end = plan.new_length - plan.tail + plan.refresh
     try:
-        _evaluate(llm, new[plan.keep:inserted_end], plan.keep, cancel, chunk)
+        _evaluate(llm, new[plan.keep : inserted_end], plan.keep, cancel, chunk)
     except BaseException:
         llama_cpp.llama_memory_seq_rm(mem, _PARK_SEQ, -1, -1)
         raise
@@ -142,8 +145,9 @@ class Cancelled(Exception):
     """The evaluation was cancelled between two batches."""
 
 
-def _evaluate(llm: Any, tokens: Sequence[int], start: int, cancel: threading.Event | None,
-              chunk: int) -> None:
+def _evaluate(
+    llm: Any, tokens: Sequence[int], start: int, cancel: threading.Event | None, chunk: int
+) -> None:
     """Decode ``tokens`` into sequence 0 from position ``start`` without touching the cache
     beyond it (``Llama.eval`` would drop the parked tail's positions first)."""
     for offset in range(0, len(tokens), chunk):

@@ -67,8 +67,8 @@ class DaemonBackend(Backend):
                 if await asyncio.to_thread(runtime.ping, files) is None:
                     _check_runtime()
                     files = await asyncio.to_thread(
-                        runtime.ensure_running, spec,
-                        timeout_s=self._config.daemon.start_timeout_s)
+                        runtime.ensure_running, spec, timeout_s=self._config.daemon.start_timeout_s
+                    )
                 self._files = files
             return files
 
@@ -78,14 +78,16 @@ class DaemonBackend(Backend):
         for attempt in range(2):
             files = await self._ensure()
             try:
-                return await asyncio.open_unix_connection(str(files.socket),
-                                                          limit=protocol.MAX_LINE_BYTES)
+                return await asyncio.open_unix_connection(
+                    str(files.socket), limit=protocol.MAX_LINE_BYTES
+                )
             except OSError:
                 self._files = None
                 if attempt:
                     raise BackendUnavailable(
                         f"cannot reach the model daemon at {files.socket}",
-                        hint=f"see {files.log}; `codeslm serve stop` and retry") from None
+                        hint=f"see {files.log}; `codeslm serve stop` and retry",
+                    ) from None
         raise AssertionError("unreachable")
 
     async def _call(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -100,8 +102,9 @@ class DaemonBackend(Backend):
             writer.close()
         if not line:
             self._files = None
-            raise BackendUnavailable("the model daemon closed the connection",
-                                     hint="the next request starts it again")
+            raise BackendUnavailable(
+                "the model daemon closed the connection", hint="the next request starts it again"
+            )
         reply = protocol.decode(line)
         if "error" in reply:
             raise protocol.error_from_wire(reply["error"])
@@ -113,8 +116,9 @@ class DaemonBackend(Backend):
         reader, writer = await self._open()
         finished = False
         try:
-            writer.write(protocol.encode({"op": "generate",
-                                          "request": protocol.request_to_wire(request)}))
+            writer.write(
+                protocol.encode({"op": "generate", "request": protocol.request_to_wire(request)})
+            )
             await writer.drain()
             while not finished:
                 try:
@@ -125,7 +129,8 @@ class DaemonBackend(Backend):
                     self._files = None
                     raise BackendUnavailable(
                         "the model daemon stopped in the middle of a request",
-                        hint="the next request starts it again")
+                        hint="the next request starts it again",
+                    )
                 reply = protocol.decode(line)
                 if "error" in reply:
                     raise protocol.error_from_wire(reply["error"])
@@ -142,10 +147,14 @@ class DaemonBackend(Backend):
         try:
             reply = await self._call({"op": "ping"})
         except CodeslmError as exc:
-            return BackendHealth(HealthStatus.ERROR if not isinstance(exc, BackendError)
-                                 else HealthStatus.DOWN, str(exc), None)
-        return BackendHealth(HealthStatus.READY, f"daemon pid {reply.get('pid')}",
-                             str(reply.get("model")))
+            return BackendHealth(
+                HealthStatus.ERROR if not isinstance(exc, BackendError) else HealthStatus.DOWN,
+                str(exc),
+                None,
+            )
+        return BackendHealth(
+            HealthStatus.READY, f"daemon pid {reply.get('pid')}", str(reply.get("model"))
+        )
 
     async def tokenize(self, text: str) -> list[int]:
         reply = await self._call({"op": "tokenize", "text": text})
@@ -210,8 +219,10 @@ def describe(status: dict[str, Any], files: runtime.DaemonFiles) -> str:
     prompt = status.get("prompt_tokens") or 0
     reused = status.get("reused_prompt_tokens") or 0
     share = f"{reused / prompt:.0%}" if prompt else "n/a"
-    return (f"pid {status.get('pid')}, {status.get('model')}, "
-            f"RSS {status.get('rss_mib')} MiB (peak {status.get('peak_rss_mib')}), "
-            f"{status.get('requests')} requests + {status.get('warm_requests')} warm-ups, "
-            f"prompt tokens reused {share} ({status.get('kv_insertions')} by KV insertion), "
-            f"up {status.get('uptime_s')} s, socket {files.socket}")
+    return (
+        f"pid {status.get('pid')}, {status.get('model')}, "
+        f"RSS {status.get('rss_mib')} MiB (peak {status.get('peak_rss_mib')}), "
+        f"{status.get('requests')} requests + {status.get('warm_requests')} warm-ups, "
+        f"prompt tokens reused {share} ({status.get('kv_insertions')} by KV insertion), "
+        f"up {status.get('uptime_s')} s, socket {files.socket}"
+    )

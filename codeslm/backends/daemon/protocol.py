@@ -60,8 +60,9 @@ def request_from_wire(data: Any) -> GenerationRequest:
         raise errors.InputError(f"unknown request fields: {', '.join(sorted(unknown))}")
     values = dict(data)
     try:
-        values["messages"] = tuple(ChatMessage(str(m["role"]), str(m["content"]))
-                                   for m in values.get("messages") or ())
+        values["messages"] = tuple(
+            ChatMessage(str(m["role"]), str(m["content"])) for m in values.get("messages") or ()
+        )
         for name in ("stop", "stop_token_ids", "first_identifier"):
             if name in values:
                 values[name] = tuple(values[name] or ())
@@ -116,5 +117,6 @@ def error_from_wire(data: Any) -> errors.CodeslmError:
     if not (isinstance(kind, type) and issubclass(kind, errors.CodeslmError)):
         kind = errors.BackendError
     hint = data.get("hint")
-    return kind(str(data.get("message", "daemon error")),
-                hint=hint if isinstance(hint, str) else None)
+    return kind(
+        str(data.get("message", "daemon error")), hint=hint if isinstance(hint, str) else None
+    )
