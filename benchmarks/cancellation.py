@@ -33,7 +33,7 @@ from codeslm.backends.llamacpp import LlamaCppBackend
 from codeslm.completion.request import CompletionOptions
 from codeslm.completion.scheduler import Superseded
 from codeslm.config import Config
-from codeslm.models.resolve import resolve
+from codeslm.runtime.models.resolve import resolve
 from codeslm.session import open_session
 from codeslm.types import CompletionMode, Document, GenerationRequest, Position
 

@@ -76,8 +76,8 @@ def token_counter(kind: str):
         return estimate_tokens, "estimate (3.5 chars/token)"
     import llama_cpp
 
-    from codeslm.models.registry import DEFAULT_MODEL
-    from codeslm.models.resolve import resolve
+    from codeslm.runtime.models.registry import DEFAULT_MODEL
+    from codeslm.runtime.models.resolve import resolve
 
     path = resolve(DEFAULT_MODEL).path
     llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)

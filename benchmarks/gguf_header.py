@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from codeslm.models import gguf
-from codeslm.models.registry import DEFAULT_MODEL
-from codeslm.models.resolve import resolve
+from codeslm.runtime.models import gguf
+from codeslm.runtime.models.registry import DEFAULT_MODEL
+from codeslm.runtime.models.resolve import resolve
 
 
 def _timed(fn: Callable[[], object], runs: int) -> list[float]:

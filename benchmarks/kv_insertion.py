@@ -31,7 +31,7 @@ from latency import cut_document, pick_spots
 
 from codeslm.completion.request import CompletionOptions
 from codeslm.config import load_config
-from codeslm.models.resolve import resolve
+from codeslm.runtime.models.resolve import resolve
 from codeslm.session import open_session
 
 

@@ -28,7 +28,7 @@ from codeslm.config import load_config
 from codeslm.documents import position_at
 from codeslm.evaluation.humaneval_data import build_tasks, sample
 from codeslm.evaluation.sandbox import run_program
-from codeslm.models.resolve import resolve
+from codeslm.runtime.models.resolve import resolve
 from codeslm.session import open_session
 from codeslm.types import CompletionMode, Document
 

@@ -32,7 +32,7 @@ from codeslm.completion.request import CompletionOptions
 from codeslm.config import Config
 from codeslm.documents import position_at
 from codeslm.evaluation.humaneval_data import build_tasks, sample
-from codeslm.models.resolve import resolve
+from codeslm.runtime.models.resolve import resolve
 from codeslm.session import open_session
 from codeslm.types import CompletionMode, Document
 

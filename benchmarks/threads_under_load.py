@@ -28,7 +28,7 @@ from common import git_commit, machine, percentile
 
 from codeslm.backends.llamacpp import LlamaCppBackend
 from codeslm.config import Config
-from codeslm.models.resolve import resolve
+from codeslm.runtime.models.resolve import resolve
 from codeslm.types import GenerationRequest
 
 

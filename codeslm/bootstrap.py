@@ -26,7 +26,7 @@ import time
 import venv
 from pathlib import Path
 
-from codeslm import llama_build
+from codeslm.runtime import llama_build
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
@@ -54,7 +54,7 @@ def ensure_venv() -> None:
 
 
 def llama_cmake_args() -> str:
-    """CMake options for building llama.cpp on this machine (see codeslm.llama_build)."""
+    """CMake options for building llama.cpp on this machine (see codeslm.runtime.llama_build)."""
     return llama_build.cmake_args()
 
 

@@ -1,9 +1,10 @@
-"""The codeslm language server: state, feature registration and transports.
+"""The codeslm language server: its state and its transports.
 
-Handlers live in :mod:`.lifecycle` (initialize, settings, workspace folders, document sync),
-:mod:`.completions` (inline completion and the completion fallback) and :mod:`.actions` (code
-actions and refactor commands). They convert protocol values to core values and call the core;
-the model logic is in ``codeslm``. stdout carries nothing but the protocol.
+The handlers live in :mod:`.lifecycle` (initialize, settings, workspace folders, document sync),
+:mod:`.completions` (inline completion and the completion fallback), :mod:`.actions` (code
+actions and refactor commands) and :mod:`.warmup`; :mod:`.handlers` registers them and builds
+the server, so this module imports none of them. They convert protocol values to core values
+and call the core; the model logic is in ``codeslm``. stdout carries nothing but the protocol.
 """
 
 from __future__ import annotations
@@ -172,23 +173,6 @@ class CodeslmServer(LanguageServer):
         if encoding is None:
             return "utf-16"
         return str(getattr(encoding, "value", encoding))
-
-
-def create_server(
-    flags: Mapping[str, Any] | None = None,
-    *,
-    backend_factory: BackendFactory = create_backend,
-    context_factory: ProviderFactory = default_factory,
-) -> CodeslmServer:
-    """A server with every feature registered (flags are dotted config keys)."""
-    from . import actions, completions, lifecycle, warmup
-
-    server = CodeslmServer(flags, backend_factory=backend_factory, context_factory=context_factory)
-    lifecycle.register(server)
-    completions.register(server)
-    actions.register(server)
-    warmup.register(server)
-    return server
 
 
 def serve(

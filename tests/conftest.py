@@ -24,8 +24,8 @@ def _real_model_path() -> Path | None:
         return Path(explicit)
     saved = os.environ.pop("CODESLM_HOME", None)
     try:
-        from codeslm.models.registry import DEFAULT_MODEL
-        from codeslm.models.resolve import resolve
+        from codeslm.runtime.models.registry import DEFAULT_MODEL
+        from codeslm.runtime.models.resolve import resolve
 
         return resolve(DEFAULT_MODEL).path
     except Exception:

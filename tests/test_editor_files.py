@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from codeslm import editor_files
+from codeslm.cli import editor_files
 from codeslm.errors import InputError
 from tests.conftest import REPO
 

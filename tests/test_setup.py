@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from codeslm import llama_build, runtime_check
 from codeslm.errors import BackendUnavailable
+from codeslm.runtime import llama_build, runtime_check
 
 AMX_CPU = (
     "processor\t: 0\n"

@@ -94,7 +94,7 @@ class LlamaCppBackend(Backend):
     def _resolve_path(self) -> Path:
         if self._model_path is not None:
             return self._model_path
-        from ..models.resolve import resolve
+        from ..runtime.models.resolve import resolve
 
         resolved = resolve(self._config.model)
         self._model_name = resolved.name
@@ -121,7 +121,7 @@ class LlamaCppBackend(Backend):
             self._model_name = path.stem
         threads = effective_threads(self._config)
         # A build that segfaults on this CPU (AMX) is refused with a fix instead of run here.
-        from ..runtime_check import ensure_runtime_works
+        from ..runtime.runtime_check import ensure_runtime_works
 
         ensure_runtime_works(path, threads=threads, n_batch=self._config.n_batch)
         llm, self.load_seconds = llamacpp_model.load(

@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from ..doctor import Check, run_checks
 from ..session import open_session
 from . import common
+from .doctor_checks import Check, run_checks
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import editor_files
+from . import editor_files
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:

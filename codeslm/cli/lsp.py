@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
         sys.stdout = sys.stderr
-    from ..lsp.server import create_server, serve
+    from ..lsp.handlers import create_server
+    from ..lsp.server import serve
 
     server = create_server(flags)
     logging.getLogger(__name__).info("codeslm lsp starting (%s)",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..models import hf_form
-from ..models.registry import DEFAULT_MODEL, KNOWN_MODELS
-from ..models.resolve import resolve, where
+from ..runtime.models import hf_form
+from ..runtime.models.registry import DEFAULT_MODEL, KNOWN_MODELS
+from ..runtime.models.resolve import resolve, where
 from . import common
 
 

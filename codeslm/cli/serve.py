@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import serving, vllm_env
 from ..backends.served_fim import self_test
 from ..config import Config
 from ..errors import BackendUnavailable, CodeslmError, ConfigError, ModelNotFound
+from ..runtime import serving, vllm_env
 from ..session import open_session
 from . import common
 
@@ -93,7 +93,7 @@ def _plan(
 ) -> serving.LaunchPlan:
     if kind == serving.VLLM:
         return _vllm_plan(config, port, dry_run=dry_run, gpu_check=gpu_check, loras=loras)
-    from ..models.resolve import resolve
+    from ..runtime.models.resolve import resolve
 
     resolved = resolve(config.model)
     if kind == serving.LLAMA_SERVER:
@@ -122,8 +122,8 @@ def _vllm_plan(
     """The vLLM launch: which vLLM (GPU build here, or the CPU build in its own environment),
     and the model in a form it loads (a known model's GGUF converted offline, a hub id
     downloaded, a folder as it is)."""
-    from ..models import hf_form
-    from ..models.registry import find_spec
+    from ..runtime.models import hf_form
+    from ..runtime.models.registry import find_spec
 
     install = vllm_env.find()
     executable: list[str] | None = None
@@ -315,7 +315,7 @@ def _daemon_action(args: argparse.Namespace, action: str, rest: list[str]) -> in
         return 0
     config = common.load(args).config
     if action == "start":
-        from ..models.resolve import resolve
+        from ..runtime.models.resolve import resolve
 
         resolved = resolve(config.model)  # what a completion's daemon would serve
         spec = runtime.DaemonSpec.from_config(config, resolved.path, resolved.name)

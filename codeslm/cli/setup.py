@@ -3,8 +3,8 @@
 What ``python3 -m codeslm.bootstrap install`` does for a checkout, for the environment codeslm
 is installed in: fetch and verify the configured model, run one real decode of it in a child
 process, and when that crashes (a native build on a CPU with AMX) or llama-cpp-python is
-missing, build llama-cpp-python with this CPU's options (:mod:`codeslm.llama_build`) into the
-wheel cache, install it here, and decode again.
+missing, build llama-cpp-python with this CPU's options (:mod:`codeslm.runtime.llama_build`)
+into the wheel cache, install it here, and decode again.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import llama_build, runtime_check
 from ..config import effective_threads
 from ..errors import BackendUnavailable
+from ..runtime import llama_build, runtime_check
 from . import common
 
 
@@ -68,7 +68,7 @@ def _run(cmd: list[str], env: dict[str, str] | None = None) -> None:
 
 
 def _fetch_model(name: str) -> Path:
-    from ..models.resolve import resolve
+    from ..runtime.models.resolve import resolve
 
     with common.byte_progress(f"fetching {name}") as progress:
         resolved = resolve(name, fetch=True, progress=progress, log=common.note)
@@ -147,11 +147,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _setup_vllm(model: str, *, convert: bool) -> int:
-    """``setup --vllm``: codeslm's vLLM environment (:mod:`codeslm.vllm_env`) and the known
-    model's Hugging Face form (:mod:`codeslm.models.hf_form`); both kept when already done."""
-    from .. import vllm_env
-    from ..models import hf_form
-    from ..models.registry import find_spec
+    """``setup --vllm``: codeslm's vLLM environment (:mod:`codeslm.runtime.vllm_env`) and the
+    known model's Hugging Face form (:mod:`codeslm.runtime.models.hf_form`); both kept when
+    already done."""
+    from ..runtime import vllm_env
+    from ..runtime.models import hf_form
+    from ..runtime.models.registry import find_spec
 
     found = vllm_env.find()
     if found is None or found.own_env:

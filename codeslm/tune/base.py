@@ -4,7 +4,7 @@ The identity is the SHA-256 of the GGUF that llama.cpp will load the adapter ont
 (:mod:`.store`). Accepted forms:
 
 - a known model name (``qwen2.5-coder-0.5b``): its verified GGUF, converted once into the
-  Hugging Face folder that :mod:`codeslm.models.hf_form` keeps;
+  Hugging Face folder that :mod:`codeslm.runtime.models.hf_form` keeps;
 - a ``.gguf`` file: converted the same way into ``<models dir>/hf/<stem>-<sha>``;
 - a Hugging Face folder or hub id, with ``gguf`` naming the GGUF it is served as (a folder
   that codeslm converted names its GGUF itself).
@@ -23,9 +23,9 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import InputError, ModelNotFound
-from ..models import hf_form
-from ..models.registry import find_spec
-from ..models.resolve import resolve
+from ..runtime.models import hf_form
+from ..runtime.models.registry import find_spec
+from ..runtime.models.resolve import resolve
 from . import store
 
 Log = Callable[[str], None]
@@ -84,7 +84,7 @@ def _from_gguf(path: Path, say: Log) -> BaseModel:
     target = paths.models_dir() / "hf" / f"{path.stem}-{sha[:12]}"
     if (target / hf_form.MARKER).is_file():
         return BaseModel(str(path), target, sha, path)
-    from ..models import hf_convert
+    from ..runtime.models import hf_convert
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.converting-", dir=target.parent))

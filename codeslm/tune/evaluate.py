@@ -26,7 +26,7 @@ from ..config import Config
 from ..context.index import WorkspaceIndex
 from ..errors import InputError
 from ..evaluation import repo as repo_eval
-from ..models.resolve import resolve
+from ..runtime.models.resolve import resolve
 from ..session import open_session
 from . import store
 

@@ -20,8 +20,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from .. import llama_build
 from ..errors import BackendUnavailable
+from ..runtime import llama_build
 
 _PREFIX = "vendor/llama.cpp/"
 _WANTED = ("convert_lora_to_gguf.py", "convert_hf_to_gguf.py", "conversion/", "gguf-py/")

@@ -36,7 +36,7 @@ from typing import Any
 
 from .. import paths
 from ..errors import ConfigError, ModelError
-from ..models.store import read_marker, sha256_of
+from ..runtime.models.store import read_marker, sha256_of
 
 INFO = "codeslm-adapter.json"
 GGUF_NAME = "adapter.gguf"

@@ -51,19 +51,13 @@ LAYERS: dict[str, int] = {
     "codeslm.git": CORE,
     "codeslm.backends.base": CORE,  # the port the core calls; its implementations are runtime
     "codeslm.backends": RUNTIME,
-    "codeslm.models": RUNTIME,
-    "codeslm.serving": RUNTIME,
-    "codeslm.vllm_env": RUNTIME,
-    "codeslm.llama_build": RUNTIME,
-    "codeslm.runtime_check": RUNTIME,
+    "codeslm.runtime": RUNTIME,  # models, servers, the llama.cpp build, vLLM's environment
     "codeslm.session": RUNTIME,  # the composition root
     "codeslm.evaluation": RUNTIME,  # runs the engine over a session, as tune does
     "codeslm.tune": RUNTIME,  # training a LoRA adapter; the llama.cpp backend loads its store
     "codeslm.cli": EDGES,
     "codeslm.lsp": EDGES,
     "codeslm.bootstrap": EDGES,
-    "codeslm.doctor": EDGES,
-    "codeslm.editor_files": EDGES,
     "codeslm.__main__": EDGES,
 }
 

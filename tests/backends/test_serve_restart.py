@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from codeslm import serving
 from codeslm.errors import ConfigError
+from codeslm.runtime import serving
 
 from .servers import server_env, start_served
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from codeslm import serving
 from codeslm.config import Config
 from codeslm.errors import BackendUnavailable, ConfigError
+from codeslm.runtime import serving
 from tests.conftest import REPO, codeslm_command
 
 

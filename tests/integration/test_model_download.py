@@ -12,7 +12,7 @@ from typing import ClassVar
 import pytest
 
 from codeslm.errors import ModelCorrupt, ModelNotFound
-from codeslm.models import resolve
+from codeslm.runtime.models import resolve
 from tests.ggufgen import tiny_gguf
 
 

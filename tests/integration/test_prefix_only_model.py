@@ -10,7 +10,7 @@ import pytest
 from codeslm.backends.llamacpp import LlamaCppBackend
 from codeslm.config import Config
 from codeslm.engine import CompletionEngine
-from codeslm.models.resolve import resolve
+from codeslm.runtime.models.resolve import resolve
 from codeslm.types import Document, Position
 
 pytestmark = pytest.mark.model

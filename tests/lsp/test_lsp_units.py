@@ -9,7 +9,7 @@ from typing import Any
 
 from codeslm.lsp import actions, completions
 from codeslm.lsp.context import WorkspaceContext
-from codeslm.lsp.server import create_server
+from codeslm.lsp.handlers import create_server
 from lsprotocol import types as lsp
 
 from codeslm.backends.fake import FakeBackend

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codeslm.models import hf_form
-from codeslm.models.resolve import resolve
+from codeslm.runtime.models import hf_form
+from codeslm.runtime.models.resolve import resolve
 from codeslm.tune import llama_src
 
 DEFAULT = "qwen2.5-coder-0.5b"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from codeslm.errors import ModelCorrupt, ModelNotFound
-from codeslm.models import gguf, registry, resolve, store
-from codeslm.models.registry import ModelSpec, PypiSlice
+from codeslm.runtime.models import gguf, registry, resolve, store
+from codeslm.runtime.models.registry import ModelSpec, PypiSlice
 from tests.ggufgen import tiny_gguf
 
 

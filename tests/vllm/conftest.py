@@ -2,7 +2,7 @@
 
 Each module gets its own server (``vllm_server``, or one with a LoRA adapter). The server is
 vLLM's CPU build from codeslm's own vLLM environment (``codeslm setup --vllm`` or ``python3 -m
-codeslm.vllm_env install``, which ``.ci/run`` runs first; ``CODESLM_VLLM_VENV`` may name
+codeslm.runtime.vllm_env install``, which ``.ci/run`` runs first; ``CODESLM_VLLM_VENV`` may name
 another one) serving the default
 model converted from its verified GGUF. It runs with the real user caches (the converted model
 is kept between runs, like the GGUF itself) but no user configuration. Without a vLLM
@@ -71,7 +71,7 @@ def vllm_python() -> Path:
     """The Python of the vLLM installation the tests use (skip when there is none)."""
     saved = os.environ.pop("CODESLM_HOME", None)
     try:
-        from codeslm import vllm_env
+        from codeslm.runtime import vllm_env
 
         found = vllm_env.find()
     finally:

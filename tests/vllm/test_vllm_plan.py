@@ -13,10 +13,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from codeslm import serving, vllm_env
 from codeslm.config import Config
 from codeslm.errors import BackendUnavailable, ConfigError, ModelCorrupt
-from codeslm.models import hf_form
+from codeslm.runtime import serving, vllm_env
+from codeslm.runtime.models import hf_form
 
 from .conftest import REPO, serve_env, vllm_python
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from codeslm import serving
+from codeslm.runtime import serving
 
 from .conftest import running_server, vllm_python
 

@@ -49,7 +49,7 @@ class DaemonBackend(Backend):
             if self._model_path is not None:
                 path, name = self._model_path, self._model_path.stem
             else:
-                from ...models.resolve import resolve
+                from ...runtime.models.resolve import resolve
 
                 resolved = resolve(self._config.model)
                 path, name = resolved.path, resolved.name

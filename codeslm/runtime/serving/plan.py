@@ -9,8 +9,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import paths
-from ..errors import ConfigError
+from ... import paths
+from ...errors import ConfigError
 
 VLLM = "vllm"
 LLAMA_CPP = "llama-cpp"

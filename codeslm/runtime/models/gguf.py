@@ -19,7 +19,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ModelCorrupt
+from ...errors import ModelCorrupt
 
 MAGIC = b"GGUF"
 

@@ -2,7 +2,7 @@
 
 vLLM does not serve GGUF files on its CPU build, and a GPU user may have no network, so a known
 model's verified GGUF is converted offline into ``<models dir>/hf/<name>/`` (dequantized to
-bf16; :mod:`codeslm.models.hf_convert` does the work in the Python that has torch and
+bf16; :mod:`codeslm.runtime.models.hf_convert` does the work in the Python that has torch and
 transformers, normally the vLLM environment). The folder is written under a temporary name in
 the same directory, checked, given a ``codeslm-hf.json`` marker naming the GGUF's SHA-256, and
 only then renamed into place: an interrupted conversion leaves nothing that looks finished, and
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import httpx
 
-from .. import paths
-from ..errors import BackendUnavailable, ModelCorrupt, ModelNotFound
+from ... import paths
+from ...errors import BackendUnavailable, ModelCorrupt, ModelNotFound
 from .registry import find_spec
 from .resolve import resolve
 from .store import read_marker, sha256_of

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import ModelCorrupt
+from ...errors import ModelCorrupt
 
 Progress = Callable[[int, int | None], None]
 """Called with (bytes done, total bytes or None) while copying."""

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import paths
-from ..errors import ModelError, ModelNotFound
+from ... import paths
+from ...errors import ModelError, ModelNotFound
 from . import gguf, sources, store
 from .registry import ModelSpec, find_spec
 

@@ -1,8 +1,8 @@
 """Convert one GGUF file into a Hugging Face folder (bf16 safetensors, tokenizer, chat template).
 
-A stand-alone script, run by :mod:`codeslm.models.hf_form` with the Python of the environment
-that has torch, transformers, ``gguf`` and ``accelerate`` (the vLLM environment), so the
-project's own environment stays light::
+A stand-alone script, run by :mod:`codeslm.runtime.models.hf_form` with the Python of the
+environment that has torch, transformers, ``gguf`` and ``accelerate`` (the vLLM environment),
+so the project's own environment stays light::
 
     python hf_convert.py MODEL.gguf OUT_DIR
 

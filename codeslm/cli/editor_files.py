@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 NAMES = ("neovim", "emacs-eglot", "emacs-lsp-mode", "helix", "zed", "vscode")
 

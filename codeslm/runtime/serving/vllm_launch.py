@@ -1,6 +1,6 @@
 """Run vLLM's command line (``vllm serve ...``) from an environment with either build of vLLM.
 
-A stand-alone script, started by :mod:`codeslm.serving.vllm_serve` with the Python of the
+A stand-alone script, started by :mod:`codeslm.runtime.serving.vllm_serve` with the Python of the
 environment that has vLLM (``python -P vllm_launch.py serve MODEL ...``); it must not import
 codeslm.
 
@@ -18,7 +18,7 @@ import importlib.metadata as _metadata
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder (codeslm/serving/) would shadow the
+# Run as a script, this file's folder (codeslm/runtime/serving/) would shadow the
 # standard library; the caller passes -P too.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]

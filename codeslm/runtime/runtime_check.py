@@ -28,8 +28,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..errors import BackendUnavailable
 from . import llama_build
-from .errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 

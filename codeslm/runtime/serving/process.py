@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import httpx
 
-from ..errors import BackendUnavailable
+from ...errors import BackendUnavailable
 from .plan import VLLM, LaunchPlan, describe_exit
 
 # Known ways a vLLM start fails, found in its log: (text in the log, problem, fix).

@@ -10,9 +10,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from ...config import Config
+from ...errors import BackendUnavailable, ConfigError
 from .. import vllm_env
-from ..config import Config
-from ..errors import BackendUnavailable, ConfigError
 from ..vllm_env import VllmInstall
 from .machine import available_memory_gib, cpu_kv_cache_gib, cpu_threads_bind
 from .plan import VLLM, LaunchPlan, log_path_for, url_for

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..errors import ModelNotFound
+from ...errors import ModelNotFound
 from .registry import ModelSpec, PypiSlice
 from .store import Progress
 

@@ -8,8 +8,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..config import Config, effective_threads
-from ..errors import BackendUnavailable
+from ...config import Config, effective_threads
+from ...errors import BackendUnavailable
 from .plan import LLAMA_CPP, LLAMA_SERVER, LaunchPlan, log_path_for, url_for
 
 

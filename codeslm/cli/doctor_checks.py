@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import fim, stats
-from .backends.base import Backend
-from .config import Config
-from .errors import CodeslmError
-from .types import GenerationRequest, HealthStatus
+from .. import fim, stats
+from ..backends.base import Backend
+from ..config import Config
+from ..errors import CodeslmError
+from ..types import GenerationRequest, HealthStatus
 
 # Real code (from the standard library's textwrap) used to time prefill and decoding.
 _SPEED_PROMPT = '''import re
@@ -155,8 +155,8 @@ async def run_checks(
 
 
 async def _embedded_checks(config: Config) -> AsyncIterator[Check]:
-    from .models import gguf
-    from .models.resolve import resolve
+    from ..runtime.models import gguf
+    from ..runtime.models.resolve import resolve
 
     try:
         resolved = resolve(config.model)
@@ -168,7 +168,7 @@ async def _embedded_checks(config: Config) -> AsyncIterator[Check]:
     yield Check("model", True, f"{resolved.name}: {resolved.path} ({size / 1e6:,.0f} MB, "
                 f"verified, from {resolved.source}); GGUF '{header.name}', {header.architecture}")
     # codeslm tune (issue 17): the LoRA adapter completion.adapter loads here, if any
-    from .tune.store import describe
+    from ..tune.store import describe
 
     adapter = describe(config.completion.adapter, resolved.path)
     yield Check("adapter", False if adapter.startswith("refused") else None, adapter)
@@ -178,8 +178,8 @@ async def _embedded_checks(config: Config) -> AsyncIterator[Check]:
 async def _decode_check(config: Config, model: Path) -> Check:
     """One real decode in a child process, so a runtime that segfaults here is reported, not
     suffered (the in-process checks after it would die with it)."""
-    from . import runtime_check
-    from .config import effective_threads
+    from ..config import effective_threads
+    from ..runtime import runtime_check
 
     if runtime_check.library_dir() is None:
         return Check("decode", False, "llama-cpp-python is not installed; install it for this "
