@@ -89,8 +89,15 @@ def resolve(ls: CodeslmServer, uri: str, position: lsp.Position, method: str) ->
     return Target(doc, index, doc.core(), cursor.position, offset)
 
 
-async def complete(ls: CodeslmServer, key: str, document: Document, at: Position | Cursor, *,
-                   automatic: bool, n: int) -> list[Completion] | Superseded:
+async def complete(
+    ls: CodeslmServer,
+    key: str,
+    document: Document,
+    at: Position | Cursor,
+    *,
+    automatic: bool,
+    n: int,
+) -> list[Completion] | Superseded:
     """Completions through the scheduler: :class:`Superseded` when a newer request for the
     document replaced this one, [] on failure."""
     cursor = at if isinstance(at, Cursor) else Cursor.at(document.text, at)
@@ -104,7 +111,8 @@ async def complete(ls: CodeslmServer, key: str, document: Document, at: Position
     debounce = 0.0
     if automatic and not ls.services.typed_ahead(document, cursor):
         debounce = ls.scheduler.rhythm.debounce(
-            key, config.lsp.debounce_ms / 1000.0, config.lsp.debounce_max_ms / 1000.0)
+            key, config.lsp.debounce_ms / 1000.0, config.lsp.debounce_max_ms / 1000.0
+        )
     started = time.perf_counter()
 
     async def work() -> list[Completion]:
@@ -136,8 +144,7 @@ async def complete(ls: CodeslmServer, key: str, document: Document, at: Position
     return result
 
 
-def _replaced_end(target: Target, completion: Completion, default: lsp.Position
-                  ) -> lsp.Position:
+def _replaced_end(target: Target, completion: Completion, default: lsp.Position) -> lsp.Position:
     """Where the item's range ends: the cursor, or further on the same line when the core
     completion replaces text after the cursor (ranges must stay on one line)."""
     end = completion.range.end
@@ -149,8 +156,9 @@ def _replaced_end(target: Target, completion: Completion, default: lsp.Position
         return default
 
 
-def _with_selected(target: Target, selected: lsp.SelectedCompletionInfo
-                   ) -> tuple[Document, Cursor, int, int] | None:
+def _with_selected(
+    target: Target, selected: lsp.SelectedCompletionInfo
+) -> tuple[Document, Cursor, int, int] | None:
     """The document as if the editor's selected menu item were inserted, the cursor after it,
     and the offsets the item replaces."""
     try:
@@ -164,29 +172,42 @@ def _with_selected(target: Target, selected: lsp.SelectedCompletionInfo
     return doc, Cursor.at_offset(virtual, cursor), start, end
 
 
-def _record_shown(ls: CodeslmServer, recorder: stats.Recorder, surface: str, target: Target,
-                  completions: list[Completion], started: float) -> lsp.Command | None:
+def _record_shown(
+    ls: CodeslmServer,
+    recorder: stats.Recorder,
+    surface: str,
+    target: Target,
+    completions: list[Completion],
+    started: float,
+) -> lsp.Command | None:
     """Record an answer as one shown suggestion; the accept command its items carry."""
     config = ls.services.config
     if not completions or not config.lsp.accept_stats or not recorder.enabled:
         return None
-    sid = recorder.shown(surface=surface, language=target.document.language or "",
-                         model=config.model, backend=config.backend,
-                         latency_ms=(time.perf_counter() - started) * 1000.0,
-                         chars=len(completions[0].text),
-                         cached=all(c.cached for c in completions))
-    return lsp.Command(title="codeslm: suggestion accepted", command=ACCEPTED,
-                       arguments=[{"id": sid}])
+    sid = recorder.shown(
+        surface=surface,
+        language=target.document.language or "",
+        model=config.model,
+        backend=config.backend,
+        latency_ms=(time.perf_counter() - started) * 1000.0,
+        chars=len(completions[0].text),
+        cached=all(c.cached for c in completions),
+    )
+    return lsp.Command(
+        title="codeslm: suggestion accepted", command=ACCEPTED, arguments=[{"id": sid}]
+    )
 
 
-def _accept_args(command: str, args: tuple[object, ...], *, partial: bool
-                 ) -> tuple[str, int | None]:
+def _accept_args(
+    command: str, args: tuple[object, ...], *, partial: bool
+) -> tuple[str, int | None]:
     """The suggestion id (and accepted length) of an accept command; InvalidParams if bad."""
     raw = args[0] if len(args) == 1 else None
     sid = raw.get("id") if isinstance(raw, dict) else None
     if not isinstance(sid, str) or not sid:
-        raise JsonRpcInvalidParams(f"{command} takes one object argument {{id"
-                                   + (", acceptedLength}" if partial else "}"))
+        raise JsonRpcInvalidParams(
+            f"{command} takes one object argument {{id" + (", acceptedLength}" if partial else "}")
+        )
     if not partial:
         return sid, None
     length = raw.get("acceptedLength") if isinstance(raw, dict) else None
@@ -195,129 +216,172 @@ def _accept_args(command: str, args: tuple[object, ...], *, partial: bool
     return sid, length
 
 
+def _accept(
+    ls: CodeslmServer,
+    recorder: stats.Recorder,
+    command: str,
+    args: tuple[object, ...],
+    *,
+    partial: bool,
+) -> dict[str, bool]:
+    sid, length = _accept_args(command, args, partial=partial)
+    if not ls.services.config.lsp.accept_stats:
+        return {"recorded": False}
+    recorded = recorder.accepted(sid, chars=length, partial=partial)
+    if not recorded:
+        log.info("%s for a suggestion this server does not know (%s)", command, sid)
+    return {"recorded": recorded}
+
+
+async def inline_completion(
+    ls: CodeslmServer, params: lsp.InlineCompletionParams, recorder: stats.Recorder
+) -> lsp.InlineCompletionList | None:
+    started = time.perf_counter()
+    uri = params.text_document.uri
+    target = resolve(ls, uri, params.position, "inlineCompletion")
+    if target is None:
+        return lsp.InlineCompletionList(items=[])
+    context = params.context
+    automatic = context is None or (
+        context.trigger_kind == lsp.InlineCompletionTriggerKind.Automatic
+    )
+    n = 1 if automatic else max(1, ls.services.config.lsp.candidates_invoked)
+    document, cursor = target.document, target.cursor
+    selected = context.selected_completion_info if context is not None else None
+    replace_from = replace_to = None
+    if selected is not None:
+        virtual = _with_selected(target, selected)
+        if virtual is None:
+            return lsp.InlineCompletionList(items=[])
+        document, cursor, replace_from, replace_to = virtual
+    completions = await complete(ls, uri, document, cursor, automatic=automatic, n=n)
+    if isinstance(completions, Superseded):
+        return None  # superseded by a newer request: an empty answer, not an error
+    items: list[lsp.InlineCompletionItem] = []
+    text = target.doc.text
+    if selected is not None and replace_from is not None and replace_to is not None:
+        rng = lsp.Range(
+            start=target.index.position(replace_from), end=target.index.position(replace_to)
+        )
+        lead = selected.text
+    else:
+        line_start = text.rfind("\n", 0, target.offset) + 1
+        line_start = max(line_start, text.rfind("\r", 0, target.offset) + 1)
+        rng = lsp.Range(start=target.index.position(line_start), end=params.position)
+        lead = text[line_start : target.offset]
+    command = _record_shown(ls, recorder, "inline", target, completions, started)
+    for completion in completions:
+        # With a selected menu item the completion is about the virtual document: its
+        # range is the selected item's.
+        end = rng.end if selected is not None else _replaced_end(target, completion, rng.end)
+        items.append(
+            lsp.InlineCompletionItem(
+                insert_text=lead + completion.text,
+                range=lsp.Range(start=rng.start, end=end),
+                command=command,
+            )
+        )
+    return lsp.InlineCompletionList(items=items)
+
+
+async def menu_completion(
+    ls: CodeslmServer, params: lsp.CompletionParams, recorder: stats.Recorder
+) -> lsp.CompletionList | None:
+    started = time.perf_counter()
+    uri = params.text_document.uri
+    empty = lsp.CompletionList(is_incomplete=True, items=[])
+    target = resolve(ls, uri, params.position, "completion")
+    if target is None:
+        return empty
+    context = params.context
+    # Typing-driven requests are debounced; an explicit Invoked request is not.
+    automatic = context is not None and context.trigger_kind in (
+        lsp.CompletionTriggerKind.TriggerCharacter,
+        lsp.CompletionTriggerKind.TriggerForIncompleteCompletions,
+    )
+    completions = await complete(ls, uri, target.document, target.cursor, automatic=automatic, n=1)
+    if isinstance(completions, Superseded):
+        return empty
+    text = target.doc.text
+    line_start = text.rfind("\n", 0, target.offset) + 1
+    match = _WORD_END.search(text, line_start, target.offset)
+    word_start = match.start() if match else target.offset
+    word = text[word_start : target.offset]
+    rng = lsp.Range(
+        start=target.index.position(word_start),
+        end=_replaced_end(target, completions[0], params.position)
+        if completions
+        else params.position,
+    )
+    command = _record_shown(ls, recorder, "menu", target, completions, started)
+    texts: list[str] = []
+    for c in completions:
+        texts.append(c.text)
+        first = c.text.lstrip("\n").split("\n", 1)[0]
+        if "\n" in c.text.strip("\n") and first.strip() and first not in texts:
+            texts.append(first)  # the first line alone, for who wants less
+    items = [
+        _menu_item(i, word + body, body, target.document.language, rng, command)
+        for i, body in enumerate(texts)
+    ]
+    return lsp.CompletionList(is_incomplete=True, items=items)
+
+
+def _menu_item(
+    i: int,
+    new_text: str,
+    body: str,
+    language: str | None,
+    rng: lsp.Range,
+    command: lsp.Command | None,
+) -> lsp.CompletionItem:
+    """The ``i``-th menu item: ``new_text`` (the typed word and the completion ``body``)
+    replacing ``rng``, labelled by its first line."""
+    label = new_text.strip().split("\n", 1)[0]
+    if len(label) > _LABEL_MAX:
+        label = label[: _LABEL_MAX - 1] + "…"
+    lines = body.strip("\n").count("\n") + 1
+    return lsp.CompletionItem(
+        label=label,
+        kind=lsp.CompletionItemKind.Text,
+        detail=f"codeslm ({lines} lines)" if lines > 1 else "codeslm",
+        documentation=lsp.MarkupContent(
+            kind=lsp.MarkupKind.Markdown,
+            value=f"```{language or ''}\n{new_text}\n```",
+        ),
+        sort_text=f"{i:04d}",
+        filter_text=new_text,
+        insert_text=new_text,
+        insert_text_format=lsp.InsertTextFormat.PlainText,
+        text_edit=lsp.TextEdit(range=rng, new_text=new_text),
+        preselect=i == 0,
+        command=command,
+    )
+
+
 def register(server: CodeslmServer) -> None:
     """Register the completion handlers and the accept commands on ``server``."""
     recorder = stats.Recorder()
 
-    def accept(ls: CodeslmServer, command: str, args: tuple[object, ...], *, partial: bool
-               ) -> dict[str, bool]:
-        sid, length = _accept_args(command, args, partial=partial)
-        if not ls.services.config.lsp.accept_stats:
-            return {"recorded": False}
-        recorded = recorder.accepted(sid, chars=length, partial=partial)
-        if not recorded:
-            log.info("%s for a suggestion this server does not know (%s)", command, sid)
-        return {"recorded": recorded}
-
     @server.command(ACCEPTED)
     def accepted(ls: CodeslmServer, *args: object) -> dict[str, bool]:
-        return accept(ls, ACCEPTED, args, partial=False)
+        return _accept(ls, recorder, ACCEPTED, args, partial=False)
 
     @server.command(PARTIAL_ACCEPT)
     def partial_accept(ls: CodeslmServer, *args: object) -> dict[str, bool]:
-        return accept(ls, PARTIAL_ACCEPT, args, partial=True)
+        return _accept(ls, recorder, PARTIAL_ACCEPT, args, partial=True)
 
     @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
-    async def inline_completion(ls: CodeslmServer, params: lsp.InlineCompletionParams
-                                ) -> lsp.InlineCompletionList | None:
-        started = time.perf_counter()
-        uri = params.text_document.uri
-        target = resolve(ls, uri, params.position, "inlineCompletion")
-        if target is None:
-            return lsp.InlineCompletionList(items=[])
-        context = params.context
-        automatic = context is None or (
-            context.trigger_kind == lsp.InlineCompletionTriggerKind.Automatic)
-        n = 1 if automatic else max(1, ls.services.config.lsp.candidates_invoked)
-        document, cursor = target.document, target.cursor
-        selected = context.selected_completion_info if context is not None else None
-        replace_from = replace_to = None
-        if selected is not None:
-            virtual = _with_selected(target, selected)
-            if virtual is None:
-                return lsp.InlineCompletionList(items=[])
-            document, cursor, replace_from, replace_to = virtual
-        completions = await complete(ls, uri, document, cursor, automatic=automatic, n=n)
-        if isinstance(completions, Superseded):
-            return None  # superseded by a newer request: an empty answer, not an error
-        items: list[lsp.InlineCompletionItem] = []
-        text = target.doc.text
-        if selected is not None and replace_from is not None and replace_to is not None:
-            rng = lsp.Range(start=target.index.position(replace_from),
-                            end=target.index.position(replace_to))
-            lead = selected.text
-        else:
-            line_start = text.rfind("\n", 0, target.offset) + 1
-            line_start = max(line_start, text.rfind("\r", 0, target.offset) + 1)
-            rng = lsp.Range(start=target.index.position(line_start), end=params.position)
-            lead = text[line_start:target.offset]
-        command = _record_shown(ls, recorder, "inline", target, completions, started)
-        for completion in completions:
-            # With a selected menu item the completion is about the virtual document: its
-            # range is the selected item's.
-            end = rng.end if selected is not None else _replaced_end(target, completion, rng.end)
-            items.append(lsp.InlineCompletionItem(insert_text=lead + completion.text,
-                                                  range=lsp.Range(start=rng.start, end=end),
-                                                  command=command))
-        return lsp.InlineCompletionList(items=items)
+    async def inline(
+        ls: CodeslmServer, params: lsp.InlineCompletionParams
+    ) -> lsp.InlineCompletionList | None:
+        return await inline_completion(ls, params, recorder)
 
     @server.feature(
         lsp.TEXT_DOCUMENT_COMPLETION,
         lsp.CompletionOptions(trigger_characters=TRIGGER_CHARACTERS, resolve_provider=False),
     )
-    async def completion(ls: CodeslmServer, params: lsp.CompletionParams
-                         ) -> lsp.CompletionList | None:
-        started = time.perf_counter()
-        uri = params.text_document.uri
-        empty = lsp.CompletionList(is_incomplete=True, items=[])
-        target = resolve(ls, uri, params.position, "completion")
-        if target is None:
-            return empty
-        context = params.context
-        # Typing-driven requests are debounced; an explicit Invoked request is not.
-        automatic = context is not None and context.trigger_kind in (
-            lsp.CompletionTriggerKind.TriggerCharacter,
-            lsp.CompletionTriggerKind.TriggerForIncompleteCompletions,
-        )
-        completions = await complete(ls, uri, target.document, target.cursor,
-                                     automatic=automatic, n=1)
-        if isinstance(completions, Superseded):
-            return empty
-        text = target.doc.text
-        line_start = text.rfind("\n", 0, target.offset) + 1
-        match = _WORD_END.search(text, line_start, target.offset)
-        word_start = match.start() if match else target.offset
-        word = text[word_start:target.offset]
-        rng = lsp.Range(start=target.index.position(word_start),
-                        end=_replaced_end(target, completions[0], params.position)
-                        if completions else params.position)
-        command = _record_shown(ls, recorder, "menu", target, completions, started)
-        items: list[lsp.CompletionItem] = []
-        texts: list[str] = []
-        for c in completions:
-            texts.append(c.text)
-            first = c.text.lstrip("\n").split("\n", 1)[0]
-            if "\n" in c.text.strip("\n") and first.strip() and first not in texts:
-                texts.append(first)  # the first line alone, for who wants less
-        for i, body in enumerate(texts):
-            new_text = word + body
-            label = new_text.strip().split("\n", 1)[0]
-            if len(label) > _LABEL_MAX:
-                label = label[: _LABEL_MAX - 1] + "…"
-            lines = body.strip("\n").count("\n") + 1
-            items.append(lsp.CompletionItem(
-                label=label,
-                kind=lsp.CompletionItemKind.Text,
-                detail=f"codeslm ({lines} lines)" if lines > 1 else "codeslm",
-                documentation=lsp.MarkupContent(
-                    kind=lsp.MarkupKind.Markdown,
-                    value=f"```{target.document.language or ''}\n{new_text}\n```"),
-                sort_text=f"{i:04d}",
-                filter_text=new_text,
-                insert_text=new_text,
-                insert_text_format=lsp.InsertTextFormat.PlainText,
-                text_edit=lsp.TextEdit(range=rng, new_text=new_text),
-                preselect=i == 0,
-                command=command,
-            ))
-        return lsp.CompletionList(is_incomplete=True, items=items)
+    async def completion(
+        ls: CodeslmServer, params: lsp.CompletionParams
+    ) -> lsp.CompletionList | None:
+        return await menu_completion(ls, params, recorder)

@@ -27,10 +27,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "codeslm/tune/train.py:train": "new with codeslm tune (the training loop), not split yet",
     "codeslm/cli/tune.py:_train_and_write": "new with codeslm tune, not split yet",
     "codeslm/cli/tune.py:register": "new with codeslm tune (its options), not split yet",
-    "lsp/lifecycle.py:register": "the handlers are nested in it; a registration module "
-    "replaces it (issue 19, phase 2)",
-    "lsp/completions.py:register": "the handlers are nested in it; a registration module "
-    "replaces it (issue 19, phase 2)",
     "codeslm/cli/eval_repo.py:run": "the CLI commands are being rewired onto the composition "
     "root (issue 19)",
     "codeslm/cli/setup.py:run": "the CLI commands are being rewired onto the composition root "
