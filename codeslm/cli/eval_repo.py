@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..config import Config
 from ..context.index import WorkspaceIndex
 from ..errors import InputError
 from ..evaluation import repo as repo_eval
@@ -55,6 +56,45 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     root = Path(args.path)
+    config, settings = _settings(args, root)
+    modes = settings.modes
+    output = args.output or _default_output(settings)
+    index = WorkspaceIndex.open(root, config.context)
+    try:
+        with progress_bar("indexing") as update:
+            report = index.refresh(progress=update)
+        common.note(f"indexed {report.files} files ({report.parsed} parsed) in "
+                    f"{report.seconds:.1f}s")
+        if args.adapter:  # codeslm tune's held-out files, without and with the adapter
+            return _with_adapter(args, index, config, settings, output)
+        holes = repo_eval.pick_holes(index, count=args.holes, seed=args.seed,
+                                     cut=args.cut)
+        if not holes:
+            raise InputError(f"{root}: no line uses a name defined in another file",
+                             hint="the evaluation needs a repository of several source files")
+        rows = [] if args.restart else repo_eval.load_results(output, settings)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if not rows:
+            output.write_text(json.dumps(settings.header()) + "\n", encoding="utf-8")
+        common.note(f"{len(holes)} holes x {len(modes)} modes, model {config.model}; "
+                    f"results in {output}")
+        common.run(lambda: _complete(index, holes, config, settings, rows, output))
+    finally:
+        index.close()
+    summaries = repo_eval.summarize(rows, modes, {h.id: h.names for h in holes},
+                                    {h.id: h.first_use for h in holes})
+    if args.json:
+        print(json.dumps([asdict(s) for s in summaries], indent=2))
+    else:
+        print(format_table(summaries, settings))
+    return 0
+
+
+def _settings(
+    args: argparse.Namespace, root: Path
+) -> tuple[Config, repo_eval.RepoEvalSettings]:
+    """The config for an evaluation (no deadline, greedy) and the settings its results file
+    records; InputError for a bad argument."""
     if not root.is_dir():
         raise InputError(f"{root}: not a directory")
     modes = tuple(m.strip() for m in args.context.split(",") if m.strip())
@@ -79,54 +119,34 @@ def run(args: argparse.Namespace) -> int:
         probe=not args.no_probe, cut=args.cut,
         member_constraint=config.context.member_constraint,
     )
-    output = args.output or _default_output(settings)
-    index = WorkspaceIndex.open(root, config.context)
-    try:
-        with progress_bar("indexing") as update:
-            report = index.refresh(progress=update)
-        common.note(f"indexed {report.files} files ({report.parsed} parsed) in "
-                    f"{report.seconds:.1f}s")
-        if args.adapter:  # codeslm tune's held-out files, without and with the adapter
-            return _with_adapter(args, index, config, settings, output)
-        holes = repo_eval.pick_holes(index, count=args.holes, seed=args.seed,
-                                     cut=args.cut)
-        if not holes:
-            raise InputError(f"{root}: no line uses a name defined in another file",
-                             hint="the evaluation needs a repository of several source files")
-        rows = [] if args.restart else repo_eval.load_results(output, settings)
-        done = {(r["hole"], r["mode"]) for r in rows}
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if not rows:
-            output.write_text(json.dumps(settings.header()) + "\n", encoding="utf-8")
-        common.note(f"{len(holes)} holes x {len(modes)} modes, model {config.model}; "
-                    f"results in {output}")
+    return config, settings
 
-        async def body() -> None:
-            async with open_session(config) as session:
-                evaluation = repo_eval.RepoEvaluation(index, session, settings)
-                for number, hole in enumerate(holes, 1):
-                    if all((hole.id, m) in done for m in modes):
-                        continue
-                    text = (index.root / hole.path).read_text(encoding="utf-8")
-                    results = await evaluation.run_hole(hole, text)
-                    with output.open("a", encoding="utf-8") as fh:
-                        for r in results:
-                            row = asdict(r)
-                            rows.append(row)
-                            fh.write(json.dumps(row) + "\n")
-                    marks = " ".join(f"{r.mode} {'ok' if r.exact else '--'}" for r in results)
-                    common.note(f"[{number}/{len(holes)}] {hole.id}  {marks}")
 
-        common.run(body)
-    finally:
-        index.close()
-    summaries = repo_eval.summarize(rows, modes, {h.id: h.names for h in holes},
-                                    {h.id: h.first_use for h in holes})
-    if args.json:
-        print(json.dumps([asdict(s) for s in summaries], indent=2))
-    else:
-        print(format_table(summaries, settings))
-    return 0
+async def _complete(
+    index: WorkspaceIndex,
+    holes: list[repo_eval.Hole],
+    config: Config,
+    settings: repo_eval.RepoEvalSettings,
+    rows: list[dict[str, Any]],
+    output: Path,
+) -> None:
+    """Every hole not in ``rows`` yet, in every mode; each result is appended to ``rows`` and
+    to the results file as it comes (an interrupted run resumes there)."""
+    done = {(r["hole"], r["mode"]) for r in rows}
+    async with open_session(config) as session:
+        evaluation = repo_eval.RepoEvaluation(index, session, settings)
+        for number, hole in enumerate(holes, 1):
+            if all((hole.id, m) in done for m in settings.modes):
+                continue
+            text = (index.root / hole.path).read_text(encoding="utf-8")
+            results = await evaluation.run_hole(hole, text)
+            with output.open("a", encoding="utf-8") as fh:
+                for r in results:
+                    row = asdict(r)
+                    rows.append(row)
+                    fh.write(json.dumps(row) + "\n")
+            marks = " ".join(f"{r.mode} {'ok' if r.exact else '--'}" for r in results)
+            common.note(f"[{number}/{len(holes)}] {hole.id}  {marks}")
 
 
 def _with_adapter(args: argparse.Namespace, index: WorkspaceIndex, config: Any,

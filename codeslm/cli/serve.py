@@ -179,6 +179,16 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 DAEMON_ACTIONS = ("status", "stop", "start")
 
 
+def _port(host: str, port: int, *, dry_run: bool) -> int:
+    """The port to serve on: any free one for 0, else ``port`` once it is known to be free (a
+    dry run binds nothing, so it checks nothing)."""
+    if port == 0:
+        return serving.free_port(host)
+    if not dry_run:
+        serving.check_port(host, port)
+    return port
+
+
 def run(args: argparse.Namespace) -> int:
     extra = list(args.server_args or [])
     if extra and extra[0] in DAEMON_ACTIONS:
@@ -201,11 +211,7 @@ def run(args: argparse.Namespace) -> int:
             "server is started by its own tools",
         )
     host = config.serve.host
-    port = config.serve.port
-    if port == 0:
-        port = serving.free_port(host)
-    elif not args.dry_run:
-        serving.check_port(host, port)
+    port = _port(host, config.serve.port, dry_run=args.dry_run)
     if args.lora and kind != serving.VLLM:
         raise ConfigError("--lora needs --backend vllm (vLLM serves LoRA adapters per request)")
     loras = [serving.parse_lora(value) for value in args.lora]

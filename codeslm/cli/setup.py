@@ -90,16 +90,7 @@ def run(args: argparse.Namespace) -> int:
     build = llama_build.plan(sys.executable, version=args.llama_version)
     installed = runtime_check.library_dir() is not None
     if args.dry_run:
-        print(f"python: {sys.executable}")
-        print(f"CMAKE_ARGS={build.cmake_args or '(native build)'}")
-        print(
-            "build:   CMAKE_ARGS="
-            + shlex.quote(build.cmake_args)
-            + " "
-            + shlex.join(build.build_command(build.wheel_dir))
-        )
-        print("install: " + shlex.join(build.install_command(force=installed)))
-        return 0
+        return _print_plan(build, installed)
     threads, n_batch = effective_threads(config), config.n_batch
     model = None if args.no_model or config.backend != "llama-cpp" else _fetch_model(config.model)
     if installed and not args.rebuild:
@@ -143,6 +134,20 @@ def run(args: argparse.Namespace) -> int:
             hint="set CMAKE_ARGS (e.g. -DGGML_NATIVE=OFF -DGGML_AVX2=ON) and run "
             "codeslm setup --rebuild, or use a server backend (--backend with --url)",
         )
+    return 0
+
+
+def _print_plan(build: llama_build.BuildPlan, installed: bool) -> int:
+    """``setup --dry-run``: the build and install commands, run nothing."""
+    print(f"python: {sys.executable}")
+    print(f"CMAKE_ARGS={build.cmake_args or '(native build)'}")
+    print(
+        "build:   CMAKE_ARGS="
+        + shlex.quote(build.cmake_args)
+        + " "
+        + shlex.join(build.build_command(build.wheel_dir))
+    )
+    print("install: " + shlex.join(build.install_command(force=installed)))
     return 0
 
 

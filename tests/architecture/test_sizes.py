@@ -27,12 +27,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "codeslm/tune/train.py:train": "new with codeslm tune (the training loop), not split yet",
     "codeslm/cli/tune.py:_train_and_write": "new with codeslm tune, not split yet",
     "codeslm/cli/tune.py:register": "new with codeslm tune (its options), not split yet",
-    "codeslm/cli/eval_repo.py:run": "the CLI commands are being rewired onto the composition "
-    "root (issue 19)",
-    "codeslm/cli/setup.py:run": "the CLI commands are being rewired onto the composition root "
-    "(issue 19)",
-    "codeslm/cli/serve.py:run": "the CLI commands are being rewired onto the composition root "
-    "(issue 19)",
 }
 
 
