@@ -1,12 +1,14 @@
 """How many threads llama.cpp should use for the next request, given what else is running.
 
-llama.cpp's worker threads wait for each other at every step of a batch. When another program
-keeps the cores busy (a build, a test run, a browser), a thread that has lost its core holds
-all the others up, and throughput collapses rather than shrinking in proportion: measured on
-2 cores with about four other busy processes, a 400-token prefill took 29-31 s with 2 threads
-and 10.4 s with 1 (``benchmarks/threads_under_load.py``). So before each request the backend
-counts the threads of *other* processes that are running right now and uses only the cores
-they leave free, never fewer than one and never more than configured.
+llama.cpp's worker threads wait for each other at every step of a batch. When other programs
+keep the cores busy, a thread that has lost its core holds all the others up. Against other
+multi-threaded model work (llama.cpp or PyTorch processes, whose threads spin while they wait)
+throughput collapsed rather than shrinking in proportion: on 2 cores a 400-token prefill took
+29-31 s with 2 threads and 10.4 s with 1. Against plain busy loops the effect is small either
+way (one thread 10% faster beside one loop, 13% slower beside two; see
+``benchmarks/threads_under_load.py`` and RESULTS.md). So, to avoid the worst case, before each
+request the backend counts the threads of *other* processes that are running right now and
+uses only the cores they leave free, never fewer than one and never more than configured.
 
 The count comes from Linux's ``/proc`` (``procs_running`` in ``/proc/stat``, less this
 process's own running threads, since llama.cpp's idle workers may still be spinning). Where
