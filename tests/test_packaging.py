@@ -187,7 +187,7 @@ def test_installed_wheel_sets_up_and_ships_editors(
     assert missing.stdout.startswith("install it for this CPU with: codeslm setup")
     # The crash check, run from the installed package against the real llama_cpp.
     probed = codeslm(str(model_path), code="import sys; from pathlib import Path\n"
-                     "from codeslm import runtime_check\n"
+                     "from codeslm.runtime import runtime_check\n"
                      "print(runtime_check.probe(Path(sys.argv[1])))\n")
     assert probed.returncode == 0, probed.stderr
     assert "ok=True" in probed.stdout and "generated tokens" in probed.stdout, probed.stdout
