@@ -145,6 +145,10 @@ class GitConfig:
     review_timeout_s: float = 120.0  # model time for a review; rule findings are always kept
     review_model: str = ""  # model for reviews (e.g. qwen2.5-coder-1.5b); empty = the model
     exclude: list[str] = field(default_factory=list)  # more paths never sent (glob patterns)
+    # The language server prepares the hook's message once the staged change has been still
+    # this long (lowest priority, dropped for any completion), so `git commit` need not wait.
+    prepare: bool = True
+    prepare_quiet_s: float = 1.5
 
 
 @dataclass(slots=True)

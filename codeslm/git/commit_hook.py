@@ -1,25 +1,30 @@
 """What the prepare-commit-msg hook does, minus process concerns (timeouts, exit codes).
 
-:func:`prepare` reads the message file, applies the policy of :mod:`codeslm.git.prepare`,
-writes a message with the model within the diff budget for hooks, and replaces the file in
-one atomic rename (only if git's content is still what was read).
+Two steps, so that a prepared message costs no model at all: :func:`start` reads the message
+file, applies the policy of :mod:`codeslm.git.prepare`, reads the staged change and looks its
+key up in the store of :mod:`codeslm.git.prepared`; on a hit it writes that message and is done
+(no backend is created). On a miss it returns a :class:`HookJob`, and :func:`finish` writes a
+message with the model within the diff budget for hooks, as the hook always did (it never
+waits for a producer that may be working on the same change), and stores it too. Either way
+the file is replaced in one atomic rename, only if git's content is still what was read.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..backends.base import Backend
 from ..config import Config
-from ..errors import ConfigError, InputError
+from ..errors import CodeslmError, ConfigError, InputError
 from ..fileio import atomic_write, read_text_if_exists
-from .changes import collect
-from .message import MessageWriter
+from .ahead import Plan, hook_message, plan, remember
 from .prepare import MODES, comment_char_for, compose, decide
 from .repo import GitRepo
-from .style import learn
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +35,66 @@ class HookOutcome:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class HookJob:
+    """A message the model still has to write (the store had none for this change)."""
+
+    message_file: Path
+    original: str
+    plan: Plan
+
+
 def read_message_file(path: Path) -> str:
     text = read_text_if_exists(path)
     if text is None:
         raise InputError(f"the commit message file {path} does not exist")
     return text
+
+
+def start(
+    repo: GitRepo, config: Config, message_file: Path, source: str | None
+) -> HookOutcome | HookJob:
+    """Decide, read the change and use a prepared message when there is one (no model)."""
+    if config.git.hook_write not in MODES:
+        raise ConfigError(
+            f"git.hook_write must be one of {', '.join(MODES)}, not {config.git.hook_write!r}"
+        )
+    original = read_message_file(message_file)
+    comment_char = comment_char_for(repo.config_get("core.commentChar"), original)
+    decision = decide(source, original, comment_char=comment_char)
+    if not decision.write:
+        return HookOutcome(False, decision.reason)
+    found = plan(repo, config, comment_char=comment_char)
+    if found is None:
+        return HookOutcome(False, "nothing is staged")
+    entry = found.store.get(found.key)
+    if entry is None:
+        return HookJob(message_file, original, found)
+    origin = f"written by {entry.model} ahead of the commit ({entry.elapsed_s:.1f} s);"
+    _write(message_file, original, config, entry.message, entry.notes, comment_char, origin)
+    return HookOutcome(True, "prepared ahead of the commit, no model call")
+
+
+async def finish(job: HookJob, config: Config, backend: Backend, *, deadline: float) -> HookOutcome:
+    """Write the message of ``job`` with the model (``deadline``: ``time.monotonic()``)."""
+    started = time.perf_counter()
+    result = await hook_message(job.plan, config, backend, deadline=deadline)
+    info = await backend.model_info()
+    origin = f"written by {info.name} in {time.perf_counter() - started:.1f} s;"
+    _write(
+        job.message_file,
+        job.original,
+        config,
+        result.message,
+        result.notes,
+        job.plan.comment_char,
+        origin,
+    )
+    try:  # the same change committed again (an aborted commit retried) needs no model
+        remember(job.plan, result, info.name)
+    except (OSError, CodeslmError) as exc:
+        log.info("the message was not stored for later: %s", exc)
+    return HookOutcome(True, f"{result.strategy}, {result.model_calls} model call(s)")
 
 
 async def prepare(
@@ -44,28 +104,30 @@ async def prepare(
     message_file: Path,
     source: str | None,
     *,
-    deadline: float | None,
+    deadline: float,
 ) -> HookOutcome:
-    """Write a generated message into ``message_file`` when the policy allows it."""
-    if config.git.hook_write not in MODES:
-        raise ConfigError(f"git.hook_write must be one of {', '.join(MODES)}, "
-                          f"not {config.git.hook_write!r}")
-    original = read_message_file(message_file)
-    comment_char = comment_char_for(repo.config_get("core.commentChar"), original)
-    decision = decide(source, original, comment_char=comment_char)
-    if not decision.write:
-        return HookOutcome(False, decision.reason)
-    changes = collect(repo, config)
-    if changes.empty:
-        return HookOutcome(False, "nothing is staged")
-    style = learn(repo.recent_commits())
-    started = time.perf_counter()
-    writer = MessageWriter(backend, config, comment_char=comment_char)
-    result = await writer.write(changes, style, budget=config.git.hook_max_diff_tokens,
-                                deadline=deadline)
-    info = await backend.model_info()
-    origin = f"written by {info.name} in {time.perf_counter() - started:.1f} s;"
-    text = compose(original, result.message, result.notes, comment_char=comment_char,
-                   mode=config.git.hook_write, origin=origin)
+    """Both steps: write a message into ``message_file`` when the policy allows it."""
+    step = start(repo, config, message_file, source)
+    if isinstance(step, HookOutcome):
+        return step
+    return await finish(step, config, backend, deadline=deadline)
+
+
+def _write(
+    message_file: Path,
+    original: str,
+    config: Config,
+    message: str,
+    notes: list[str],
+    comment_char: str,
+    origin: str,
+) -> None:
+    text = compose(
+        original,
+        message,
+        notes,
+        comment_char=comment_char,
+        mode=config.git.hook_write,
+        origin=origin,
+    )
     atomic_write(message_file, text, expected_old=original)
-    return HookOutcome(True, f"{result.strategy}, {result.model_calls} model call(s)")

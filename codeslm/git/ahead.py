@@ -1,0 +1,101 @@
+"""The hook's commit message, written in the hook or ahead of it (the producer of :mod:`.prepared`).
+
+:func:`plan` reads what the prepare-commit-msg hook reads, with git only: HEAD, the staged
+change, the history's style, the comment character, and from them the store key. It is
+synchronous (a few git processes), so the language server runs it in a worker thread.
+:func:`hook_message` asks the model exactly as the hook does (the hook's diff budget, its short
+file list, the cut-to-fit strategy); the hook and :func:`produce` both call it, so a prepared
+message is the one the hook would have written. :func:`produce` stores it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..backends.base import Backend
+from ..config import Config
+from ..errors import InputError
+from .changes import ChangeSet, collect
+from .message import MessageResult, MessageWriter
+from .prepare import comment_char_for
+from .prepared import Prepared, Store, key_for, new_entry
+from .repo import GitRepo
+from .style import CommitStyle, learn
+
+PREPARE_TIMEOUT_S = 300.0  # a producer has no user waiting: room for a model to load
+
+
+@dataclass(slots=True)
+class Plan:
+    """Everything the hook's prompt is made of, and the key of its message."""
+
+    repo: GitRepo
+    head: str | None
+    changes: ChangeSet
+    style: CommitStyle
+    comment_char: str
+    key: str
+    store: Store
+
+
+def plan(repo: GitRepo, config: Config, *, comment_char: str | None = None) -> Plan | None:
+    """The plan for the staged change, or None when nothing is staged.
+
+    ``comment_char`` is the hook's (read from git's message file); without it, the one git
+    would use for a message with no text. InputError (try again later) when HEAD moved while
+    the change was read, since the key would then name a base the diff was not taken from.
+    """
+    if comment_char is None:
+        comment_char = comment_char_for(repo.config_get("core.commentChar"), "")
+    head = repo.head()
+    changes = collect(repo, config)
+    if changes.empty:
+        return None
+    style = learn(repo.recent_commits())
+    if repo.head() != head:
+        raise InputError("HEAD moved while the staged change was read")
+    key = key_for(head, changes, config, comment_char=comment_char)
+    return Plan(repo, head, changes, style, comment_char, key, Store.of(repo))
+
+
+async def hook_message(
+    plan: Plan, config: Config, backend: Backend, *, deadline: float
+) -> MessageResult:
+    """The message the hook writes for ``plan`` (``deadline``: a ``time.monotonic()`` instant;
+    having one is what makes the prompt the hook's: a short file list, the diff cut to fit)."""
+    writer = MessageWriter(backend, config, comment_char=plan.comment_char)
+    return await writer.write(
+        plan.changes, plan.style, budget=config.git.hook_max_diff_tokens, deadline=deadline
+    )
+
+
+def remember(plan: Plan, result: MessageResult, model: str) -> Prepared:
+    """Store ``result`` as the prepared message of ``plan``; returns the entry.
+
+    OSError or InputError when the git dir cannot be written.
+    """
+    entry = new_entry(
+        plan.key,
+        result.message,
+        result.notes,
+        strategy=result.strategy,
+        model=model,
+        elapsed_s=result.elapsed_s,
+    )
+    plan.store.put(entry)
+    return entry
+
+
+async def produce(
+    plan: Plan, config: Config, backend: Backend, *, timeout_s: float = PREPARE_TIMEOUT_S
+) -> tuple[Prepared, bool]:
+    """The prepared message of ``plan``, written with the model unless it is already stored;
+    returns (entry, whether the model wrote it now)."""
+    found = plan.store.get(plan.key)
+    if found is not None:
+        return found, False
+    started = time.monotonic()
+    result = await hook_message(plan, config, backend, deadline=started + timeout_s)
+    info = await backend.model_info()
+    return remember(plan, result, info.name), True
