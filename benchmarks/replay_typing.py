@@ -1,10 +1,11 @@
 """Replay a typing session against a model server and report completion latency.
 
 Works with any server codeslm can talk to (``--backend vllm | openai-compatible |
-llama-server | ollama``): a function of a real source file (the standard library's
-``textwrap.py`` by default) is "typed" again word by word, and at each step a FIM completion is
-requested exactly as codeslm would build it (the engine's prefix/suffix window, the FIM format
-detected from the served vocabulary, codeslm's stop rules), through codeslm's own HTTP client.
+llama-server | ollama``, or ``llama-cpp`` for codeslm's own model daemon): a function of a real
+source file (the standard library's ``textwrap.py`` by default) is "typed" again word by word,
+and at each step a FIM completion is requested exactly as codeslm would build it (the engine's
+prefix/suffix window, the FIM format detected from the served vocabulary, codeslm's stop rules),
+through codeslm's own client.
 
 Requests are sequential with ``--interval-ms`` of "typing" between them, as an editor that
 waits for each answer would send them. Reported: time to first token and end-to-end latency
@@ -256,9 +257,10 @@ def main() -> int:
     parser.add_argument(
         "--backend",
         default="openai-compatible",
-        choices=["vllm", "openai-compatible", "llama-server", "ollama"],
+        choices=["vllm", "openai-compatible", "llama-server", "ollama", "llama-cpp"],
+        help="llama-cpp: codeslm's own model daemon (no --url)",
     )
-    parser.add_argument("--url", action="append", required=True, help="server URL (repeatable)")
+    parser.add_argument("--url", action="append", default=[], help="server URL (repeatable)")
     parser.add_argument("--model", help="served model id (default: the only one served)")
     parser.add_argument("--file", help="source file to type (default: textwrap.py)")
     parser.add_argument("--keystrokes", type=int, default=60, help="completion requests")
@@ -269,6 +271,8 @@ def main() -> int:
     parser.add_argument("--label", default="", help="name of this run in the report")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
+    if not args.url and args.backend != "llama-cpp":
+        parser.error("--url is required for a server backend")
     result = asyncio.run(replay(args))
     print(report(result), flush=True)
     if args.json:
