@@ -1,7 +1,8 @@
 """The one place that registers the language server's handlers, and builds the server.
 
-Each feature module (:mod:`.lifecycle`, :mod:`.completions`, :mod:`.actions`, :mod:`.warmup`)
-has ``register(server)`` and imports :class:`~.server.CodeslmServer` for its types;
+Each feature module (:mod:`.lifecycle`, :mod:`.completions`, :mod:`.actions`, :mod:`.warmup`,
+:mod:`.prepared_commit`) has ``register(server)`` and imports :class:`~.server.CodeslmServer`
+for its types;
 :mod:`.server` knows none of them, so no module of this package imports one that imports it
 back. A new feature is a module with ``register(server)`` added to :data:`FEATURES`.
 """
@@ -13,13 +14,13 @@ from typing import Any
 
 from codeslm.backends import create_backend
 
-from . import actions, completions, lifecycle, warmup
+from . import actions, completions, lifecycle, prepared_commit, warmup
 from .context import ProviderFactory, default_factory
 from .server import CodeslmServer
 from .services import BackendFactory
 
-# Registered in this order: the session first (initialize), the warm-up last.
-FEATURES = (lifecycle, completions, actions, warmup)
+# Registered in this order: the session first (initialize), the background work last.
+FEATURES = (lifecycle, completions, actions, warmup, prepared_commit)
 
 
 def create_server(

@@ -17,6 +17,7 @@ from pygls.uris import to_fs_path
 
 from codeslm.errors import CodeslmError
 
+from . import prepared_commit
 from .documents import UnknownDocument
 from .progress import WorkProgress
 from .server import CodeslmServer
@@ -144,6 +145,7 @@ async def initialized(ls: CodeslmServer, params: lsp.InitializedParams) -> None:
     if watch is not None and watch.dynamic_registration:
         ls.spawn(_register_watchers(ls), "register-watchers")
     start_warm_up(ls)
+    prepared_commit.start(ls)  # commit messages written ahead of `git commit` (git.prepare)
 
 
 async def shutdown(ls: CodeslmServer, params: Any = None) -> None:
