@@ -70,14 +70,14 @@ class PeakSampler(threading.Thread):
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+        self.pid, self.peak, self._done = pid, 0.0, threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(0.25):
+        while not self._done.wait(0.25):
             self.peak = max(self.peak, tree_rss_mib(self.pid))
 
     def stop(self) -> float:
-        self._stop.set()
+        self._done.set()
         self.join()
         return self.peak
 
@@ -195,7 +195,7 @@ def main() -> int:
     parser.add_argument("--cases", default="vllm,llama-server,llama-cpp,daemon")
     parser.add_argument("--keystrokes", type=int, default=40)
     parser.add_argument("--max-tokens", type=int, default=24)
-    parser.add_argument("--port", type=int, default=8791)
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
     parser.add_argument("--start-timeout", type=float, default=600.0)
     parser.add_argument("--out", type=Path, help="folder for logs and results (default: temp)")
     args = parser.parse_args()
