@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from codeslm.backends.fake import FakeBackend
+from codeslm.cli.commit_msg import _HOOK_STAT_LINES
 from codeslm.config import Config
 from codeslm.git import ahead
+from codeslm.git import install as installer
 from codeslm.git.changes import collect
+from codeslm.git.message import _STAT_LINES_HOOK
 from codeslm.git.prepared import KEEP, Store, key_for, new_entry
 from codeslm.git.repo import GitRepo
 
-from .conftest import Repo
+from ..conftest import codeslm_command
+from .conftest import Repo, editor_that_copies
 
 TWO = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n"
 
@@ -154,3 +159,69 @@ async def test_produce_writes_once_and_the_plan_sees_nothing_staged(repo: Repo) 
     assert "M calc.py (+4 -0)" in backend.requests[0].messages[-1].content
     repo.git("commit", "-q", "-m", "feat: add mul")
     assert ahead.plan(git, config) is None
+
+
+def _cli(repo: Repo, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full = dict(repo.env, CODESLM_BACKEND="fake", **env)
+    return subprocess.run(
+        [*codeslm_command(), *args],
+        cwd=repo.path,
+        env=full,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_commit_msg_prepare_then_the_hook_and_commit_msg_use_it(repo: Repo, tmp_path: Path) -> None:
+    _staged(repo)
+    installer.install(GitRepo(repo.path))
+    prepared = _cli(repo, "commit-msg", "--prepare", CODESLM_FAKE_REPLY="feat: add mul")
+    assert prepared.returncode == 0, prepared.stderr
+    assert prepared.stdout == "feat: add mul\n" and "written now" in prepared.stderr
+    again = _cli(repo, "commit-msg", "--prepare", "--json", CODESLM_FAKE_REPLY="other")
+    assert json.loads(again.stdout)["message"] == "feat: add mul"  # already there: no model
+    # The plain command would send the very same prompt (the whole diff, two files at most):
+    # it prints the stored message.
+    plain = _cli(repo, "commit-msg", "--json", CODESLM_FAKE_REPLY="fix: not stored")
+    assert json.loads(plain.stdout)["prepared"] is True
+    assert json.loads(plain.stdout)["message"] == "feat: add mul"
+    # ...but not for another strategy, nor a range.
+    other = _cli(
+        repo, "commit-msg", "--json", "--strategy", "full", CODESLM_FAKE_REPLY="fix: not stored"
+    )
+    assert json.loads(other.stdout)["message"] == "fix: not stored"
+    refused = _cli(repo, "commit-msg", "--prepare", "--range", "HEAD")
+    assert refused.returncode == 2 and refused.stderr.startswith("error: --prepare writes")
+    editor, copy = editor_that_copies(tmp_path)
+    repo.git(
+        "commit",
+        "-q",
+        env=dict(
+            repo.env,
+            GIT_EDITOR=editor,
+            CODESLM_BACKEND="fake",
+            CODESLM_FAKE_REPLY="fix: written by the hook",
+        ),
+    )
+    assert repo.last_message() == "feat: add mul"
+    assert "# codeslm: written by fake ahead of the commit" in copy.read_text()
+    nothing = _cli(repo, "commit-msg", "--prepare")
+    assert nothing.returncode == 2 and "no changes to describe" in nothing.stderr
+
+
+def test_commit_msg_does_not_reuse_when_the_hook_saw_a_shorter_list(repo: Repo) -> None:
+    git = _staged(repo)
+    for i in range(_HOOK_STAT_LINES + 1):
+        repo.write(f"pkg/m{i}.py", f"X = {i}\n")
+    repo.git("add", "-A")
+    config = Config()
+    plan = ahead.plan(git, config)
+    assert plan is not None and len(plan.changes.all_files()) > _HOOK_STAT_LINES
+    plan.store.put(
+        new_entry(plan.key, "feat: stored", [], strategy="full", model="fake", elapsed_s=1)
+    )
+    out = _cli(repo, "commit-msg", "--json", CODESLM_FAKE_REPLY="feat: written now")
+    assert json.loads(out.stdout)["message"] == "feat: written now"
+    assert _HOOK_STAT_LINES == _STAT_LINES_HOOK  # the CLI's copy of the hook's list length
