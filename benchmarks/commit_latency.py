@@ -322,10 +322,10 @@ def prepared_modes(
     server = None
     for mode in modes:
         store = clear_prepared(work)
+        git(work, env, "reset", "-q")  # nothing staged while a new server looks around
         if mode != "warm" and args.prepared == "lsp" and server is None:
             server = LanguageServer(work, env)
             time.sleep(3.0)  # it has seen the repository once (a poll or two)
-        git(work, env, "reset", "-q")
         git(work, env, "add", "-A")
         prep_s = None
         if mode == "prepared" and args.prepared == "cli":
