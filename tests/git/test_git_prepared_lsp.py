@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+from codeslm.lsp.prepared_commit import BackgroundBackend, Preempted
+
+from codeslm.backends.fake import FakeBackend
+from codeslm.config import Config
+from codeslm.git import ahead
 from codeslm.git import install as installer
 from codeslm.git.prepared import Store
 from codeslm.git.repo import GitRepo
+from codeslm.types import Chunk, GenerationRequest
 from tests.lsp.lsp_harness import Editor, inline_params, lsp_session, plain, server_env
 
 from .conftest import Repo, editor_that_copies
@@ -146,3 +154,27 @@ async def test_switched_off_it_prepares_nothing(repo: Repo, tmp_path: Path) -> N
         report = await _report(editor)
     assert report["enabled"] is False and report["repositories"] == []
     assert not Store.of(GitRepo(repo.path)).directory.exists()
+
+
+async def test_a_request_the_daemon_dropped_never_becomes_a_message(repo: Repo) -> None:
+    """The daemon answers a dropped warm request with a ``cancelled`` chunk after whatever
+    it had generated: that half message must not be stored."""
+
+    class Dropping(FakeBackend):
+        async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+            assert request.warm
+            yield Chunk("feat: add mul")
+            yield Chunk("", "cancelled")
+
+    repo.write("calc.py", CALC)
+    repo.commit("feat: add the calculator")
+    repo.write("calc.py", CALC_MUL)
+    repo.git("add", "calc.py")
+    config = Config()
+    plan = ahead.plan(GitRepo(repo.path), config)
+    assert plan is not None
+    with pytest.raises(Preempted):
+        await ahead.produce(plan, config, BackgroundBackend(Dropping()))
+    assert plan.store.get(plan.key) is None
+    entry, _ = await ahead.produce(plan, config, BackgroundBackend(FakeBackend("feat: add mul")))
+    assert plan.store.get(plan.key) == entry
