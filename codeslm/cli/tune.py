@@ -159,7 +159,7 @@ def _prepare(
         stamp = work / "examples.key"
         examples = ex.load(saved) if stamp.is_file() and stamp.read_text() == key else []
         backend = ex.TokenizerBackend(tokenizer, base.name)
-        builder = ex.ExampleBuilder(index, config, backend, quick=quick)
+        builder = ex.ExampleBuilder(index, config, backend, quick=quick, hidden=choice.held_out)
         if not examples:
             holes = ex.pick_holes(index, choice.train, seed=args.seed)
             with _counted("making examples", "holes") as update:
@@ -200,6 +200,7 @@ def _settings_key(
     args: argparse.Namespace, base: Any, choice: Any, quick: bool, config: Any
 ) -> str:
     what = [
+        "held-out files hidden from the context",  # examples made before that are not reused
         base.sha256,
         args.seed,
         args.held_out,

@@ -10,8 +10,9 @@ same FIM format, same context blocks, same redaction. The target is the hidden t
 by the end-of-text token (where a FIM model stops).
 
 No leakage into the context: while a hole's prompt is made, the index sees its file only up
-to the line before the hole (as the evaluation does). Holes whose hidden text looks like a
-secret are dropped.
+to the line before the hole (as the evaluation does), and the held-out files (``hidden``) are
+empty for the whole build, so no training prompt carries their code as cross-file context.
+Holes whose hidden text looks like a secret are dropped.
 """
 
 from __future__ import annotations
@@ -149,6 +150,11 @@ class ExampleBuilder:
 
     ``quick`` uses the engine's quick first window (shorter prompts: cheaper training on a
     CPU, still a prompt the engine sends); otherwise the full configured window.
+
+    ``hidden`` files (the held-out ones) are replaced by empty in-memory buffers in ``index``
+    from here on: no context block can quote them. Held-out files held there as context in
+    14% of the prompts of a 2,000-example tune of mcp 1.3.0, so the evaluation's files were
+    partly seen in training. The caller's index keeps the empty buffers until it is closed.
     """
 
     def __init__(
@@ -159,8 +165,12 @@ class ExampleBuilder:
         *,
         quick: bool = False,
         max_tokens: int = 48,
+        hidden: Sequence[str] = (),
     ) -> None:
         self.index = index
+        with index.lock:
+            for path in hidden:
+                index.set_text(path, "", overlay=True)
         self.provider = WorkspaceProvider(index, config, scope="repo", auto_sync=False)
         self.engine = CompletionEngine(backend, config, context_provider=self.provider)
         self.quick = quick
