@@ -8,7 +8,8 @@ hold). Reported: p50/p95 of the request's latency per configuration, run side by
 process, each configuration with its own server:
 
 - ``before``: in-process model, prefix reuse only, no quick first window, no warm-ups;
-- ``after``: the defaults (the shared daemon, KV insertion, quick first window, warm-ups).
+- ``after``: the defaults (the shared daemon, KV insertion, warm-ups; the quick first window
+  is off by default, ``quick`` turns it on).
 
 Usage: python benchmarks/new_place.py [--model NAME] [--files 6] [--dwell 3]
 """
@@ -38,6 +39,8 @@ CONFIGS: dict[str, dict[str, str]] = {
     "after": {},
     # the defaults without the quick first window (which part helps, which costs)
     "no-quick": {"CODESLM_LSP_QUICK_FIRST": "0"},
+    # the defaults with the quick first window (off by default since 5c6d495)
+    "quick": {"CODESLM_LSP_QUICK_FIRST": "1"},
     "in-process": {"CODESLM_DAEMON_ENABLED": "0"},
 }
 
