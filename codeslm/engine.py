@@ -139,7 +139,9 @@ class CompletionEngine:
         try:
             cursor = _cursor(document, at)
             await self.warmer.wait_idle(self.places)
-            plan = await self.plan(document, cursor, CompletionOptions(max_tokens=1))
+            key = document.path or UNTITLED
+            quick = self.places.warm_quick(key, cursor.position)
+            plan = await self.plan(document, cursor, CompletionOptions(max_tokens=1), quick=quick)
             request = dataclasses.replace(
                 plan.request, max_tokens=1, warm=True, cache_key=None, first_identifier=()
             )
@@ -154,7 +156,7 @@ class CompletionEngine:
         finally:
             self.warmer.streaming = False
         self.stats.warmups += 1
-        self.places.warmed(document.path or UNTITLED, cursor.position)
+        self.places.warmed(key, cursor.position, quick=quick)
         return True
 
     # -- completions --------------------------------------------------------------------------

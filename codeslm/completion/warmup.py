@@ -4,7 +4,11 @@
 only the first request at a new place (another document, or more than :data:`NEAR_LINES` lines
 away), with the calls that follow it at once (the candidates of one invoked request), uses the
 quick window; later requests there use the full window. Alternating the two windows while
-typing would make every prompt miss the KV cache.
+typing would make every prompt miss the KV cache. A warm-up at a new place warms the quick
+window too, since that is what the first request there will send; the place stays "new" until
+a real request comes, and that request's answer starts the full window's warm-up. (Warming the
+full window right after the quick one would overwrite the quick prompt's cache: the backend
+keeps one sequence.)
 
 :class:`Warmer` holds the one background warm-up (a request that has the backend evaluate the
 prompt the next completion will send, generating one token): a real request cancels one that is
@@ -65,9 +69,16 @@ class Places:
         self.quick = (key, position.line) if quick else None
         return quick
 
-    def warmed(self, key: str, position: Position) -> None:
-        """A warm-up at ``position`` finished: the place is current."""
-        self.last = (key, position.line)
+    def warm_quick(self, key: str, position: Position) -> bool:
+        """Whether a warm-up at ``position`` of document ``key`` warms the quick window: the
+        request that follows it will be the first at a new place."""
+        return self.quick_first and not near(self.last, key, position)
+
+    def warmed(self, key: str, position: Position, *, quick: bool = False) -> None:
+        """A warm-up at ``position`` finished: the place is current (after a quick warm-up it
+        stays new, so that the request there sends the quick prompt just warmed)."""
+        if not quick:
+            self.last = (key, position.line)
 
 
 class Warmer:

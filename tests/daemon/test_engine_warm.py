@@ -44,6 +44,31 @@ async def test_the_first_request_at_a_new_place_is_quick_then_the_full_prompt_is
     assert backend.requests[-1].prompt == warm.prompt
 
 
+async def test_a_warm_up_at_a_new_place_warms_the_quick_prompt_the_request_then_sends() -> None:
+    engine, backend = _engine(quick=True)
+    doc = Document(TEXT, "a.py", "python")
+    assert await engine.warm(doc, END)
+    warmed = backend.requests[0]
+    assert warmed.warm and len(warmed.prompt or "") < QUICK_PREFIX_CHARS + 600
+    assert await engine.warm(doc, END)  # the cursor still rests there: the same quick prompt
+    assert backend.requests[1].prompt == warmed.prompt
+    await engine.complete(doc, END, CompletionOptions(use_cache=False))
+    await _settle(engine)
+    first, full = backend.requests[2:]
+    assert not first.warm and first.prompt == warmed.prompt  # it reuses what was warmed
+    assert full.warm and len(full.prompt or "") > len(warmed.prompt or "")  # then the full one
+
+
+async def test_without_quick_first_a_warm_up_warms_the_full_prompt() -> None:
+    engine, backend = _engine(quick=False)
+    doc = Document(TEXT, "a.py", "python")
+    assert await engine.warm(doc, END)
+    await engine.complete(doc, END, CompletionOptions(use_cache=False))
+    warmed, request = backend.requests
+    assert warmed.warm and warmed.prompt == request.prompt
+    assert len(request.prompt or "") > QUICK_PREFIX_CHARS + 600
+
+
 async def test_without_quick_first_nothing_is_warmed_unasked() -> None:
     engine, backend = _engine(quick=False)
     await engine.complete(Document(TEXT, "a.py", "python"), END, CompletionOptions(use_cache=False))
