@@ -77,9 +77,10 @@ class CompletionEngine:
         self.speed = ThroughputTracker()
         self.planner = Planner(backend, config, self.speed, context_provider)
         self.producer = Producer(backend, config, self.stats, self.speed, self.planner.count_tokens)
-        # quick_first: the first request at a new place uses the quick window, then the full
-        # prompt is warmed in the background (the language server's lsp.quick_first).
-        self.places = Places(quick_first)
+        # quick_first: requests at a new place use the quick window until the full prompt has
+        # been warmed in the background (the language server's lsp.quick_first). Only with a
+        # backend that keeps both prompts' caches: otherwise each would evict the other.
+        self.places = Places(quick_first and backend.keeps_prompts)
         self.warmer = Warmer()
 
     @property
@@ -118,36 +119,50 @@ class CompletionEngine:
 
     # -- warm-ups -----------------------------------------------------------------------------
 
-    def start_warming(self, document: Document, at: Position | Cursor) -> None:
+    def start_warming(
+        self, document: Document, at: Position | Cursor, *, full_only: bool = False
+    ) -> None:
         """Warm the prompt cache for a completion at ``at`` in the background, replacing a
         warm-up still running; see :meth:`warm`."""
-        self.warmer.start(self.warm(document, at))
+        self.warmer.start(self.warm(document, at, full_only=full_only))
 
     def stop_warming(self, *, waiting_too: bool = False) -> None:
         """Cancel the background warm-up if it is talking to the backend (one still waiting
         for the engine to be idle stays, unless ``waiting_too``)."""
         self.warmer.stop(waiting_too=waiting_too)
 
-    async def warm(self, document: Document, at: Position | Cursor) -> bool:
+    async def warm(
+        self, document: Document, at: Position | Cursor, *, full_only: bool = False
+    ) -> bool:
         """Have the backend evaluate the prompt a completion at ``at`` would send,
         generating nothing useful (one token), so that the request which follows reuses it.
+        With the quick first window in use there, that is the quick prompt, and then the full
+        one (``full_only``: the full one alone, after a quick answer).
 
-        The request is marked ``warm``: the daemon runs it last and drops it for any real
-        request. True when the backend finished it; False when it was cancelled or failed
+        The requests are marked ``warm``: the daemon runs them last and drops them for any
+        real request. True when the backend finished; False when it was cancelled or failed
         (a warm-up never raises: it is an optimisation).
         """
         try:
             cursor = _cursor(document, at)
             await self.warmer.wait_idle(self.places)
             key = document.path or UNTITLED
-            quick = self.places.warm_quick(key, cursor.position)
-            plan = await self.plan(document, cursor, CompletionOptions(max_tokens=1), quick=quick)
-            request = dataclasses.replace(
-                plan.request, max_tokens=1, warm=True, cache_key=None, first_identifier=()
-            )
-            self.warmer.streaming = True
-            async for _chunk in self.backend.stream(request):
-                pass
+            windows = [False]
+            if not full_only and self.places.next_is_quick(key, cursor.position):
+                windows.insert(0, True)
+            for quick in windows:
+                plan = await self.plan(
+                    document, cursor, CompletionOptions(max_tokens=1), quick=quick
+                )
+                request = dataclasses.replace(
+                    plan.request, max_tokens=1, warm=True, cache_key=None, first_identifier=()
+                )
+                self.warmer.streaming = True
+                async for _chunk in self.backend.stream(request):
+                    pass
+                self.warmer.streaming = False
+                self.stats.warmups += 1
+                self.places.warmed(key, cursor.position, quick=quick)
         except asyncio.CancelledError:
             return False
         except Exception as exc:  # an optimisation must never break a completion
@@ -155,8 +170,6 @@ class CompletionEngine:
             return False
         finally:
             self.warmer.streaming = False
-        self.stats.warmups += 1
-        self.places.warmed(key, cursor.position, quick=quick)
         return True
 
     # -- completions --------------------------------------------------------------------------
@@ -218,9 +231,9 @@ class CompletionEngine:
         quick = self.places.choose_quick(document.path or UNTITLED, position)
         plan = await self.plan(document, cursor, options, quick=quick)
         if quick:
-            # The keystrokes that follow use the full window: evaluate it once this answer
-            # is out (a background warm-up any real request cancels).
-            self.start_warming(document, cursor)
+            # Evaluate the full window once this answer is out (a background warm-up any real
+            # request cancels; the backend's stash keeps what it has done between requests).
+            self.start_warming(document, cursor, full_only=True)
         cache_key = PromptCache.key(
             plan.prompt,
             plan.request.max_tokens,

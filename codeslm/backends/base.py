@@ -24,6 +24,9 @@ class Backend(abc.ABC):
     """Base class of model backends. Subclasses set ``name`` and implement the abstract methods."""
 
     name: str = "backend"
+    # Whether the backend keeps the caches of several recent prompts (llama.cpp's prompt
+    # stash), so that two prompts taking turns do not evaluate each other away.
+    keeps_prompts: bool = False
 
     @abc.abstractmethod
     def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Config, effective_threads
 from ..errors import BackendError, CodeslmError
 from ..types import BackendHealth, Chunk, GenerationRequest, HealthStatus, ModelInfo, Usage
-from . import kvreuse, llamacpp_model
+from . import kvreuse, kvstash, llamacpp_model
 from .base import Backend
 from .llamacpp_model import Cancelled as _Cancelled
 from .llamacpp_model import import_llama as _import_llama
@@ -74,6 +74,8 @@ class LlamaCppBackend(Backend):
         self._cancel_chunk = max(16, min(config.n_batch, 128))
         self.threads = ThreadAdapter.for_config(config)
         self._last_prompt: list[int] | None = None  # the prompt whose KV cache is held
+        self.stash = kvstash.PromptStash(config.completion.kv_stash_slots)
+        self.keeps_prompts = self.stash.slots > 0
         self.insertions = 0  # requests served by KV insertion (doctor, benchmarks)
         # (finish_reason, Usage) of recent requests, newest last, including cancelled ones the
         # consumer never saw end: benchmarks read it to measure work wasted on cancellations.
@@ -257,9 +259,10 @@ class LlamaCppBackend(Backend):
         With ``completion.kv_reuse = "insert"`` an edit in the middle of the previous prompt
         (a keystroke before ``<|fim_suffix|>``) keeps the cached text after it as well
         (:mod:`.kvreuse`); otherwise, and whenever no such plan applies, llama-cpp-python's
-        own prefix reuse inside ``generate`` does the work.
+        own prefix reuse inside ``generate`` does the work. First, a stashed cache that fits
+        ``tokens`` better than the one held is brought back (:mod:`.kvstash`).
         """
-        previous = self._last_prompt
+        previous = self.stash.switch(llm, tokens, self._last_prompt)
         self._last_prompt = None  # invalid until this request's prompt is in the cache
         if self._insertion and previous and len(previous) > 1:
             held = int(llm.n_tokens)

@@ -1,14 +1,13 @@
 """Which prompt window a request gets, and warming the backend's cache ahead of the user.
 
 :class:`Places` remembers where the engine's recent requests were. With ``quick_first`` on,
-only the first request at a new place (another document, or more than :data:`NEAR_LINES` lines
-away), with the calls that follow it at once (the candidates of one invoked request), uses the
-quick window; later requests there use the full window. Alternating the two windows while
-typing would make every prompt miss the KV cache. A warm-up at a new place warms the quick
-window too, since that is what the first request there will send; the place stays "new" until
-a real request comes, and that request's answer starts the full window's warm-up. (Warming the
-full window right after the quick one would overwrite the quick prompt's cache: the backend
-keeps one sequence.)
+a request at a new place (another document, or more than :data:`NEAR_LINES` lines away) uses
+the quick window, and so do the requests that follow there (typing, an invoked request's
+candidates) until the full window's prompt has been evaluated there; the answer of each quick
+request starts that evaluation in the background. The two windows' prompts share no prefix,
+so this needs a backend that keeps several prompts' caches (``Backend.keeps_prompts``: the
+llama.cpp prompt stash); without one, the engine turns ``quick_first`` off. A warm-up warms
+what the next request would send, and then the full window.
 
 :class:`Warmer` holds the one background warm-up (a request that has the backend evaluate the
 prompt the next completion will send, generating one token): a real request cancels one that is
@@ -26,7 +25,6 @@ from ..types import Position
 
 NEAR_LINES = 3  # a request within this many lines of the previous one is at the same place
 WARM_QUIET_S = 0.15  # a warm-up starts after completions have been idle this long
-BURST_S = 0.1  # calls closer than this belong to one request (an invoked request's candidates)
 
 Place = tuple[str, int]  # (document key, line)
 
@@ -42,7 +40,8 @@ class Places:
     def __init__(self, quick_first: bool = False) -> None:
         self.quick_first = quick_first
         self.last: Place | None = None  # the previous request (or finished warm-up)
-        self.quick: Place | None = None  # where the last quick request was
+        self.quick: Place | None = None  # where the quick window is in use
+        self.full: Place | None = None  # where the full window's prompt was last evaluated
         self.active = 0  # complete() calls running (a warm-up waits for none)
         self.last_active = 0.0
 
@@ -59,26 +58,32 @@ class Places:
         """No call is running and none ran for :data:`WARM_QUIET_S`."""
         return not self.active and time.monotonic() - self.last_active >= WARM_QUIET_S
 
+    def next_is_quick(self, key: str, position: Position) -> bool:
+        """Whether the next request at ``position`` of document ``key`` would use the quick
+        window (nothing is noted)."""
+        if not self.quick_first or near(self.full, key, position):
+            return False
+        return not near(self.last, key, position) or near(self.quick, key, position)
+
     def choose_quick(self, key: str, position: Position) -> bool:
         """Whether a request at ``position`` of document ``key`` uses the quick window; notes
         the request's place."""
-        last, self.last = self.last, (key, position.line)
-        new_place = not near(last, key, position)
-        same_burst = time.monotonic() - self.last_active < BURST_S
-        quick = self.quick_first and (new_place or (same_burst and near(self.quick, key, position)))
-        self.quick = (key, position.line) if quick else None
+        quick = self.next_is_quick(key, position)
+        place = (key, position.line)
+        self.last = place
+        if quick:
+            self.quick = place
+        else:
+            self.quick, self.full = None, place
         return quick
 
-    def warm_quick(self, key: str, position: Position) -> bool:
-        """Whether a warm-up at ``position`` of document ``key`` warms the quick window: the
-        request that follows it will be the first at a new place."""
-        return self.quick_first and not near(self.last, key, position)
-
     def warmed(self, key: str, position: Position, *, quick: bool = False) -> None:
-        """A warm-up at ``position`` finished: the place is current (after a quick warm-up it
-        stays new, so that the request there sends the quick prompt just warmed)."""
+        """A warm-up at ``position`` finished. After the full window's the place is current
+        and later requests there use the full window; a quick warm-up notes nothing (the
+        request there will send the quick prompt it warmed)."""
         if not quick:
-            self.last = (key, position.line)
+            self.last = self.full = (key, position.line)
+            self.quick = None
 
 
 class Warmer:

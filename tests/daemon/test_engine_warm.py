@@ -18,6 +18,7 @@ END = Position(TEXT.count("\n"), 4)
 
 def _engine(quick: bool, delay_s: float = 0.0) -> tuple[CompletionEngine, FakeBackend]:
     backend = FakeBackend("return x", delay_s=delay_s)
+    backend.keeps_prompts = True  # as llama.cpp's prompt stash does
     config = Config(backend="fake")
     config.completion.fim_format = "qwen2.5-coder"
     return CompletionEngine(backend, config, quick_first=quick), backend
@@ -44,19 +45,43 @@ async def test_the_first_request_at_a_new_place_is_quick_then_the_full_prompt_is
     assert backend.requests[-1].prompt == warm.prompt
 
 
-async def test_a_warm_up_at_a_new_place_warms_the_quick_prompt_the_request_then_sends() -> None:
+async def test_a_warm_up_at_a_new_place_warms_the_quick_prompt_then_the_full_one() -> None:
     engine, backend = _engine(quick=True)
     doc = Document(TEXT, "a.py", "python")
     assert await engine.warm(doc, END)
-    warmed = backend.requests[0]
-    assert warmed.warm and len(warmed.prompt or "") < QUICK_PREFIX_CHARS + 600
-    assert await engine.warm(doc, END)  # the cursor still rests there: the same quick prompt
-    assert backend.requests[1].prompt == warmed.prompt
+    quick, full = backend.requests
+    assert quick.warm and full.warm
+    assert len(quick.prompt or "") < QUICK_PREFIX_CHARS + 600 < len(full.prompt or "")
     await engine.complete(doc, END, CompletionOptions(use_cache=False))
+    assert backend.requests[-1].prompt == full.prompt  # both warm: the full window
+
+
+async def test_typing_at_a_new_place_keeps_the_quick_window_until_the_full_one_is_warm() -> None:
+    engine, backend = _engine(quick=True)
+    options = CompletionOptions(use_cache=False)
+    doc = Document(TEXT, "a.py", "python")
+    await engine.complete(doc, END, options)
+    engine.stop_warming(waiting_too=True)  # the next keystroke came before the warm-up ran
+    typed = Document(TEXT + "re", "a.py", "python")
+    at = Position(END.line, END.character + 2)
+    await engine.complete(typed, at, options)
+    assert len(backend.requests[-1].prompt or "") < QUICK_PREFIX_CHARS + 600  # still quick
+    await _settle(engine)  # this time the full window's warm-up finishes
+    assert backend.requests[-1].warm
+    await engine.complete(typed, at, options)
+    assert backend.requests[-1].prompt == backend.requests[-2].prompt  # the full one now
+
+
+async def test_quick_first_needs_a_backend_that_keeps_prompts() -> None:
+    backend = FakeBackend("return x")
+    config = Config(backend="fake")
+    config.completion.fim_format = "qwen2.5-coder"
+    engine = CompletionEngine(backend, config, quick_first=True)
+    await engine.complete(Document(TEXT, "a.py", "python"), END, CompletionOptions(use_cache=False))
     await _settle(engine)
-    first, full = backend.requests[2:]
-    assert not first.warm and first.prompt == warmed.prompt  # it reuses what was warmed
-    assert full.warm and len(full.prompt or "") > len(warmed.prompt or "")  # then the full one
+    assert not engine.places.quick_first
+    assert [r.warm for r in backend.requests] == [False]
+    assert len(backend.requests[0].prompt or "") > QUICK_PREFIX_CHARS + 600
 
 
 async def test_without_quick_first_a_warm_up_warms_the_full_prompt() -> None:

@@ -1,6 +1,6 @@
 """A real ``codeslm lsp`` on the shared daemon and the real model: ``codeslm/warm`` fills the
-cache before the request, and the first request at a new place warms the full prompt after
-answering from the quick window."""
+cache (the quick window, then the full one) before the request, and the first request at a new
+place warms the full prompt after answering from the quick window."""
 
 from __future__ import annotations
 
@@ -43,8 +43,9 @@ async def test_warm_notification_and_quick_first_window(tmp_path: Path, model_pa
             uri = editor.open("stats.py", SOURCE)
             editor.client.protocol.notify("codeslm/warm", {
                 "textDocument": {"uri": uri}, "position": {"line": LINE, "character": 11}})
-            stats = await _stats_until(editor, "warmups", 1)
-            assert stats["warmups"] == 1, stats
+            # The quick window first (what a request there would send at once), then the full.
+            stats = await _stats_until(editor, "warmups", 2)
+            assert stats["warmups"] == 2, stats
             result = await editor.client.text_document_inline_completion_async(
                 inline_params(uri, LINE, 11, invoked=True))
             assert result is not None and result.items
@@ -56,8 +57,8 @@ async def test_warm_notification_and_quick_first_window(tmp_path: Path, model_pa
             result = await editor.client.text_document_inline_completion_async(
                 inline_params(other, 4, 14, invoked=True))
             assert result is not None
-            stats = await _stats_until(editor, "warmups", 2)
-            assert stats["warmups"] == 2, stats
+            stats = await _stats_until(editor, "warmups", 3)
+            assert stats["warmups"] == 3, stats
             # Malformed warm notifications are ignored, and the server still answers.
             for bad in ({}, {"textDocument": {"uri": uri}}, {"textDocument": {"uri": uri},
                         "position": {"line": -1, "character": 0}},

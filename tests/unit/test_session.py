@@ -46,7 +46,9 @@ async def test_reconfigure_renews_the_engine_and_the_backend_only_when_asked() -
 
     def factory(config: Config) -> FakeBackend:
         built.append(config)
-        return FakeBackend("x")
+        backend = FakeBackend("x")
+        backend.keeps_prompts = True  # quick_first needs it
+        return backend
 
     session = open_session(_config(), backend_factory=factory)
     first = session.engine

@@ -36,6 +36,7 @@ class DaemonBackend(Backend):
     def __init__(self, config: Config, *, model_path: Path | None = None) -> None:
         self._config = config
         self._model_path = model_path
+        self.keeps_prompts = config.completion.kv_stash_slots > 0  # the daemon's stash
         self._spec: runtime.DaemonSpec | None = None
         self._files: runtime.DaemonFiles | None = None
         self._start_lock = asyncio.Lock()

@@ -82,6 +82,7 @@ class DaemonSpec:
     idle_s: float
     adapter: str = ""  # the GGUF LoRA it applies (codeslm tune), resolved in the client
     adaptive_threads: bool = True
+    kv_stash: int = 2
 
     @classmethod
     def from_config(cls, config: Config, model_path: Path, model_name: str) -> DaemonSpec:
@@ -96,6 +97,7 @@ class DaemonSpec:
             idle_s=max(0.0, config.daemon.idle_minutes * 60),
             adapter=_adapter(config, model_path),
             adaptive_threads=config.adaptive_threads,
+            kv_stash=config.completion.kv_stash_slots,
         )
 
     @property
@@ -119,6 +121,7 @@ class DaemonSpec:
                     self.kv_refresh,
                     self.adapter,
                     self.adaptive_threads,
+                    self.kv_stash,
                 ),
             )
         )

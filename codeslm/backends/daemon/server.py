@@ -44,13 +44,19 @@ class Daemon:
         self.spec = spec
         self.socket_path = socket_path
         self.state_path = state_path
-        config = Config(n_ctx=spec.n_ctx, threads=spec.threads, n_batch=spec.n_batch,
-                        adaptive_threads=spec.adaptive_threads)
+        config = Config(
+            n_ctx=spec.n_ctx,
+            threads=spec.threads,
+            n_batch=spec.n_batch,
+            adaptive_threads=spec.adaptive_threads,
+        )
         config.completion.kv_reuse = spec.kv_reuse
         config.completion.kv_refresh_tokens = spec.kv_refresh
+        config.completion.kv_stash_slots = spec.kv_stash
         config.completion.adapter = spec.adapter or "none"  # resolved by the client
-        self.backend = LlamaCppBackend(config, model_path=Path(spec.model_path),
-                                       model_name=spec.model_name)
+        self.backend = LlamaCppBackend(
+            config, model_path=Path(spec.model_path), model_name=spec.model_name
+        )
         self.started = time.time()
         self.last_activity = time.monotonic()
         self.active = 0

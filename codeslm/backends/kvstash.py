@@ -1,0 +1,123 @@
+"""A stash of recent prompts' KV caches, so that going back to one costs no prefill.
+
+llama.cpp keeps one prompt in the model's KV cache (sequence 0). A prompt that shares little
+with it is evaluated from scratch and overwrites it. That happens whenever two prompts take
+turns: the quick first window at a new place and the full one warmed behind it, two editors
+typing in different files, or a commit message prepared between two keystrokes. Going back
+then costs a full prefill (about 5 s for 1,000 tokens on two cores).
+
+Before sequence 0 moves to a prompt that shares less than half of what it holds, the stash
+copies that sequence's cache out (``llama_state_seq_get_data``: about 11 MB and 15 ms for 900
+tokens of the 0.5B model). When a later prompt starts with more of a stashed entry than of
+what sequence 0 holds, the entry is copied back into sequence 0 (``llama_state_seq_set_data``,
+a few ms) and the usual reuse (prefix, or KV insertion) goes on from there.
+
+The stash holds real copies, not extra sequence ids on the same cache cells: llama-cpp-python's
+``Llama.eval`` removes cached positions from every sequence, and KV insertion shifts cells in
+place, either of which would corrupt cells shared with another sequence.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+# Prompts shorter than this are cheap to evaluate again: not worth a copy.
+MIN_TOKENS = 64
+# A stashed entry is restored only when it saves at least this many prompt tokens.
+MIN_GAIN_TOKENS = 32
+_MAIN_SEQ = 0
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two token lists."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+@dataclasses.dataclass(slots=True)
+class Entry:
+    """One stashed cache: the tokens sequence 0 held (prompt and generation), the prompt
+    they came from (for KV insertion's plan; None if unknown) and the sequence's state."""
+
+    held: list[int]
+    prompt: list[int] | None
+    state: Any  # a ctypes byte array
+    size: int
+
+
+class PromptStash:
+    """Up to ``slots`` stashed caches, most recently used last. Not thread-safe: the backend
+    calls it from its one worker thread."""
+
+    def __init__(self, slots: int = 2) -> None:
+        self.slots = max(0, slots)
+        self.entries: list[Entry] = []
+        self.restores = 0  # requests that started from a stashed cache (doctor, benchmarks)
+
+    def switch(self, llm: Any, tokens: Sequence[int], prompt: list[int] | None) -> list[int] | None:
+        """Make sequence 0 of ``llm`` the best starting point for ``tokens``.
+
+        ``prompt`` is the prompt whose cache sequence 0 holds now (None if unknown). When a
+        stashed entry shares a longer prefix with ``tokens`` than sequence 0 does (by
+        :data:`MIN_GAIN_TOKENS`), the two trade places. Otherwise, when ``tokens`` would
+        overwrite most of what sequence 0 holds, that is stashed first. Returns the prompt
+        whose cache sequence 0 holds afterwards.
+        """
+        if not self.slots:
+            return prompt
+        held = llm.input_ids[: llm.n_tokens].tolist()
+        here = common_prefix(held, tokens)
+        best = max(self.entries, key=lambda e: common_prefix(e.held, tokens), default=None)
+        gain = common_prefix(best.held, tokens) - here if best is not None else 0
+        if best is not None and gain >= MIN_GAIN_TOKENS:
+            self._save(llm, held, prompt)
+            self.entries.remove(best)
+            self._restore(llm, best)
+            self.restores += 1
+            return best.prompt
+        if len(held) >= MIN_TOKENS and here < len(held) // 2:
+            self._save(llm, held, prompt)
+        return prompt
+
+    def _save(self, llm: Any, held: list[int], prompt: list[int] | None) -> None:
+        """Copy sequence 0's cache into the stash (dropping the oldest entry when full, and
+        any entry this one covers)."""
+        import llama_cpp
+
+        if len(held) < MIN_TOKENS:
+            return
+        ctx = llm._ctx.ctx
+        size = int(llama_cpp.llama_state_seq_get_size(ctx, _MAIN_SEQ))
+        state = (ctypes.c_uint8 * size)()
+        written = int(llama_cpp.llama_state_seq_get_data(ctx, state, size, _MAIN_SEQ))
+        if written <= 0:
+            return
+        self.entries = [e for e in self.entries if common_prefix(e.held, held) < len(e.held)]
+        self.entries.append(Entry(held, list(prompt) if prompt else None, state, written))
+        del self.entries[: max(0, len(self.entries) - self.slots)]
+
+    @staticmethod
+    def _restore(llm: Any, entry: Entry) -> None:
+        """Replace sequence 0's cache with ``entry``'s. If llama.cpp refuses (no room), the
+        sequence is left empty, which is always consistent: the prompt is then evaluated."""
+        import llama_cpp
+
+        ctx = llm._ctx.ctx
+        mem = llama_cpp.llama_get_memory(ctx)
+        llama_cpp.llama_memory_seq_rm(mem, _MAIN_SEQ, -1, -1)
+        llm.n_tokens = 0
+        if llama_cpp.llama_state_seq_set_data(ctx, entry.state, entry.size, _MAIN_SEQ) <= 0:
+            llama_cpp.llama_memory_seq_rm(mem, _MAIN_SEQ, -1, -1)
+            return
+        llm.input_ids[: len(entry.held)] = entry.held
+        llm.n_tokens = len(entry.held)
+
+    def clear(self) -> None:
+        """Forget every entry (the model or its context is gone)."""
+        self.entries.clear()

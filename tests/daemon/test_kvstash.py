@@ -1,0 +1,96 @@
+"""The prompt stash: going back to a prompt another one displaced costs no prefill, and the
+answer from a restored cache is the answer of an exact evaluation (real model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from codeslm.backends import kvstash
+from codeslm.backends.llamacpp import LlamaCppBackend
+from codeslm.config import Config
+from codeslm.types import GenerationRequest
+
+
+def test_common_prefix() -> None:
+    assert kvstash.common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
+    assert kvstash.common_prefix([], [1]) == 0
+    assert kvstash.common_prefix([1, 2], [1, 2]) == 2
+
+
+def test_no_slots_leaves_everything_as_it_is() -> None:
+    stash = kvstash.PromptStash(0)
+    prompt = [1, 2, 3]
+    assert stash.switch(object(), [9, 9], prompt) is prompt and not stash.entries
+
+
+def _prompt(module: str, anchor: str, extra: str = "") -> str:
+    text = (Path(json.__file__).parent / module).read_text()
+    cut = text.index("\n", text.index(anchor) + 80) + 1
+    return (
+        f"<|fim_prefix|>{text[max(0, cut - 2000) : cut]}{extra}<|fim_suffix|>"
+        f"{text[cut : cut + 600]}<|fim_middle|>"
+    )
+
+
+@pytest.mark.model
+async def test_going_back_to_a_displaced_prompt_reuses_its_stashed_cache(model_path: Path) -> None:
+    """Two prompts that share nothing take turns (two places, two editors): the second visit
+    to each evaluates almost nothing, through KV insertion too, and gives the exact answer."""
+    config = Config()
+    config.completion.kv_reuse = "insert"
+    config.completion.kv_stash_slots = 2
+    backend = LlamaCppBackend(config, model_path=model_path)
+    exact = LlamaCppBackend(Config(), model_path=model_path)
+    exact.stash.slots = 0
+    a = _prompt("decoder.py", "def JSONObject(", "    ")
+    b = _prompt("encoder.py", "def iterencode(", "        ")
+    typed_a = _prompt("decoder.py", "def JSONObject(", "    pairs")
+    try:
+
+        async def ask(on: LlamaCppBackend, prompt: str) -> tuple[int, int, str]:
+            result = await on.generate(
+                GenerationRequest(prompt=prompt, max_tokens=10, stop=("\n",))
+            )
+            usage = result.usage
+            assert usage.prompt_tokens is not None and usage.cached_prompt_tokens is not None
+            return usage.prompt_tokens, usage.cached_prompt_tokens, result.text
+
+        first_a = await ask(backend, a)
+        first_b = await ask(backend, b)
+        assert first_b[1] < 50  # nothing in common with a: evaluated in full
+        again_a = await ask(backend, a)
+        assert again_a[0] - again_a[1] <= 2, again_a  # restored from the stash
+        assert again_a[2] == first_a[2]
+        again_b = await ask(backend, b)  # and b came back the same way
+        assert again_b[0] - again_b[1] <= 2 and again_b[2] == first_b[2]
+        assert backend.stash.restores == 2
+        # Typing at a after b: the stashed cache of a, then KV insertion for the typed word.
+        typed = await ask(backend, typed_a)
+        assert typed[0] - typed[1] <= 12 + config.completion.kv_refresh_tokens, typed
+        assert backend.stash.restores == 3 and backend.insertions >= 1
+        # A restored cache answers as an exact evaluation of the same prompt does.
+        assert (await ask(exact, b))[2] == first_b[2]
+        assert (await ask(exact, a))[2] == first_a[2]
+    finally:
+        await backend.aclose()
+        await exact.aclose()
+
+
+@pytest.mark.model
+async def test_without_slots_a_displaced_prompt_is_evaluated_again(model_path: Path) -> None:
+    config = Config()
+    config.completion.kv_stash_slots = 0
+    backend = LlamaCppBackend(config, model_path=model_path)
+    a = _prompt("decoder.py", "def JSONObject(", "    ")
+    b = _prompt("encoder.py", "def iterencode(", "        ")
+    try:
+        for prompt in (a, b):
+            await backend.generate(GenerationRequest(prompt=prompt, max_tokens=2))
+        result = await backend.generate(GenerationRequest(prompt=a, max_tokens=2))
+        assert result.usage.prompt_tokens - result.usage.cached_prompt_tokens > 200
+        assert backend.stash.restores == 0
+    finally:
+        await backend.aclose()
