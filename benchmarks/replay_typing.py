@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import inspect
 import json
 import os
 import platform
+import random
 import resource
 import shutil
 import subprocess
@@ -39,6 +41,7 @@ sys.path.insert(0, str(REPO))
 from codeslm.backends.vllm import VllmBackend, metrics_summary  # noqa: E402
 from codeslm.config import Config  # noqa: E402
 from codeslm.context.port import window  # noqa: E402
+from codeslm.errors import CodeslmError  # noqa: E402
 from codeslm.session import open_session  # noqa: E402
 from codeslm.types import GenerationRequest  # noqa: E402
 
@@ -110,6 +113,30 @@ def default_region(text: str) -> tuple[int, int]:
     return start, (end if end > 0 else len(text))
 
 
+def editor_sources(first: Path, count: int) -> list[Path]:
+    """``first`` and then ``count - 1`` other standard-library modules (sorted, of 10-200 kB),
+    one per simulated editor: different files, as different users would type in."""
+    stdlib = Path(inspect.getfile(textwrap)).parent
+    others = sorted(
+        p for p in stdlib.glob("*.py") if p != first and 10_000 < p.stat().st_size < 200_000
+    )
+    return [first, *others[: max(0, count - 1)]]
+
+
+@dataclasses.dataclass
+class Samples:
+    """What the replayed requests measured (all editors together)."""
+
+    ttft: list[float] = dataclasses.field(default_factory=list)
+    e2e: list[float] = dataclasses.field(default_factory=list)
+    decode_tps: list[float] = dataclasses.field(default_factory=list)
+    tokens: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    cached_known: bool = False
+    failed: int = 0
+
+
 async def replay(args: argparse.Namespace) -> dict[str, Any]:
     config = Config(
         backend=args.backend,
@@ -122,11 +149,9 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
     fmt = await engine.fim_format()
     stop_ids = engine.planner.stop_ids  # computed with the format, as the engine sends them
     source = Path(args.file) if args.file else Path(inspect.getfile(textwrap))
-    text = source.read_text()
-    steps = typing_steps(text, default_region(text), args.keystrokes)
     comp = config.completion
 
-    def request_for(doc: str, offset: int) -> GenerationRequest:
+    def request_for(path: Path, doc: str, offset: int) -> GenerationRequest:
         prefix, suffix = window(doc, offset, comp.prefix_chars, comp.suffix_chars)
         prompt = fmt.render(prefix, suffix)
         return GenerationRequest(
@@ -135,23 +160,27 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
             temperature=0.0,
             stop=(*fmt.stop, "\n\n"),
             stop_token_ids=stop_ids,
-            session=str(source.parent),
-            cache_key=str(source),
+            session=str(path.parent),
+            cache_key=str(path),
         )
 
-    # Warm-up (not measured): loads weights into caches, compiles kernels.
-    await backend.generate(request_for(*steps[0]))
-    before = await backend.metrics_text() if isinstance(backend, VllmBackend) else None
-    ttft: list[float] = []
-    e2e: list[float] = []
-    decode_tps: list[float] = []
-    tokens_total = 0
-    prompt_total = 0
-    cached_total = 0
-    cached_known = False
-    wall_started = time.perf_counter()
-    for doc, offset in steps:
-        request = request_for(doc, offset)
+    typists = []
+    for path in editor_sources(source, args.editors):
+        text = path.read_text()
+        typists.append((path, typing_steps(text, default_region(text), args.keystrokes)))
+    samples = Samples()
+
+    async def type_along(path: Path, steps: list[tuple[str, int]], delay: float) -> None:
+        await asyncio.sleep(delay)
+        for doc, offset in steps:
+            try:
+                await timed(request_for(path, doc, offset))
+            except CodeslmError:
+                samples.failed += 1
+            if args.interval_ms:
+                await asyncio.sleep(args.interval_ms / 1000)
+
+    async def timed(request: GenerationRequest) -> None:
         started = time.perf_counter()
         first: float | None = None
         usage = None
@@ -164,36 +193,51 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
             if chunk.usage is not None:
                 usage = chunk.usage
         total = time.perf_counter() - started
-        e2e.append(total)
-        ttft.append(first if first is not None else total)
+        samples.e2e.append(total)
+        samples.ttft.append(first if first is not None else total)
         n = usage.completion_tokens if usage and usage.completion_tokens else pieces
-        tokens_total += n
+        samples.tokens += n
         if usage and usage.prompt_tokens:
-            prompt_total += usage.prompt_tokens
+            samples.prompt_tokens += usage.prompt_tokens
         if usage and usage.cached_prompt_tokens is not None:
-            cached_known = True
-            cached_total += usage.cached_prompt_tokens
+            samples.cached_known = True
+            samples.cached_tokens += usage.cached_prompt_tokens
         if first is not None and n > 1 and total > first:
-            decode_tps.append((n - 1) / (total - first))
-        if args.interval_ms:
-            await asyncio.sleep(args.interval_ms / 1000)
+            samples.decode_tps.append((n - 1) / (total - first))
+
+    # Warm-up (not measured): loads weights into caches, compiles kernels.
+    await backend.generate(request_for(typists[0][0], *typists[0][1][0]))
+    before = await backend.metrics_text() if isinstance(backend, VllmBackend) else None
+    wall_started = time.perf_counter()
+    # Editors start a little apart (seeded), as people do not press keys in step.
+    rng = random.Random(args.seed)
+    await asyncio.gather(
+        *(
+            type_along(path, steps, rng.uniform(0, 1.0) if i else 0.0)
+            for i, (path, steps) in enumerate(typists)
+        )
+    )
     wall = time.perf_counter() - wall_started
+    requests = sum(len(steps) for _, steps in typists)
     result: dict[str, Any] = {
         "label": args.label,
         "backend": args.backend,
         "url": args.url,
         "served_model": (await backend.model_info()).name,
         "fim_format": fmt.name,
-        "source": f"{source.name} ({len(steps)} keystrokes)",
+        "source": f"{source.name} ({len(typists[0][1])} keystrokes)"
+        + (f", {len(typists)} editors at once" if len(typists) > 1 else ""),
+        "editors": len(typists),
         "max_tokens": args.max_tokens,
-        "requests": len(steps),
-        "ttft_p50_s": percentile(ttft, 50),
-        "ttft_p95_s": percentile(ttft, 95),
-        "e2e_p50_s": percentile(e2e, 50),
-        "e2e_p95_s": percentile(e2e, 95),
-        "decode_tokens_per_s_p50": percentile(decode_tps, 50),
-        "tokens_generated": tokens_total,
-        "throughput_tokens_per_s": tokens_total / wall if wall else float("nan"),
+        "requests": requests,
+        "failed_requests": samples.failed,
+        "ttft_p50_s": percentile(samples.ttft, 50),
+        "ttft_p95_s": percentile(samples.ttft, 95),
+        "e2e_p50_s": percentile(samples.e2e, 50),
+        "e2e_p95_s": percentile(samples.e2e, 95),
+        "decode_tokens_per_s_p50": percentile(samples.decode_tps, 50),
+        "tokens_generated": samples.tokens,
+        "throughput_tokens_per_s": samples.tokens / wall if wall else float("nan"),
         "prefix_cache_hit_rate": None,
         "prefix_cache_source": "not reported",
         "spec_acceptance": None,
@@ -214,8 +258,8 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
         result["prefix_cache_source"] = "vLLM /metrics over the run"
         result["spec_acceptance"] = summary.spec_acceptance
         result["server_ttft_p50_s"] = summary.ttft_p50
-    elif cached_known and prompt_total:
-        result["prefix_cache_hit_rate"] = cached_total / prompt_total
+    elif samples.cached_known and samples.prompt_tokens:
+        result["prefix_cache_hit_rate"] = samples.cached_tokens / samples.prompt_tokens
         result["prefix_cache_source"] = "cached prompt tokens reported by the server"
     await session.aclose()
     return result
@@ -241,6 +285,8 @@ def report(r: dict[str, Any]) -> str:
             else r["prefix_cache_source"]
         ),
     ]
+    if r.get("failed_requests"):
+        lines.append(f"  failed requests      {r['failed_requests']} of {r['requests']}")
     if r.get("spec_acceptance") is not None:
         lines.append(f"  n-gram speculation   {r['spec_acceptance']:.0%} of draft tokens accepted")
     memory = f"  memory               client peak RSS {r['client_peak_rss_mib']:.0f} MiB"
@@ -266,6 +312,13 @@ def main() -> int:
     parser.add_argument("--keystrokes", type=int, default=60, help="completion requests")
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--interval-ms", type=int, default=0, help="pause between requests")
+    parser.add_argument(
+        "--editors",
+        type=int,
+        default=1,
+        help="editors typing at once, each in another standard-library file (default 1)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the editors' start offsets")
     parser.add_argument("--timeout", type=float, default=120.0, help="request timeout, seconds")
     parser.add_argument("--server-pid", type=int, help="report this process's peak RSS")
     parser.add_argument("--label", default="", help="name of this run in the report")
