@@ -122,11 +122,12 @@ class LspConfig:
     # JSON escaping can make a document's message several times its size.
     max_message_bytes: int = 32 * 1024 * 1024
     candidates_invoked: int = 3  # completions offered when the user asks explicitly
-    # The first completion at a new place uses a short window (answered from a small prompt)
-    # while the full prompt is evaluated in the background for the keystrokes that follow.
-    # Off: on a quiet machine it made the first suggestion slower (5.8 -> 7.5 s p50) and
-    # spoiled the warm-ups (benchmarks/RESULTS.md, new_place.py).
-    quick_first: bool = False
+    # Completions at a new place use a short window (a small prompt, answered in about half
+    # the time) until the full prompt has been evaluated in the background. Only with a
+    # backend that keeps several prompts' caches (llama.cpp's stash, completion.kv_stash_slots):
+    # first suggestion at a new place 7.3 -> 2.6 s p50, after a 3 s dwell 3.3 -> 1.1 s, typing
+    # unchanged (benchmarks/RESULTS.md, new_place.py, lsp_typing.py).
+    quick_first: bool = True
     # Evaluate the prompt where the user is (after an edit pause, or a codeslm/warm
     # notification from the editor) ahead of a request: lowest priority, cancelled by any.
     warm_ahead: bool = True
