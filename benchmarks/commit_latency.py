@@ -17,6 +17,7 @@ hook process, the machine and the git commit of codeslm.
 change three ways, side by side (each commit is undone with ``git reset --soft`` and redone):
 
 - ``warm``: no preparation (no language server running; the hook writes the message);
+  each mode starts with a new daemon (model loaded, nothing of this change in its cache);
 - ``immediate`` (lsp only): a real ``codeslm lsp`` runs in the repository, but ``git commit``
   follows ``git add`` at once, before it could prepare anything (the hook writes it);
 - ``prepared``: the message was prepared before the commit, by that language server after
@@ -321,6 +322,10 @@ def prepared_modes(
     modes = ["warm", "immediate", "prepared"] if args.prepared == "lsp" else ["warm", "prepared"]
     server = None
     for mode in modes:
+        # A new daemon for each mode (loaded before the timed commit): its prompt cache would
+        # otherwise hold what the previous mode evaluated for this very change.
+        daemon("cold", work, env)
+        daemon("warm", work, env)
         store = clear_prepared(work)
         git(work, env, "reset", "-q")  # nothing staged while a new server looks around
         if mode != "warm" and args.prepared == "lsp" and server is None:
