@@ -83,6 +83,7 @@ def load(config: Config, path: Path, *, threads: int, cancel_chunk: int) -> tupl
         "n_threads_batch": threads,
         "n_batch": config.n_batch,
         "n_gpu_layers": 0,
+        "use_mmap": config.use_mmap,
         "verbose": False,
     }
     # codeslm tune (issue 17): the repository's LoRA adapter, as completion.adapter selects.

@@ -49,6 +49,9 @@ class Daemon:
             threads=spec.threads,
             n_batch=spec.n_batch,
             adaptive_threads=spec.adaptive_threads,
+            # One long-lived process: reading the file keeps only the weights llama.cpp uses
+            # resident, where a mapping also keeps the originals of the repacked ones.
+            use_mmap=False,
         )
         config.completion.kv_reuse = spec.kv_reuse
         config.completion.kv_refresh_tokens = spec.kv_refresh
