@@ -5,5 +5,6 @@ From a repository to a prompt: :mod:`.repo` runs git, :mod:`.diff` parses its pa
 :mod:`.budget` fits them into the token budget. :mod:`.message` (with the habits
 :mod:`.style` learns from the history) and :mod:`.review` ask the model; :mod:`.conventional`,
 :mod:`.rules` and :mod:`.findings` make its answers valid, :mod:`.report` prints reviews.
-The hook is :mod:`.commit_hook`, :mod:`.prepare` and :mod:`.install`.
+The hook is :mod:`.commit_hook`, :mod:`.prepare` and :mod:`.install`; :mod:`.ahead` writes its
+message before ``git commit`` runs and :mod:`.prepared` keeps it for the hook.
 """
