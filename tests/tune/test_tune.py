@@ -67,6 +67,9 @@ def test_held_out_and_unwanted_files_are_never_trained_on(tuned: Tuned) -> None:
     paths = {e.path for e in examples}
     assert paths <= set(info.train_files)
     assert not paths & set(HELD_OUT)
+    # Nor are they context: the CLI hands the held-out files to the builder to hide.
+    for e in examples:
+        assert not any(f"<|file_sep|>{p}" in e.prompt for p in HELD_OUT), e.prompt
     secret_bits = ("abc123def456", "BEGIN RSA", "vendored_helper", "generated_thing")
     for e in examples:
         assert not any(bit in e.prompt or bit in e.target for bit in secret_bits)
