@@ -126,6 +126,18 @@ def reopen_context_for_insertion(llm: Any) -> None:
     kvreuse.context_params(params)
     llm._ctx.close()
     llm._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=llm.verbose)
+    # llama.cpp attaches a LoRA adapter to a context, not to the model: the one Llama.__init__
+    # attached went away with the old context (codeslm tune's adapters were silently unused).
+    adapter = getattr(llm, "_lora_adapter", None)
+    if adapter is not None:
+        import ctypes
+
+        import llama_cpp
+
+        adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+        scales = (ctypes.c_float * 1)(llm.lora_scale)
+        if llama_cpp.llama_set_adapters_lora(llm._ctx.ctx, adapters, 1, scales):
+            raise RuntimeError(f"llama.cpp could not apply the LoRA adapter {llm.lora_path}")
 
 
 def tokenize(llm: Any, text: str) -> list[int]:

@@ -96,11 +96,14 @@ def test_examples_are_the_engines_fim_prompts_with_cross_file_context(tuned: Tun
     assert any("<|file_sep|>shop/money.py" in e.prompt for e in with_context)
 
 
+@pytest.mark.parametrize("kv_reuse", ["insert", "prefix"])
 def test_llama_cpp_applies_the_adapter_like_peft(
-    tuned: Tuned, monkeypatch: pytest.MonkeyPatch
+    tuned: Tuned, monkeypatch: pytest.MonkeyPatch, kv_reuse: str
 ) -> None:
     """codeslm's llama.cpp loading path finds the repository's adapter (auto), and the
-    adapter moves llama.cpp's logits the way PEFT moves the Hugging Face model's."""
+    adapter moves llama.cpp's logits the way PEFT moves the Hugging Face model's, with either
+    KV reuse (``insert``, the default, rebuilds the context after loading, which once dropped
+    the adapter)."""
     import llama_cpp
     import numpy as np
     import torch
@@ -115,7 +118,7 @@ def test_llama_cpp_applies_the_adapter_like_peft(
     def llama_logits(adapter: str) -> tuple[np.ndarray, str]:
         config = Config()
         config.completion.adapter = adapter
-        config.completion.kv_reuse = "prefix"
+        config.completion.kv_reuse = kv_reuse
         llm, _ = llamacpp_model.load(config, tuned.gguf, threads=1, cancel_chunk=64)
         tokens = llamacpp_model.tokenize(llm, FIM_PROMPT)
         llm.reset()
