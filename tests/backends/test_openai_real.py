@@ -213,6 +213,9 @@ async def test_failover_affinity_and_a_server_dying_mid_stream(
     first, second = start_served(env, "--no-self-test"), start_served(env, "--no-self-test")
     try:
         backend = OpenAICompatBackend(Config(url=[first.url, second.url]))
+        # The dead server must still be in its cool-down when the ranking is read below: on a
+        # loaded machine the failover request alone took longer than the default 15 s.
+        backend.http.pool.cooldown_s = 600.0
         request = GenerationRequest(prompt=FIM, max_tokens=6, stop=("\n",), session="/repo/a")
         await backend.generate(request)
         home_url = backend.http.pool.ranked("/repo/a")[0].url
