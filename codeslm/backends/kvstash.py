@@ -24,20 +24,13 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from .llamacpp_model import common_prefix
+
 # Prompts shorter than this are cheap to evaluate again: not worth a copy.
 MIN_TOKENS = 64
 # A stashed entry is restored only when it saves at least this many prompt tokens.
 MIN_GAIN_TOKENS = 32
 _MAIN_SEQ = 0
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """Length of the longest common prefix of two token lists."""
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 @dataclasses.dataclass(slots=True)

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from codeslm.backends import kvstash
+from codeslm.backends import kvstash, llamacpp_model
 from codeslm.backends.llamacpp import LlamaCppBackend
 from codeslm.config import Config
 from codeslm.types import GenerationRequest
 
 
 def test_common_prefix() -> None:
-    assert kvstash.common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
-    assert kvstash.common_prefix([], [1]) == 0
-    assert kvstash.common_prefix([1, 2], [1, 2]) == 2
+    assert llamacpp_model.common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
+    assert llamacpp_model.common_prefix([], [1]) == 0
+    assert llamacpp_model.common_prefix([1, 2], [1, 2]) == 2
 
 
 def test_no_slots_leaves_everything_as_it_is() -> None:
