@@ -10,6 +10,7 @@ train with a progress bar and checkpoints, and write the adapter (PEFT and GGUF)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import hashlib
 import importlib.util
@@ -90,13 +91,45 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="adapt only the top N transformer layers (cheaper steps: the backward "
         "pass stops there). Default: all on a GPU, 8 on a CPU; 0 = all",
     )
-    p.add_argument("--learning-rate", type=float, default=2e-4, help="(2e-4)")
+    p.add_argument("--learning-rate", type=float, default=2e-4, help="peak rate (2e-4)")
+    p.add_argument(
+        "--schedule",
+        choices=("cosine", "constant"),
+        default="cosine",
+        help="after the warm-up: fall along a half cosine to zero at the end of the "
+        "budget (default), or stay constant",
+    )
+    p.add_argument(
+        "--snapshots",
+        type=_minutes_list,
+        default=(),
+        metavar="M[,M...]",
+        help="also write the adapter as it is M minutes in (beside the final one, named "
+        "<adapter>-<M>min), for a gain-against-minutes curve",
+    )
+    p.add_argument(
+        "--holes",
+        choices=("all", "api"),
+        default="all",
+        help="training holes: cross-file API names and random identifiers (all), or "
+        "the API ones only (those `codeslm eval repo` scores)",
+    )
     p.add_argument(
         "--max-seq-tokens", type=int, default=2048, help="longer examples are skipped (2048)"
     )
     p.add_argument("--gguf", help="for a Hugging Face --model: the GGUF that will serve it")
     p.add_argument("--output", type=Path, help="write the adapter here instead of the cache")
     p.set_defaults(run=run)
+
+
+def _minutes_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected minutes like 10,20") from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected minutes above 0, like 10,20")
+    return values
 
 
 def _check_extra() -> None:
@@ -162,6 +195,8 @@ def _prepare(
         builder = ex.ExampleBuilder(index, config, backend, quick=quick, hidden=choice.held_out)
         if not examples:
             holes = ex.pick_holes(index, choice.train, seed=args.seed)
+            if args.holes == "api":
+                holes = [h for h in holes if h.kind == "api"]
             with _counted("making examples", "holes") as update:
                 examples = common.run(
                     lambda: builder.build_all(holes, limit=args.max_examples, progress=update)
@@ -205,6 +240,7 @@ def _settings_key(
         args.seed,
         args.held_out,
         args.max_examples,
+        args.holes,
         quick,
         args.teacher,
         args.teacher_holes,
@@ -237,6 +273,8 @@ def _train_and_write(
         max_seq_tokens=args.max_seq_tokens,
         seed=args.seed,
         layers=_layers(args),
+        schedule=args.schedule,
+        snapshots=tuple(args.snapshots),
     )
     data = train.tokenize(examples, tokenizer, settings.max_seq_tokens, eos)
     teacher_count = sum(e.source == "teacher" for e in examples)
@@ -289,6 +327,17 @@ def _train_and_write(
     export.write_adapter(model, base.folder, info, target)
     loss = f"{outcome.final_loss:.3f}" if outcome.final_loss is not None else "-"
     print(f"adapter: {target}")
+    for snap in outcome.snapshots:
+        at = dataclasses.replace(
+            info,
+            steps=snap.step,
+            epochs=round(snap.step / max(1, len(data)), 3),
+            minutes=round(snap.seconds / 60, 2),
+            final_loss=snap.loss,
+        )
+        where = target.with_name(f"{target.name}-{snap.minutes:g}min")
+        export.write_saved(Path(snap.folder), base.folder, at, where)
+        print(f"snapshot at {snap.minutes:g} min ({snap.step} steps): {where}")
     print(
         f"{outcome.steps} steps ({outcome.epochs:.2f} epochs) in "
         f"{outcome.seconds / 60:.1f} min on {outcome.device}, loss {loss}; "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,26 @@ from .store import AdapterInfo
 
 def write_adapter(model: Any, base_folder: Path, info: AdapterInfo, target: Path) -> Path:
     """Save ``model``'s LoRA (a PEFT model) for ``base_folder`` into ``target``."""
+    return _write(lambda staging: model.save_pretrained(str(staging)), base_folder, info, target)
+
+
+def write_saved(peft_folder: Path, base_folder: Path, info: AdapterInfo, target: Path) -> Path:
+    """The same from a LoRA already saved in PEFT form (a training snapshot)."""
+
+    def copy(staging: Path) -> None:
+        for name in store.PEFT_FILES:
+            shutil.copy2(peft_folder / name, staging / name)
+
+    return _write(copy, base_folder, info, target)
+
+
+def _write(
+    save: Callable[[Path], None], base_folder: Path, info: AdapterInfo, target: Path
+) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.writing-", dir=target.parent))
     try:
-        model.save_pretrained(str(staging))
+        save(staging)
         _point_at_base(staging, base_folder)
         gguf_lora(staging, base_folder, staging / store.GGUF_NAME)
         (staging / store.INFO).write_text(info.to_json(), encoding="utf-8")

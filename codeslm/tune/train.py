@@ -11,6 +11,12 @@ Contract:
   written every ``checkpoint_s`` seconds and at the end, into a temporary folder renamed into
   place; :func:`train` with ``resume`` continues from it; an interruption (Ctrl-C) saves one
   first;
+- the learning rate rises over ``warmup_steps``, then (``schedule = "cosine"``) falls along a
+  half cosine to zero at the end of the time budget (of the planned steps when there is no
+  budget): a run stopped by its budget still ends at a small rate, not in the middle of large,
+  noisy one-example steps;
+- ``snapshots`` (minutes into the run) save the LoRA as it is then, under
+  ``work/snapshots/<m>min``, so one run gives the gain-against-minutes curve;
 - running out of memory raises :class:`~codeslm.errors.ModelError` saying what to lower.
 """
 
@@ -52,6 +58,8 @@ class TrainSettings:
     # LoRA on the top this many transformer layers only (0 = all): the backward pass stops
     # at the lowest adapted layer, so a CPU step costs much less.
     layers: int = 0
+    schedule: str = "cosine"  # cosine (to zero at the budget's end) | constant
+    snapshots: tuple[float, ...] = ()  # minutes at which the LoRA is saved as well
 
     def lora(self) -> dict[str, Any]:
         return {
@@ -97,6 +105,44 @@ class Outcome:
     losses: list[float] = field(default_factory=list)
     stopped: str = "done"  # done | time | interrupted
     device: str = "cpu"
+    snapshots: list[Snapshot] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """The LoRA saved ``minutes`` into a run (PEFT files in ``folder``), after ``step`` steps."""
+
+    minutes: float
+    step: int
+    seconds: float
+    folder: str
+    loss: float | None  # mean of the last 20 steps' losses then
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "minutes": self.minutes,
+            "step": self.step,
+            "seconds": self.seconds,
+            "folder": self.folder,
+            "loss": self.loss,
+        }
+
+
+SCHEDULES = ("cosine", "constant")
+
+
+def learning_rate(settings: TrainSettings, step: int, total: int, elapsed_s: float) -> float:
+    """The rate of step ``step`` (0-based): linear warm-up, then constant or a half cosine
+    reaching zero when the time budget (else the ``total`` steps) is used up."""
+    if settings.schedule not in SCHEDULES:
+        raise InputError(f"unknown learning-rate schedule {settings.schedule!r}")
+    warm = min(1.0, (step + 1) / max(1, settings.warmup_steps))
+    if settings.schedule == "constant":
+        return settings.learning_rate * warm
+    # the budget is the horizon when there is one: the number of steps it fits is a guess
+    done = elapsed_s / (settings.minutes * 60) if settings.minutes else step / max(1, total)
+    progress = min(1.0, max(0.0, done))
+    return settings.learning_rate * warm * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class Reporter(Protocol):
@@ -198,17 +244,13 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=0.0)
     total = max(1, math.ceil(len(data) * settings.epochs))
-    state = {"step": 0, "seconds": 0.0, "losses": []}
+    state: dict[str, Any] = {"step": 0, "seconds": 0.0, "losses": [], "snapshots": []}
     checkpoint = work / "checkpoint"
     if resume and (checkpoint / "state.pt").is_file():
         saved = torch.load(checkpoint / "state.pt", weights_only=False)
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
         reporter.note(f"resuming at step {state['step']} of {total}")
-
-    def lr_at(step: int) -> float:
-        warm = min(1.0, (step + 1) / max(1, settings.warmup_steps))
-        return settings.learning_rate * warm
 
     def order_for(epoch: int) -> list[int]:
         idx = list(range(len(data)))
@@ -217,10 +259,12 @@ def train(
 
     model.train()
     budget_s = settings.minutes * 60 if settings.minutes else math.inf
-    started = time.monotonic() - float(state["seconds"])  # type: ignore[arg-type]
+    started = time.monotonic() - float(state["seconds"])
     last_save = time.monotonic()
-    losses: list[float] = list(state["losses"])  # type: ignore[call-overload]
-    step = int(state["step"])  # type: ignore[call-overload]
+    losses: list[float] = list(state["losses"])
+    step = int(state["step"])
+    snapshots = [Snapshot(**d) for d in state.get("snapshots", [])]
+    due = sorted(m for m in set(settings.snapshots) if all(s.minutes != m for s in snapshots))
     stopped = "done"
     reporter.start(total, step)
     timed_from = step
@@ -236,7 +280,7 @@ def train(
             epoch, position = divmod(step, len(data))
             ids, prompt_len = data[order_for(epoch)[position]]
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(step)
+                group["lr"] = learning_rate(settings, step, total, time.monotonic() - started)
             try:
                 loss = _loss(model, torch.tensor([ids], device=device), len(ids) - prompt_len)
                 loss.backward()
@@ -256,13 +300,17 @@ def train(
                 left = budget_s - (time.monotonic() - started)
                 fitting = min(total, step + int(left / per)) if budget_s != math.inf else total
                 reporter.plan(Plan(per, len(data), total, fitting))
+            elapsed = time.monotonic() - started
+            while due and elapsed >= due[0] * 60:
+                snapshots.append(_snapshot(model, due.pop(0), step, elapsed, losses, work))
+                reporter.note(f"snapshot at {snapshots[-1].minutes:g} min: step {step}")
             if time.monotonic() - last_save >= settings.checkpoint_s:
-                _save(model, optimizer, step, time.monotonic() - started, losses, checkpoint)
+                _save(model, optimizer, step, elapsed, losses, checkpoint, snapshots)
                 last_save = time.monotonic()
     except KeyboardInterrupt:
         stopped = "interrupted"
     seconds = time.monotonic() - started
-    _save(model, optimizer, step, seconds, losses, checkpoint)
+    _save(model, optimizer, step, seconds, losses, checkpoint, snapshots)
     tail = losses[-20:]
     return Outcome(
         step,
@@ -272,7 +320,24 @@ def train(
         losses,
         stopped,
         str(device),
+        snapshots,
     )
+
+
+def _snapshot(
+    model: Any, minutes: float, step: int, seconds: float, losses: list[float], work: Path
+) -> Snapshot:
+    """Save the LoRA as it is now under ``work/snapshots`` (temporary folder, then rename)."""
+    folder = work / "snapshots" / f"{minutes:g}min"
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(tmp))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    tail = losses[-20:]
+    loss = round(sum(tail) / len(tail), 4) if tail else None
+    return Snapshot(minutes, step, round(seconds, 1), str(folder), loss)
 
 
 def _loss(model: Any, inputs: Any, targets: int) -> Any:
@@ -286,7 +351,13 @@ def _loss(model: Any, inputs: Any, targets: int) -> Any:
 
 
 def _save(
-    model: Any, optimizer: Any, step: int, seconds: float, losses: list[float], checkpoint: Path
+    model: Any,
+    optimizer: Any,
+    step: int,
+    seconds: float,
+    losses: list[float],
+    checkpoint: Path,
+    snapshots: Sequence[Snapshot] = (),
 ) -> None:
     """Write the checkpoint into a temporary folder, then rename it into place."""
     import torch
@@ -298,7 +369,12 @@ def _save(
     torch.save(
         {
             "optimizer": optimizer.state_dict(),
-            "state": {"step": step, "seconds": seconds, "losses": losses},
+            "state": {
+                "step": step,
+                "seconds": seconds,
+                "losses": losses,
+                "snapshots": [s.to_dict() for s in snapshots],
+            },
         },
         tmp / "state.pt",
     )

@@ -92,6 +92,8 @@ def tuned(tmp_path_factory: pytest.TempPathFactory, tiny_model: tuple[Path, Path
             "1e-3",
             "--seed",
             str(SEED),
+            "--snapshots",
+            "0.00001",  # due after the first step: the snapshot path runs too
         ],
         cwd=repo,
         home=home,

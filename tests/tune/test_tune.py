@@ -53,6 +53,12 @@ def test_adapter_is_written_for_llama_cpp_and_vllm(tuned: Tuned) -> None:
     assert any(t.name.endswith("lora_a") for t in reader.tensors)
     # The estimate before the bulk of the training, from the first steps.
     assert "s per example" in tuned.stderr and "fits" in tuned.stderr
+    # --snapshots: the adapter one step in, written beside the final one
+    snap = tuned.adapter.with_name(tuned.adapter.name + "-1e-05min")
+    assert f"snapshot at 1e-05 min (1 steps): {snap}" in tuned.stdout
+    assert store.is_finished(snap)
+    early = store.AdapterInfo.read(snap)
+    assert early.steps == 1 < info.steps and early.held_out == info.held_out
 
 
 def test_held_out_and_unwanted_files_are_never_trained_on(tuned: Tuned) -> None:
