@@ -9,10 +9,14 @@ after each line, rare long pauses); ``replay`` plays it against a real server in
 
 The replaying client behaves like VS Code: after every keystroke it sends ``didChange``
 (incremental, UTF-16 positions) and an automatic ``textDocument/inlineCompletion`` request,
-and cancels its previous request (``$/cancelRequest``) if it is still open. A suggestion is
-*shown* when a non-empty answer arrives before the next keystroke. Reported:
+and cancels its previous request (``$/cancelRequest``) if it is still open. Like the shipped
+VS Code extension it also sends ``codeslm/warm`` when the cursor has rested 800 ms
+(``--editor-warm-ms``; 0: never) at a place more than 3 lines from the last one it warmed; the
+session notes when the cursor moved to each function (``moves``). A suggestion is *shown* when
+a non-empty answer arrives before the next keystroke. Reported:
 
-- keystroke -> shown suggestion latency p50/p95 (and how many keystrokes and pauses got one);
+- keystroke -> shown suggestion latency p50/p95 (and how many keystrokes and pauses got one),
+  and the slowest model-made suggestions with their line (and whether a move came before);
 - requests sent, cancelled by the client, and the server's own counts (debounced without model
   work, cancelled during the model call, served, served from the engine's cache);
 - CPU seconds the server spent on model calls that were cancelled, on served ones, and in
@@ -88,6 +92,7 @@ def record(source: Path, names: list[str], seed: int) -> dict[str, Any]:
     for start, end in reversed(spans):
         initial = initial[:start] + initial[end:]
     events: list[dict[str, Any]] = []
+    moves: list[dict[str, Any]] = []  # when the cursor arrived at each body, and where
     t = 1.0
 
     def key(insert: str = "", delete: int = 0) -> None:
@@ -96,6 +101,7 @@ def record(source: Path, names: list[str], seed: int) -> dict[str, Any]:
     for start, end in spans:
         cursor = start - 1  # the end of the def line, before its newline
         t += _lognormal(rng, 1.5, 0.4, 0.8, 4.0)  # the user moves to the next function
+        moves.append({"t": round(t, 3), "offset": cursor})
         for line in text[start:end].split("\n")[:-1]:
             indent = line[: len(line) - len(line.lstrip(" "))] if line.strip() else ""
             t += _lognormal(rng, 0.9, 0.6, 0.3, 4.0)  # thinking at the start of a line
@@ -136,6 +142,7 @@ def record(source: Path, names: list[str], seed: int) -> dict[str, Any]:
                          "editor auto-indent on Enter"),
         "initial_text": initial,
         "events": events,
+        "moves": moves,
     }
 
 
@@ -149,6 +156,8 @@ class Outcome:
     sent: float
     next_key: float  # when the following keystroke came (inf for the last)
     lead: str = ""  # the line's text before the cursor (items repeat it)
+    line: int = 0  # the cursor's line
+    after_move: bool = False  # the first keystroke after the cursor moved to a function
     answered: float | None = None
     text: str | None = None
     cancelled: bool = False
@@ -159,6 +168,7 @@ class Outcome:
 class Replay:
     outcomes: list[Outcome] = field(default_factory=list)
     typed_next: list[str] = field(default_factory=list)
+    warm_sent: int = 0  # codeslm/warm notifications sent
 
 
 async def replay(session: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -216,36 +226,66 @@ async def replay(session: dict[str, Any], args: argparse.Namespace) -> dict[str,
     result = Replay()
     start = time.monotonic() + 0.5
     t0 = events[0]["t"]
+    last_t = events[-1]["t"]
+    # Keystrokes and cursor moves in time order; a move sends nothing but may start a warm-up.
+    timeline = sorted([(e["t"], 1, e) for e in events]
+                      + [(m["t"], 0, m) for m in session.get("moves", []) if m["t"] <= last_t],
+                      key=lambda item: (item[0], item[1]))
     pending: tuple[Any, Outcome] | None = None
     version = 1
     server_pid = client._server.pid if client._server else None  # type: ignore[attr-defined]
-    for i, event in enumerate(events):
-        due = start + (event["t"] - t0)
+    rest_s = args.editor_warm_ms / 1000
+    warmed: int | None = None  # the line last sent with codeslm/warm (one document)
+    moved = False
+    cursor = events[0]["offset"]
+    upcoming = [e["t"] for e in events]
+    key_index = 0
+    for n, (t, is_key, event) in enumerate(timeline):
+        due = start + (t - t0)
         await asyncio.sleep(max(0.0, due - time.monotonic()))
-        if pending is not None and not pending[0].done():
-            pending[1].cancelled = True
-            client.cancel_request(lsp.CancelParams(id=pending[0].msg_id))
-        index = LineIndex(text)
-        begin = index.position(event["offset"] - event["delete"])
-        end = index.position(event["offset"])
-        text = text[: event["offset"] - event["delete"]] + event["insert"] + text[event["offset"]:]
-        version += 1
-        client.text_document_did_change(lsp.DidChangeTextDocumentParams(
-            text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[lsp.TextDocumentContentChangePartial(
-                range=lsp.Range(start=begin, end=end), text=event["insert"])]))
-        cursor = event["offset"] - event["delete"] + len(event["insert"])
-        position = LineIndex(text).position(cursor)
-        next_t = events[i + 1]["t"] if i + 1 < len(events) else math.inf
-        outcome = Outcome(sent=time.monotonic(), next_key=start + (next_t - t0))
-        result.outcomes.append(outcome)
-        outcome.lead = text[text.rfind("\n", 0, cursor) + 1: cursor]
-        # What the user ends up with after the cursor: the final file from here on (the
-        # text before the cursor is already final, except right after a typo).
-        result.typed_next.append(final[cursor: cursor + 60] if text[:cursor] == final[:cursor]
-                                 else "")
-        future = _request(client, uri, position, outcome)
-        pending = (future, outcome)
+        if not is_key:
+            cursor, moved = event["offset"], True
+        else:
+            if pending is not None and not pending[0].done():
+                pending[1].cancelled = True
+                client.cancel_request(lsp.CancelParams(id=pending[0].msg_id))
+            index = LineIndex(text)
+            begin = index.position(event["offset"] - event["delete"])
+            end = index.position(event["offset"])
+            text = (text[: event["offset"] - event["delete"]] + event["insert"]
+                    + text[event["offset"]:])
+            version += 1
+            client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+                text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[lsp.TextDocumentContentChangePartial(
+                    range=lsp.Range(start=begin, end=end), text=event["insert"])]))
+            cursor = event["offset"] - event["delete"] + len(event["insert"])
+            position = LineIndex(text).position(cursor)
+            key_index += 1
+            next_t = upcoming[key_index] if key_index < len(upcoming) else math.inf
+            outcome = Outcome(sent=time.monotonic(), next_key=start + (next_t - t0),
+                              line=position.line, after_move=moved)
+            moved = False
+            result.outcomes.append(outcome)
+            outcome.lead = text[text.rfind("\n", 0, cursor) + 1: cursor]
+            # What the user ends up with after the cursor: the final file from here on (the
+            # text before the cursor is already final, except right after a typo).
+            result.typed_next.append(final[cursor: cursor + 60]
+                                     if text[:cursor] == final[:cursor] else "")
+            future = _request(client, uri, position, outcome)
+            pending = (future, outcome)
+        # The editor's rest timer: the cursor stays put until the next keystroke or move.
+        following = timeline[n + 1][0] if n + 1 < len(timeline) else math.inf
+        if rest_s > 0 and following - t >= rest_s:
+            await asyncio.sleep(max(0.0, start + (t + rest_s - t0) - time.monotonic()))
+            line = LineIndex(text).position(cursor).line
+            if warmed is None or abs(line - warmed) > 3:
+                warmed = line
+                result.warm_sent += 1
+                client.protocol.notify("codeslm/warm", {
+                    "textDocument": {"uri": uri},
+                    "position": {"line": line,
+                                 "character": LineIndex(text).position(cursor).character}})
     if pending is not None:
         with contextlib.suppress(Exception):  # the last answer, if it comes at all
             await asyncio.wait_for(asyncio.shield(pending[0].task), 120)
@@ -340,6 +380,11 @@ def _report(session: dict[str, Any], events: list[dict[str, Any]], result: Repla
             if want.strip() and later.startswith(want):
                 matched += 1
     ms = [s * 1000 for s in shown]
+    slowest = sorted(
+        ({"ms": round((o.answered - o.sent) * 1000), "line": o.line, "after_move": o.after_move}
+         for o in result.outcomes
+         if o.text and o.answered is not None and o.answered <= o.next_key),
+        key=lambda item: -item["ms"])[:6]
     # Answers under 30 ms come from the engine's caches (a model call takes far longer here).
     generated = [m for m in ms if m >= 30.0]
     cancelled_by_client = sum(o.cancelled for o in result.outcomes)
@@ -348,7 +393,10 @@ def _report(session: dict[str, Any], events: list[dict[str, Any]], result: Repla
         "machine": machine(),
         "model": args.model or "default (qwen2.5-coder-0.5b)",
         "backend": args.backend or "default (llama-cpp)",
-        "settings": {"debounce_ms": args.debounce_ms, "debounce_max_ms": args.debounce_max_ms},
+        "settings": {"debounce_ms": args.debounce_ms, "debounce_max_ms": args.debounce_max_ms,
+                     "editor_warm_ms": args.editor_warm_ms},
+        "warm_sent": result.warm_sent,
+        "slowest_shown": slowest,
         "session": {"source": session["source"], "keystrokes": len(events),
                     "duration_s": round(events[-1]["t"] - events[0]["t"], 1)},
         "requests_sent": len(result.outcomes),
@@ -385,6 +433,9 @@ def _print(report: dict[str, Any]) -> None:
     gen = report["shown_from_the_model_latency_ms"]
     print(f"  of which generated by the model (>= 30 ms): {report['shown_from_the_model']}, "
           f"p50 {gen['p50']} ms, p95 {gen['p95']} ms; the rest came from the engine's caches")
+    slow = ", ".join(f"{x['ms']} ms at line {x['line']}" + (" (after a move)" if x["after_move"]
+                     else "") for x in report["slowest_shown"])
+    print(f"  slowest shown: {slow}; codeslm/warm sent {report['warm_sent']} times")
     print(f"requests: sent {report['requests_sent']}, cancelled by the client "
           f"{report['cancelled_by_client']}; server: debounced {s['debounced']}, cancelled "
           f"during the model call {s['cancelled']}, served {s['served']} (from cache "
@@ -414,6 +465,9 @@ def main() -> None:
     rep.add_argument("--debounce-max-ms", type=int,
                      help="override lsp.debounce_max_ms (0: a fixed debounce)")
     rep.add_argument("--limit", type=int, help="replay only the first N keystrokes")
+    rep.add_argument("--editor-warm-ms", type=int, default=800,
+                     help="send codeslm/warm after the cursor rests this long at a new place, "
+                          "as the shipped VS Code extension does (800); 0: never")
     rep.add_argument("--env", action="append", metavar="NAME=VALUE",
                      help="environment for the server, e.g. CODESLM_DAEMON_ENABLED=0")
     rep.add_argument("--home", help="CODESLM_HOME for the server (default: the user's)")

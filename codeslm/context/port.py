@@ -101,10 +101,17 @@ def estimate_tokens(text: str) -> int:
 def window(text: str, offset: int, prefix_chars: int, suffix_chars: int) -> tuple[str, str]:
     """The prefix and suffix around ``offset``, cut to whole lines within the character limits.
 
-    The cursor's own line is always kept whole on both sides. The prefix's first line moves
-    in steps of a quarter window (its length stays between 3/4 and all of ``prefix_chars``),
-    so prompts sent while the user types in one place share their beginning and the backend
-    reuses its prefix (KV) cache.
+    The cursor's own line is always kept whole on both sides. Both outer ends move in steps,
+    so that prompts sent while the user types in one place, or moves a few
+    lines, share their beginning and their end, and the backend reuses its KV cache for both
+    (the prefix cache, and KV insertion for the text after the cursor):
+
+    - the prefix's first line is found from a cut counted from the start of the text (its
+      length stays between 3/4 and all of ``prefix_chars``): typing after it changes nothing;
+    - the suffix's last line is found from a cut counted from the *end* of the text (its length
+      stays between 1/2 and all of ``suffix_chars``: the suffix is short, and a step crossed
+      costs its whole evaluation): typing before it, which shifts every offset after the
+      cursor, changes nothing either.
     """
     prefix, suffix = text[:offset], text[offset:]
     if len(prefix) > prefix_chars:
@@ -115,8 +122,12 @@ def window(text: str, offset: int, prefix_chars: int, suffix_chars: int) -> tupl
         start = newline + 1 if 0 <= newline < line_start else min(cut, line_start)
         prefix = prefix[start:]
     if len(suffix) > suffix_chars:
+        step = max(1, suffix_chars // 2)
+        # Characters left out after the window, rounded up to a step: the cut stays at the
+        # same text while the text before it changes.
+        left_out = -(-(len(suffix) - suffix_chars) // step) * step
         first_newline = suffix.find("\n")
-        end = suffix.rfind("\n", 0, suffix_chars)
+        end = suffix.rfind("\n", 0, len(suffix) - left_out)
         if end <= first_newline:
             end = first_newline if first_newline >= 0 else suffix_chars
         suffix = suffix[: end + 1]
