@@ -151,7 +151,10 @@ class Services:
         if n <= 1:
             completion = await self.engine.complete(document, cursor, options)
             return [completion] if completion.text.strip() else []
-        return await self.session.candidates.candidates(document, cursor, n, options)
+        budget_ms = self.config.lsp.candidates_budget_ms
+        return await self.session.candidates.candidates(
+            document, cursor, n, options, budget_s=budget_ms / 1000 if budget_ms > 0 else None
+        )
 
     async def aclose(self) -> None:
         """Close the backend (the workspace context is closed by its owner at shutdown)."""

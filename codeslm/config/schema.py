@@ -122,6 +122,10 @@ class LspConfig:
     # JSON escaping can make a document's message several times its size.
     max_message_bytes: int = 32 * 1024 * 1024
     candidates_invoked: int = 3  # completions offered when the user asks explicitly
+    # Alternatives beyond the first are made only while the request is likely to stay within
+    # this, so a slow first answer (a new place on a CPU) is not held back by two more
+    # generations; 0 = always make them all.
+    candidates_budget_ms: int = 1000
     # Completions at a new place use a short window (a small prompt, answered in about half
     # the time) until the full prompt has been evaluated in the background. Only with a
     # backend that keeps several prompts' caches (llama.cpp's stash, completion.kv_stash_slots):

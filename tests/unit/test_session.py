@@ -91,3 +91,15 @@ async def test_candidates_sample_with_the_one_engine() -> None:
     assert temperatures[0] == 0.0 and all(t >= 0.6 for t in temperatures[1:])
     # Every model call is the session's engine's (no sampling twin counting apart).
     assert session.stats.model_calls == len(backend.requests) == 3
+
+
+async def test_alternatives_are_made_only_while_they_fit_the_budget() -> None:
+    """A slow first answer (a new place on a CPU) comes alone within a budget; without one, or
+    with room in it, all three come."""
+    document = Document(SOURCE, "geo.py", "python")
+    for budget, expected in ((0.06, 1), (5.0, 3), (None, 3)):
+        backend = FakeBackend(["3.14 * r * r", "r ** 2 * 3.14", "pi * r * r"], delay_s=0.05)
+        session = open_session(_config(), backend_factory=lambda c, b=backend: b)
+        found = await session.candidates.candidates(document, Position(4, 11), 3, budget_s=budget)
+        assert len(found) == len(backend.requests) == expected
+        assert found[0].text == "3.14 * r * r"
