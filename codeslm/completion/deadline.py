@@ -4,7 +4,9 @@ The tracker keeps moving averages of the time to the first token per *new* promp
 (text not shared with the previous prompt, which backends with a prompt cache do not
 recompute) and of the decode rate. ``max_tokens_for`` answers how many tokens fit in the
 budget after the predicted prompt time. Until a few requests have been measured it answers
-the configured maximum.
+the configured maximum. Where the backend reports which prompt tokens it evaluated (llama.cpp,
+the daemon), it also keeps the time per evaluated prompt token, which sizes the quick first
+window (:mod:`codeslm.completion.plan`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ALPHA = 0.3  # weight of the newest measurement in the moving averages
+MIN_PROMPT_TOKENS = 64  # a prompt evaluation shorter than this is mostly fixed overhead
 
 
 def shared_prefix(a: str, b: str) -> int:
@@ -33,6 +36,7 @@ class ThroughputTracker:
     seconds_per_new_char: float | None = None
     base_latency_s: float = 0.0
     decode_tokens_per_s: float | None = None
+    seconds_per_prompt_token: float | None = None
     samples: int = 0
     last_prompt: str = ""
 
@@ -57,6 +61,15 @@ class ThroughputTracker:
             self.decode_tokens_per_s = rate if self.decode_tokens_per_s is None else (
                 (1 - ALPHA) * self.decode_tokens_per_s + ALPHA * rate)
         self.samples += 1
+
+    def record_prompt(self, evaluated_tokens: int, ttft_s: float) -> None:
+        """Measure prompt evaluation: ``evaluated_tokens`` (not taken from a cache) took
+        ``ttft_s`` to the first token. Fewer than :data:`MIN_PROMPT_TOKENS` say little."""
+        if evaluated_tokens < MIN_PROMPT_TOKENS or ttft_s <= 0:
+            return
+        rate = ttft_s / evaluated_tokens
+        old = self.seconds_per_prompt_token
+        self.seconds_per_prompt_token = rate if old is None else (1 - ALPHA) * old + ALPHA * rate
 
     def predicted_ttft(self, prompt: str) -> float | None:
         """Seconds to the first token for ``prompt``, or None before any measurement."""

@@ -170,6 +170,9 @@ class Producer:
         ttft = (first_at - started) if first_at is not None else None
         decode_s = (last_at - first_at) if first_at is not None else None
         self.speed.record(plan.prompt, ttft, max(chunks - 1, 0), decode_s)
+        if ttft is not None and usage is not None and usage.prompt_tokens is not None:
+            evaluated = usage.prompt_tokens - (usage.cached_prompt_tokens or 0)
+            self.speed.record_prompt(evaluated, ttft)
         return "".join(parts), finish, self._usage(usage, plan, chunks, ttft, started)
 
     def _usage(

@@ -19,22 +19,30 @@ from ..context.port import ContextProvider, CrossFileContext, estimate_tokens, w
 from ..documents import line_comment
 from ..errors import BackendRejected
 from ..fim import FimFormat
-from ..types import CompletionMode, Document, GenerationRequest
+from ..types import CompletionMode, Document, GenerationRequest, Position
 from .blockindent import missing_indentation
 from .deadline import ThroughputTracker
 from .hole import Hole
 from .mode import decide_mode
 from .request import CompletionOptions, Cursor
+from .warmup import Place, near
 
 UNTITLED = "<untitled>"
 MIN_TOKENS_SINGLE_LINE = 8  # the deadline never asks for fewer tokens than these
 MIN_TOKENS_MULTI_LINE = 16
 # The quick first window at a new place (the engine's ``quick_first``): about 450 prompt
-# tokens, which a 2-core CPU evaluates in ~2.5 s, against ~1,000 tokens (~5.5 s) for the full
-# window.
+# tokens, which a 2-core CPU evaluates in ~2.5 s with the 0.5B model, against ~1,000 tokens
+# (~5.5 s) for the full window.
 QUICK_PREFIX_CHARS = 1200
 QUICK_SUFFIX_CHARS = 300
 QUICK_CONTEXT_TOKENS = 128
+QUICK_PROMPT_TOKENS = 450  # about what the quick window's prompt holds
+# A slower model or machine (the 1.5B model evaluates ~3x slower) gets a smaller quick window,
+# the largest of these shares whose prompt is predicted to take at most QUICK_TARGET_S (from
+# the measured time per evaluated prompt token). Discrete, and chosen once per place, so that
+# the quick prompts at one place share their beginning (and their KV cache).
+QUICK_SCALES = (1.0, 0.5, 1 / 3, 0.25)
+QUICK_TARGET_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +91,8 @@ class Planner:
         self._format: FimFormat | None = None
         self._stop_ids: tuple[int, ...] = ()
         self._format_lock = asyncio.Lock()
+        self.quick_scale = 1.0  # share of the quick window in use (see QUICK_SCALES)
+        self._quick_place: Place | None = None  # where quick_scale was last used
 
     async def fim_format(self) -> FimFormat:
         """The model's FIM format: from the config, else detected from its vocabulary once."""
@@ -143,6 +153,8 @@ class Planner:
         window (:data:`QUICK_PREFIX_CHARS` and friends)."""
         cfg = self.config.completion
         language = document.language
+        if quick:
+            self._choose_quick_scale(document.path or UNTITLED, cursor.position)
         prefix, suffix, budget_tokens = self._window(document.text, cursor.offset, quick)
         # A cursor left at column 0 inside a body: the indentation its block has (the engine
         # asks again there when the model writes top-level code).
@@ -202,11 +214,24 @@ class Planner:
         prefix_chars, suffix_chars = cfg.prefix_chars, cfg.suffix_chars
         budget_tokens = self.config.context.budget_tokens
         if quick:
-            prefix_chars = min(prefix_chars, QUICK_PREFIX_CHARS)
-            suffix_chars = min(suffix_chars, QUICK_SUFFIX_CHARS)
-            budget_tokens = min(budget_tokens, QUICK_CONTEXT_TOKENS)
+            scale = self.quick_scale
+            prefix_chars = min(prefix_chars, int(QUICK_PREFIX_CHARS * scale))
+            suffix_chars = min(suffix_chars, int(QUICK_SUFFIX_CHARS * scale))
+            budget_tokens = min(budget_tokens, int(QUICK_CONTEXT_TOKENS * scale))
         prefix, suffix = window(text, offset, prefix_chars, suffix_chars)
         return prefix, suffix, budget_tokens
+
+    def _choose_quick_scale(self, key: str, position: Position) -> None:
+        """At a place away from the last quick one, size the quick window from the measured
+        prompt speed (kept when nothing is measured yet); near it, keep the size, so that the
+        warm-up and the requests there send prompts that share their cache."""
+        rate = self.speed.seconds_per_prompt_token
+        if not near(self._quick_place, key, position) and rate is not None:
+            self.quick_scale = next(
+                (s for s in QUICK_SCALES if s * QUICK_PROMPT_TOKENS * rate <= QUICK_TARGET_S),
+                QUICK_SCALES[-1],
+            )
+        self._quick_place = (key, position.line)
 
     def _max_tokens(self, asked: int | None, mode: CompletionMode, prompt: str) -> int:
         """``asked``, else the configured maximum for ``mode`` lowered by the deadline
