@@ -7,10 +7,12 @@ with its own in-process backend, one after another in one process: ``prefix`` (l
 prefix reuse: exact) and ``insert`` (KV insertion, the default). Moves of more than 3 lines
 are a new place, which gets the engine's quick first window.
 
-Reported per mode and move: prompt tokens evaluated p50, model-call latency p50 / p95, and how
-often the completion equals the ``prefix`` mode's (what an exact evaluation gives).
+Reported per mode and move: prompt tokens evaluated p50, model-call latency p50 / p95, how
+often the completion equals the ``prefix`` mode's (what an exact evaluation gives), and the
+insertions the backend made. ``--prefix-chars`` smaller than the default makes the window's
+start move on more often (a step is a quarter of it), which KV insertion reuses as a removal.
 
-Usage: python benchmarks/cursor_moves.py [--positions 8]
+Usage: python benchmarks/cursor_moves.py [--positions 8] [--prefix-chars 3000]
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ def mid_line(text: str, line: int) -> Position:
     return Position(line, len(raw) - len(body) + len(body) // 2)
 
 
-async def run_mode(model: str, mode: str, spots, moves):  # type: ignore[no-untyped-def]
+async def run_mode(model: str, mode: str, spots, moves, prefix_chars: int):  # type: ignore[no-untyped-def]
     config = load_config({"model": model}).config
+    config.completion.prefix_chars = prefix_chars
     config.completion.latency_budget_ms = 0  # fixed token limits: same work in every mode
     config.completion.retries = 0
     config.completion.kv_reuse = mode
@@ -60,8 +63,10 @@ async def run_mode(model: str, mode: str, spots, moves):  # type: ignore[no-unty
                 )
                 evaluated = (c.prompt_tokens or 0) - (c.cached_prompt_tokens or 0)
                 rows.append((move, c.latency_s, evaluated, c.text))
+        insertions = getattr(session.backend, "insertions", None)
     finally:
         await session.aclose()
+    print(f"# {mode}: {insertions} KV insertions")
     return rows
 
 
@@ -70,11 +75,13 @@ def main() -> None:
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
     parser.add_argument("--positions", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--prefix-chars", type=int, default=3000)
     args = parser.parse_args()
     spots = pick_spots(args.positions, args.seed)
-    print(f"# cursor moves  commit {git_commit()}  model {args.model}")
+    print(f"# cursor moves  commit {git_commit()}  model {args.model}  prefix window "
+          f"{args.prefix_chars} characters")
     print(f"# machine: {machine()}")
-    results = {mode: asyncio.run(run_mode(args.model, mode, spots, MOVES))
+    results = {mode: asyncio.run(run_mode(args.model, mode, spots, MOVES, args.prefix_chars))
                for mode in ("prefix", "insert")}
     for mode, rows in results.items():
         for move in MOVES:

@@ -31,6 +31,14 @@ MIN_TAIL_TOKENS = 16
 # cross-file context) is evaluated in full rather than read past by a tail computed against
 # quite different text.
 MAX_EDIT_TOKENS = 48
+# A pure removal may be larger: the prompt window's start moving on as the user types down
+# the file (a step of a quarter window, ~200 tokens), or deleted lines. The tail then keeps
+# values computed with more text before it, not different text, as llama.cpp's own context
+# shift and llama-server's cache reuse do; evaluating the whole tail again would cost seconds.
+MAX_REMOVAL_TOKENS = 512
+# ... with at most this many tokens inserted: the text at the cut tokenizes differently once
+# what came before it is gone (a newline merges with the indentation after it).
+REMOVAL_RETOKENIZED = 2
 _MAIN_SEQ = 0
 _PARK_SEQ = 1
 
@@ -77,7 +85,9 @@ def plan_insertion(
     """The reuse plan from prompt ``old`` (cached) to ``new``, or None when plain prefix reuse
     is as good (no common tail of at least :data:`MIN_TAIL_TOKENS` beyond the ``refresh``
     tokens evaluated again, or nothing changed) or the edit is too large to approximate
-    (more than :data:`MAX_EDIT_TOKENS` tokens removed or inserted)."""
+    (more than :data:`MAX_EDIT_TOKENS` tokens inserted, or removed along with an insertion;
+    a removal up to :data:`MAX_REMOVAL_TOKENS` with at most :data:`REMOVAL_RETOKENIZED`
+    tokens inserted)."""
     limit = min(len(old), len(new))
     keep = 0
     while keep < limit and old[keep] == new[keep]:
@@ -90,7 +100,10 @@ def plan_insertion(
         tail += 1
     if tail - refresh < MIN_TAIL_TOKENS:
         return None
-    if max(len(old), len(new)) - keep - tail > MAX_EDIT_TOKENS:
+    removed, inserted = len(old) - keep - tail, len(new) - keep - tail
+    if max(removed, inserted) > MAX_EDIT_TOKENS and (
+        inserted > REMOVAL_RETOKENIZED or removed > MAX_REMOVAL_TOKENS
+    ):
         return None
     return InsertionPlan(
         keep=keep, tail=tail, old_length=len(old), new_length=len(new), refresh=max(0, refresh)

@@ -37,11 +37,23 @@ def test_refreshed_tokens_are_evaluated_again() -> None:
     assert plan is not None and plan.evaluated == 1 + 8 + 1 and plan.reused_tail == 51
 
 
+def test_the_window_moving_on_is_a_removal_that_keeps_the_tail() -> None:
+    """The prompt window's start moving on removes ~200 tokens after the header: the rest is
+    reused (a removal keeps values computed with more text, not different text)."""
+    old = [1, 2, 3, *range(100, 1000)]
+    new = [1, 2, 3, *range(300, 1000)]
+    plan = kvreuse.plan_insertion(old, new, refresh=8)
+    assert plan is not None and plan.shift == -200 and plan.evaluated == 8 + 1
+    too_far = [1, 2, 3, *range(100 + kvreuse.MAX_REMOVAL_TOKENS + 1, 1000)]
+    assert kvreuse.plan_insertion(old, too_far) is None
+
+
 @pytest.mark.parametrize("new", [
     [*list(range(100)), 5, 6],  # an extension: the prefix cache covers it
     list(range(100)),  # the same prompt
     list(range(50)) + [1000] * 60 + list(range(95, 100)),  # a short common tail
     list(range(20)) + [1000] * 60 + list(range(40, 100)),  # a paste: too large to approximate
+    list(range(10)) + [1000] * 3 + list(range(70, 100)),  # a large removal with an insertion
 ])
 def test_no_plan_where_prefix_reuse_is_as_good(new: list[int]) -> None:
     assert kvreuse.plan_insertion(list(range(100)), new) is None
@@ -95,5 +107,37 @@ async def test_prefix_mode_never_inserts(model_path: Path) -> None:
         result = await backend.generate(GenerationRequest(prompt=_prompt("    x"), max_tokens=4))
         assert backend.insertions == 0
         assert result.usage.prompt_tokens - result.usage.cached_prompt_tokens > 100
+    finally:
+        await backend.aclose()
+
+
+@pytest.mark.model
+async def test_the_real_model_reuses_the_text_after_the_window_moved_on(model_path: Path) -> None:
+    """The window's start moving on by a few lines (typing down a file) evaluates only the
+    refreshed tokens, and the cache still matches the prompt: the next keystroke is exact
+    prefix reuse plus its own tokens."""
+    text = (Path(json.__file__).parent / "decoder.py").read_text()
+    cut = text.index("\n", text.index("def JSONObject(") + 120) + 1
+    start = max(0, cut - 3000)
+    moved = text.index("\n", start + 750) + 1  # a quarter window on, at a line start
+
+    def prompt(begin: int, extra: str = "    ") -> str:
+        return (f"<|fim_prefix|>{text[begin:cut]}{extra}<|fim_suffix|>"
+                f"{text[cut:cut + 1000]}<|fim_middle|>")
+
+    config = Config()
+    config.completion.kv_reuse = "insert"
+    backend = LlamaCppBackend(config, model_path=model_path)
+    try:
+        async def ask(text: str) -> int:
+            result = await backend.generate(GenerationRequest(prompt=text, max_tokens=8))
+            usage = result.usage
+            assert usage.prompt_tokens is not None and usage.cached_prompt_tokens is not None
+            return usage.prompt_tokens - usage.cached_prompt_tokens
+
+        assert await ask(prompt(start)) > 500
+        assert await ask(prompt(moved)) <= config.completion.kv_refresh_tokens + 2
+        assert backend.insertions == 1
+        assert await ask(prompt(moved, "    pairs")) <= config.completion.kv_refresh_tokens + 6
     finally:
         await backend.aclose()
