@@ -8,8 +8,9 @@ hold). Reported: p50/p95 of the request's latency per configuration, run side by
 process, each configuration with its own server:
 
 - ``before``: in-process model, prefix reuse only, no quick first window, no warm-ups;
-- ``after``: the defaults (the shared daemon, KV insertion, warm-ups; the quick first window
-  is off by default, ``quick`` turns it on).
+- ``after``: the defaults (the shared daemon, KV insertion, warm-ups, the quick first window,
+  alternatives within ``lsp.candidates_budget_ms``); ``no-quick``, ``all-alternatives`` and
+  ``in-process`` each change one of them. How many suggestions each answer held is reported.
 
 Usage: python benchmarks/new_place.py [--model NAME] [--files 6] [--dwell 3]
 """
@@ -42,6 +43,8 @@ CONFIGS: dict[str, dict[str, str]] = {
     # the defaults with the quick first window (off by default since 5c6d495)
     "quick": {"CODESLM_LSP_QUICK_FIRST": "1"},
     "in-process": {"CODESLM_DAEMON_ENABLED": "0"},
+    # the defaults, but every invoked request makes all its alternatives (no time budget)
+    "all-alternatives": {"CODESLM_LSP_CANDIDATES_BUDGET_MS": "0"},
 }
 
 
@@ -66,6 +69,7 @@ async def run_config(name: str, model: str, spots: list[Any], dwell: float,
             raise SystemExit(f"{name}: the server did not become ready")
         await asyncio.sleep(0.1)
     out: dict[str, list[float]] = {"no dwell": [], f"{dwell:g} s dwell": []}
+    items: dict[str, list[int]] = {kind: [] for kind in out}
     for kind in out:
         for i, spot in enumerate(spots):
             doc, pos = cut_document(spot, "")
@@ -82,17 +86,19 @@ async def run_config(name: str, model: str, spots: list[Any], dwell: float,
                                                                       "character": pos.character}})
                 await asyncio.sleep(dwell)
             started = time.monotonic()
-            await client.text_document_inline_completion_async(lsp.InlineCompletionParams(
+            answer = await client.text_document_inline_completion_async(lsp.InlineCompletionParams(
                 text_document=lsp.TextDocumentIdentifier(uri=uri), position=position,
                 context=lsp.InlineCompletionContext(
                     trigger_kind=lsp.InlineCompletionTriggerKind.Invoked)))
             out[kind].append(time.monotonic() - started)
+            answered = answer.items if isinstance(answer, lsp.InlineCompletionList) else answer
+            items[kind].append(len(answered or []))
             client.text_document_did_close(lsp.DidCloseTextDocumentParams(
                 text_document=lsp.TextDocumentIdentifier(uri=uri)))
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
-    return out
+    return out, items
 
 
 def main() -> None:
@@ -110,10 +116,11 @@ def main() -> None:
     print(f"# first suggestion at a new place  commit {git_commit()}  model {args.model}")
     print(f"# machine: {machine()}")
     for name in args.configs:
-        result = asyncio.run(run_config(name, args.model, spots, args.dwell, workdir))
+        result, items = asyncio.run(run_config(name, args.model, spots, args.dwell, workdir))
         for kind, values in result.items():
             print(f"{name:>7} {kind:>10}: p50 {percentile(values, 50):.2f} s  p95 "
-                  f"{percentile(values, 95):.2f} s  ({len(values)} requests)")
+                  f"{percentile(values, 95):.2f} s  ({len(values)} requests, suggestions "
+                  f"per answer {items[kind]})")
     print(f"# load after: {machine().split('load avg ')[1]}")
 
 
