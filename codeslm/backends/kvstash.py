@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .llamacpp_model import common_prefix
@@ -53,19 +53,29 @@ class PromptStash:
         self.entries: list[Entry] = []
         self.restores = 0  # requests that started from a stashed cache (doctor, benchmarks)
 
-    def switch(self, llm: Any, tokens: Sequence[int], prompt: list[int] | None) -> list[int] | None:
+    def switch(
+        self,
+        llm: Any,
+        tokens: Sequence[int],
+        prompt: list[int] | None,
+        reusable: Callable[[list[int]], int] | None = None,
+    ) -> list[int] | None:
         """Make sequence 0 of ``llm`` the best starting point for ``tokens``.
 
         ``prompt`` is the prompt whose cache sequence 0 holds now (None if unknown). When a
         stashed entry shares a longer prefix with ``tokens`` than sequence 0 does (by
         :data:`MIN_GAIN_TOKENS`), the two trade places. Otherwise, when ``tokens`` would
-        overwrite most of what sequence 0 holds, that is stashed first. Returns the prompt
-        whose cache sequence 0 holds afterwards.
+        overwrite most of what sequence 0 holds, that is stashed first; ``reusable`` (KV
+        insertion's count of a prompt's cached tokens that ``tokens`` would keep) says when
+        more than the common prefix survives, so that a cache about to be reused is not
+        copied for nothing. Returns the prompt whose cache sequence 0 holds afterwards.
         """
         if not self.slots:
             return prompt
         held = llm.input_ids[: llm.n_tokens].tolist()
         here = common_prefix(held, tokens)
+        if reusable is not None and prompt:
+            here = max(here, reusable(prompt))
         best = max(self.entries, key=lambda e: common_prefix(e.held, tokens), default=None)
         gain = common_prefix(best.held, tokens) - here if best is not None else 0
         if best is not None and gain >= MIN_GAIN_TOKENS:

@@ -262,7 +262,13 @@ class LlamaCppBackend(Backend):
         own prefix reuse inside ``generate`` does the work. First, a stashed cache that fits
         ``tokens`` better than the one held is brought back (:mod:`.kvstash`).
         """
-        previous = self.stash.switch(llm, tokens, self._last_prompt)
+        def reusable(old: list[int]) -> int:
+            plan = kvreuse.plan_insertion(old, tokens, self._refresh)
+            return plan.reused if plan is not None else 0
+
+        previous = self.stash.switch(
+            llm, tokens, self._last_prompt, reusable if self._insertion else None
+        )
         self._last_prompt = None  # invalid until this request's prompt is in the cache
         if self._insertion and previous and len(previous) > 1:
             held = int(llm.n_tokens)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -24,6 +25,25 @@ def test_no_slots_leaves_everything_as_it_is() -> None:
     stash = kvstash.PromptStash(0)
     prompt = [1, 2, 3]
     assert stash.switch(object(), [9, 9], prompt) is prompt and not stash.entries
+
+
+def test_a_cache_that_kv_insertion_will_reuse_is_not_copied_out() -> None:
+    """The window's start moving on shares one token of prefix but keeps most of the cache
+    through KV insertion: no copy. Without that knowledge the stash copies it out."""
+    import numpy as np
+
+    held = [1, *range(100, 1000)]
+    ids = np.zeros(2048, dtype=np.intc)
+    ids[: len(held)] = held
+    llm = SimpleNamespace(input_ids=ids, n_tokens=len(held))
+    tokens = [1, *range(300, 1000)]
+    saved: list[list[int]] = []
+    stash = kvstash.PromptStash(2)
+    stash._save = lambda llm, held, prompt: saved.append(held)  # type: ignore[method-assign]
+    assert stash.switch(llm, tokens, held, lambda old: 690) is held
+    assert saved == []
+    stash.switch(llm, tokens, held)
+    assert saved == [held]
 
 
 def _prompt(module: str, anchor: str, extra: str = "") -> str:
