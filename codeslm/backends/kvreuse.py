@@ -110,6 +110,46 @@ def plan_insertion(
     )
 
 
+# Tokens of the new prompt matched against the old one to find where a removal ended.
+_PROBE_TOKENS = 8
+
+Step = tuple[InsertionPlan, list[int]]  # a plan and the prompt the cache holds after it
+
+
+def plan_steps(old: Sequence[int], new: Sequence[int], refresh: int = 0) -> list[Step]:
+    """How to turn the cached prompt ``old`` into ``new``: one plan (:func:`plan_insertion`),
+    or two when the edit is a removal near the start *and* a small edit further on (a
+    keystroke that moves the window's start on: the start loses a step of text while the
+    cursor gains a character); ``[]`` when prefix reuse is as good. Each step's prompt is
+    applied in turn with :func:`apply`."""
+    single = plan_insertion(old, new, refresh)
+    if single is not None:
+        return [(single, list(new))]
+    keep = 0
+    limit = min(len(old), len(new))
+    while keep < limit and old[keep] == new[keep]:
+        keep += 1
+    for retokenized in range(REMOVAL_RETOKENIZED + 1):
+        probe = list(new[keep + retokenized : keep + retokenized + _PROBE_TOKENS])
+        if len(probe) < _PROBE_TOKENS:
+            return []
+        last = min(len(old) - _PROBE_TOKENS, keep + retokenized + MAX_REMOVAL_TOKENS)
+        for at in range(keep + retokenized + 1, last + 1):
+            if old[at] == probe[0] and list(old[at : at + _PROBE_TOKENS]) == probe:
+                between = [*old[:keep], *new[keep : keep + retokenized], *old[at:]]
+                removal = plan_insertion(old, between, refresh)
+                edit = plan_insertion(between, new, refresh)
+                if removal is not None and edit is not None:
+                    return [(removal, between), (edit, list(new))]
+                break
+    return []
+
+
+def evaluated_by(steps: Sequence[Step]) -> int:
+    """Prompt tokens the steps evaluate (the last prompt token counted once)."""
+    return sum(plan.evaluated for plan, _ in steps) - max(0, len(steps) - 1)
+
+
 def context_params(params: Any) -> None:
     """Adjust llama.cpp context parameters in place so :func:`apply` can park the tail."""
     params.n_seq_max = max(2, int(params.n_seq_max))

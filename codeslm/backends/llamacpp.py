@@ -263,8 +263,8 @@ class LlamaCppBackend(Backend):
         ``tokens`` better than the one held is brought back (:mod:`.kvstash`).
         """
         def reusable(old: list[int]) -> int:
-            plan = kvreuse.plan_insertion(old, tokens, self._refresh)
-            return plan.reused if plan is not None else 0
+            steps = kvreuse.plan_steps(old, tokens, self._refresh)
+            return len(tokens) - kvreuse.evaluated_by(steps) if steps else 0
 
         previous = self.stash.switch(
             llm, tokens, self._last_prompt, reusable if self._insertion else None
@@ -274,14 +274,15 @@ class LlamaCppBackend(Backend):
             held = int(llm.n_tokens)
             head = len(previous) - 1
             if held >= head and llm.input_ids[:head].tolist() == previous[:-1]:
-                plan = kvreuse.plan_insertion(previous, tokens, self._refresh)
-                if plan is not None:
+                steps = kvreuse.plan_steps(previous, tokens, self._refresh)
+                if steps:
                     try:
-                        kvreuse.apply(llm, plan, tokens, cancel, self._cancel_chunk)
+                        for plan, prompt in steps:
+                            kvreuse.apply(llm, plan, prompt, cancel, self._cancel_chunk)
                     except kvreuse.Cancelled:
                         raise _Cancelled from None
                     self.insertions += 1
-                    return plan.reused
+                    return len(tokens) - kvreuse.evaluated_by(steps)
         return llamacpp_model.common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
 
     def _tokens_by_text(self, llm: Any) -> TokenTable:

@@ -48,6 +48,22 @@ def test_the_window_moving_on_is_a_removal_that_keeps_the_tail() -> None:
     assert kvreuse.plan_insertion(old, too_far) is None
 
 
+def test_a_keystroke_that_moves_the_window_on_is_a_removal_then_an_insertion() -> None:
+    """The start loses ~200 tokens (retokenized at the cut) while the cursor gains one: two
+    steps, each evaluating only its edit and refreshed tokens, ending at the new prompt."""
+    old = [1, 2, *range(100, 900), 5, *range(2000, 2300), 6]
+    new = [1, 2, 77, *range(301, 900), 42, 5, *range(2000, 2300), 6]
+    assert kvreuse.plan_insertion(old, new) is None  # two edits: no single plan
+    steps = kvreuse.plan_steps(old, new, refresh=8)
+    assert len(steps) == 2 and steps[-1][1] == new
+    (removal, between), (edit, _) = steps
+    assert removal.shift < -190 and edit.shift == 1
+    assert kvreuse.evaluated_by(steps) <= 2 * 8 + 1 + 1 + 1
+    # Not two steps when the second edit is a paste.
+    pasted = [1, 2, 77, *range(301, 900), *[42] * 80, 5, *range(2000, 2300), 6]
+    assert kvreuse.plan_steps(old, pasted) == []
+
+
 @pytest.mark.parametrize("new", [
     [*list(range(100)), 5, 6],  # an extension: the prefix cache covers it
     list(range(100)),  # the same prompt
@@ -135,9 +151,13 @@ async def test_the_real_model_reuses_the_text_after_the_window_moved_on(model_pa
             assert usage.prompt_tokens is not None and usage.cached_prompt_tokens is not None
             return usage.prompt_tokens - usage.cached_prompt_tokens
 
+        refresh = config.completion.kv_refresh_tokens
         assert await ask(prompt(start)) > 500
-        assert await ask(prompt(moved)) <= config.completion.kv_refresh_tokens + 2
+        assert await ask(prompt(moved)) <= refresh + 2
         assert backend.insertions == 1
-        assert await ask(prompt(moved, "    pairs")) <= config.completion.kv_refresh_tokens + 6
+        assert await ask(prompt(moved, "    pairs")) <= refresh + 6
+        # A keystroke that also moves the window on: a removal, then the typed character.
+        assert await ask(prompt(start, "    pairs")) > 100  # back (the stash or a prefill)
+        assert await ask(prompt(moved, "    pairs_")) <= 2 * refresh + 6
     finally:
         await backend.aclose()
