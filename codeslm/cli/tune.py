@@ -16,15 +16,13 @@ import hashlib
 import importlib.util
 import json
 import signal
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
 from . import common
 from .index import progress_bar
+from .tune_progress import TrainingReporter, counted
 
 MIN_EXAMPLES = 8
 CPU_LAYERS = 8  # --layers on a CPU: the top third of the 0.5B model's 24
@@ -197,7 +195,7 @@ def _prepare(
             holes = ex.pick_holes(index, choice.train, seed=args.seed)
             if args.holes == "api":
                 holes = [h for h in holes if h.kind == "api"]
-            with _counted("making examples", "holes") as update:
+            with counted("making examples", "holes") as update:
                 examples = common.run(
                     lambda: builder.build_all(holes, limit=args.max_examples, progress=update)
                 )
@@ -221,7 +219,7 @@ def _distil(args: argparse.Namespace, builder: Any, examples: list[Any], config:
     from ..tune.teacher import distill
 
     common.note(f"teacher {args.teacher} completes up to {args.teacher_holes} holes")
-    with _counted("teacher", "holes") as update:
+    with counted("teacher", "holes") as update:
         extra = common.run(
             lambda: distill(
                 builder, examples, config, args.teacher, limit=args.teacher_holes, progress=update
@@ -284,7 +282,7 @@ def _train_and_write(
     if args.resume and not resume:
         common.note("no checkpoint to resume from: starting afresh")
     model = train.load_model(base.folder, settings, checkpoint if resume else None)
-    reporter = _RichReporter(len(choice.train), args.minutes)
+    reporter = TrainingReporter(len(choice.train), args.minutes)
     interrupted = [False]
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.__setitem__(0, True))
     try:
@@ -346,23 +344,6 @@ def _train_and_write(
     return 0
 
 
-@contextmanager
-def _counted(label: str, unit: str) -> Iterator[Callable[[int, int], None]]:
-    """A bar on a terminal (the index's), else a line every few seconds counting ``unit``."""
-    if common.stderr_is_tty():
-        with progress_bar(label) as update:
-            yield update
-        return
-    last = [0.0]
-
-    def plain(done: int, total: int) -> None:
-        if time.monotonic() - last[0] >= 5.0 or done >= total:
-            last[0] = time.monotonic()
-            common.note(f"{label}: {done}/{total} {unit}")
-
-    yield plain
-
-
 def _layers(args: argparse.Namespace) -> int:
     """``--layers``, else all layers on a GPU and the top 8 on a CPU."""
     from ..tune import train
@@ -372,56 +353,3 @@ def _layers(args: argparse.Namespace) -> int:
             raise InputError("--layers must be 0 (all) or more")
         return int(args.layers)
     return 0 if train.device_name() == "cuda" else CPU_LAYERS
-
-
-class _RichReporter:
-    """The training bar (steps, loss, ETA) on stderr, and notes between."""
-
-    def __init__(self, train_files: int, minutes: float) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.train_files = train_files
-        self.minutes = minutes
-        self.console = Console(stderr=True)
-        self.progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            "loss {task.fields[loss]}",
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            disable=not common.stderr_is_tty(),
-        )
-        self.task = self.progress.add_task("training", total=None, loss="-")
-        self.last_note = 0
-
-    def __enter__(self) -> _RichReporter:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(None, None, None)
-
-    def note(self, message: str) -> None:
-        self.console.print(message, highlight=False)
-
-    def start(self, total: int, done: int) -> None:
-        self.progress.update(self.task, total=total, completed=done)
-
-    def step(self, done: int, total: int, loss: float) -> None:
-        self.progress.update(self.task, completed=done, total=total, loss=f"{loss:.3f}")
-        if not common.stderr_is_tty() and (done - self.last_note >= 25 or done == total):
-            self.last_note = done
-            self.note(f"step {done}/{total}, loss {loss:.3f}")
-
-    def plan(self, plan: Any) -> None:
-        self.note(plan.describe(self.minutes, self.train_files))
-        self.progress.update(self.task, total=plan.steps_fitting)
