@@ -169,11 +169,23 @@ class Producer:
                 await closer()
         ttft = (first_at - started) if first_at is not None else None
         decode_s = (last_at - first_at) if first_at is not None else None
+        self._measure(plan, ttft, chunks, decode_s, usage)
+        return "".join(parts), finish, self._usage(usage, plan, chunks, ttft, started)
+
+    def _measure(
+        self,
+        plan: PromptPlan,
+        ttft: float | None,
+        chunks: int,
+        decode_s: float | None,
+        usage: Usage | None,
+    ) -> None:
+        """Feed the speed tracker: the deadline's speeds, and the time per prompt token the
+        backend evaluated (not taken from its cache), which sizes the quick window."""
         self.speed.record(plan.prompt, ttft, max(chunks - 1, 0), decode_s)
         if ttft is not None and usage is not None and usage.prompt_tokens is not None:
             evaluated = usage.prompt_tokens - (usage.cached_prompt_tokens or 0)
             self.speed.record_prompt(evaluated, ttft)
-        return "".join(parts), finish, self._usage(usage, plan, chunks, ttft, started)
 
     def _usage(
         self, usage: Usage | None, plan: PromptPlan, chunks: int, ttft: float | None, started: float
