@@ -58,6 +58,8 @@ def test_a_keystroke_that_moves_the_window_on_is_a_removal_then_an_insertion() -
     assert len(steps) == 2 and steps[-1][1] == new
     (removal, between), (edit, _) = steps
     assert removal.shift < -190 and edit.shift == 1
+    # Between the steps: the header, the retokenized token, the old text from the cut on.
+    assert between[:4] == [1, 2, 77, 301] and between[-302:] == old[-302:]
     assert kvreuse.evaluated_by(steps) <= 2 * 8 + 1 + 1 + 1
     # Not two steps when the second edit is a paste.
     pasted = [1, 2, 77, *range(301, 900), *[42] * 80, 5, *range(2000, 2300), 6]
