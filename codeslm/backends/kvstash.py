@@ -79,8 +79,10 @@ class PromptStash:
         best = max(self.entries, key=lambda e: common_prefix(e.held, tokens), default=None)
         gain = common_prefix(best.held, tokens) - here if best is not None else 0
         if best is not None and gain >= MIN_GAIN_TOKENS:
-            self._save(llm, held, prompt)
+            # Out of the list before saving: a full stash drops its oldest entry to make room,
+            # which may be this one.
             self.entries.remove(best)
+            self._save(llm, held, prompt)
             self._restore(llm, best)
             self.restores += 1
             return best.prompt

@@ -46,6 +46,28 @@ def test_a_cache_that_kv_insertion_will_reuse_is_not_copied_out() -> None:
     assert saved == [held]
 
 
+def test_a_full_stash_can_bring_back_its_oldest_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Going back to the oldest of two stashed prompts saves the held one first; making room
+    for it must not lose the entry being brought back (it used to raise ValueError)."""
+    import llama_cpp
+    import numpy as np
+
+    monkeypatch.setattr(llama_cpp, "llama_state_seq_get_size", lambda ctx, seq: 4)
+    monkeypatch.setattr(llama_cpp, "llama_state_seq_get_data", lambda ctx, buf, size, seq: 4)
+    restored: list[kvstash.Entry] = []
+    monkeypatch.setattr(kvstash.PromptStash, "_restore", staticmethod(
+        lambda llm, entry: restored.append(entry)))
+    oldest, newer, held = ([base + i for i in range(200)] for base in (1000, 2000, 3000))
+    ids = np.zeros(1024, dtype=np.intc)
+    ids[:200] = held
+    llm = SimpleNamespace(input_ids=ids, n_tokens=200, _ctx=SimpleNamespace(ctx=None))
+    stash = kvstash.PromptStash(2)
+    stash.entries = [kvstash.Entry(oldest, oldest, None, 4), kvstash.Entry(newer, newer, None, 4)]
+    assert stash.switch(llm, [*oldest[:150], 7], held) == oldest
+    assert restored and restored[0].held == oldest
+    assert [e.held for e in stash.entries] == [newer, held]
+
+
 def _prompt(module: str, anchor: str, extra: str = "") -> str:
     text = (Path(json.__file__).parent / module).read_text()
     cut = text.index("\n", text.index(anchor) + 80) + 1
