@@ -43,6 +43,16 @@ _MAIN_SEQ = 0
 _PARK_SEQ = 1
 
 
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class InsertionPlan:
     """How to turn the cached previous prompt into the new one.
@@ -89,9 +99,7 @@ def plan_insertion(
     a removal up to :data:`MAX_REMOVAL_TOKENS` with at most :data:`REMOVAL_RETOKENIZED`
     tokens inserted)."""
     limit = min(len(old), len(new))
-    keep = 0
-    while keep < limit and old[keep] == new[keep]:
-        keep += 1
+    keep = common_prefix(old, new)
     if keep == len(old) or keep == len(new):
         return None  # one prompt extends the other: the prefix cache already covers it
     tail = 0
@@ -125,10 +133,7 @@ def plan_steps(old: Sequence[int], new: Sequence[int], refresh: int = 0) -> list
     single = plan_insertion(old, new, refresh)
     if single is not None:
         return [(single, list(new))]
-    keep = 0
-    limit = min(len(old), len(new))
-    while keep < limit and old[keep] == new[keep]:
-        keep += 1
+    keep = common_prefix(old, new)
     for retokenized in range(REMOVAL_RETOKENIZED + 1):
         probe = list(new[keep + retokenized : keep + retokenized + _PROBE_TOKENS])
         if len(probe) < _PROBE_TOKENS:

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from .llamacpp_model import common_prefix
+from .kvreuse import common_prefix
 
 # Prompts shorter than this are cheap to evaluate again: not worth a copy.
 MIN_TOKENS = 64
@@ -58,24 +58,22 @@ class PromptStash:
         llm: Any,
         tokens: Sequence[int],
         prompt: list[int] | None,
-        reusable: Callable[[list[int]], int] | None = None,
+        kept: int = 0,
     ) -> list[int] | None:
         """Make sequence 0 of ``llm`` the best starting point for ``tokens``.
 
         ``prompt`` is the prompt whose cache sequence 0 holds now (None if unknown). When a
         stashed entry shares a longer prefix with ``tokens`` than sequence 0 does (by
         :data:`MIN_GAIN_TOKENS`), the two trade places. Otherwise, when ``tokens`` would
-        overwrite most of what sequence 0 holds, that is stashed first; ``reusable`` (KV
-        insertion's count of a prompt's cached tokens that ``tokens`` would keep) says when
-        more than the common prefix survives, so that a cache about to be reused is not
-        copied for nothing. Returns the prompt whose cache sequence 0 holds afterwards.
+        overwrite most of what sequence 0 holds, that is stashed first; ``kept`` (how many
+        of the held tokens KV insertion's plan keeps for ``tokens``) says when more than the
+        common prefix survives, so that a cache about to be reused is not copied for nothing.
+        Returns the prompt whose cache sequence 0 holds afterwards.
         """
         if not self.slots:
             return prompt
         held = llm.input_ids[: llm.n_tokens].tolist()
-        here = common_prefix(held, tokens)
-        if reusable is not None and prompt:
-            here = max(here, reusable(prompt))
+        here = max(common_prefix(held, tokens), kept)
         best = max(self.entries, key=lambda e: common_prefix(e.held, tokens), default=None)
         gain = common_prefix(best.held, tokens) - here if best is not None else 0
         if best is not None and gain >= MIN_GAIN_TOKENS:

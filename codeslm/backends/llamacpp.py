@@ -262,19 +262,19 @@ class LlamaCppBackend(Backend):
         own prefix reuse inside ``generate`` does the work. First, a stashed cache that fits
         ``tokens`` better than the one held is brought back (:mod:`.kvstash`).
         """
-        def reusable(old: list[int]) -> int:
-            steps = kvreuse.plan_steps(old, tokens, self._refresh)
-            return len(tokens) - kvreuse.evaluated_by(steps) if steps else 0
-
-        previous = self.stash.switch(
-            llm, tokens, self._last_prompt, reusable if self._insertion else None
-        )
+        last = self._last_prompt
+        # Planned once: the stash needs to know what survives; applied unless it swaps prompts.
+        insert = self._insertion and last is not None and len(last) > 1
+        steps = kvreuse.plan_steps(last, tokens, self._refresh) if insert and last else []
+        kept = len(tokens) - kvreuse.evaluated_by(steps) if steps else 0
+        previous = self.stash.switch(llm, tokens, last, kept)
         self._last_prompt = None  # invalid until this request's prompt is in the cache
         if self._insertion and previous and len(previous) > 1:
             held = int(llm.n_tokens)
             head = len(previous) - 1
             if held >= head and llm.input_ids[:head].tolist() == previous[:-1]:
-                steps = kvreuse.plan_steps(previous, tokens, self._refresh)
+                if previous is not last:  # a stashed prompt came back: plan from it
+                    steps = kvreuse.plan_steps(previous, tokens, self._refresh)
                 if steps:
                     try:
                         for plan, prompt in steps:
@@ -283,7 +283,7 @@ class LlamaCppBackend(Backend):
                         raise _Cancelled from None
                     self.insertions += 1
                     return len(tokens) - kvreuse.evaluated_by(steps)
-        return llamacpp_model.common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+        return kvreuse.common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
 
     def _tokens_by_text(self, llm: Any) -> TokenTable:
         """The vocabulary indexed by text (about 0.3 s for 150k tokens, once per model)."""

@@ -9,16 +9,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from codeslm.backends import kvstash, llamacpp_model
+from codeslm.backends import kvreuse, kvstash
 from codeslm.backends.llamacpp import LlamaCppBackend
 from codeslm.config import Config
 from codeslm.types import GenerationRequest
 
 
 def test_common_prefix() -> None:
-    assert llamacpp_model.common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
-    assert llamacpp_model.common_prefix([], [1]) == 0
-    assert llamacpp_model.common_prefix([1, 2], [1, 2]) == 2
+    assert kvreuse.common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
+    assert kvreuse.common_prefix([], [1]) == 0
+    assert kvreuse.common_prefix([1, 2], [1, 2]) == 2
 
 
 def test_no_slots_leaves_everything_as_it_is() -> None:
@@ -40,7 +40,7 @@ def test_a_cache_that_kv_insertion_will_reuse_is_not_copied_out() -> None:
     saved: list[list[int]] = []
     stash = kvstash.PromptStash(2)
     stash._save = lambda llm, held, prompt: saved.append(held)  # type: ignore[method-assign]
-    assert stash.switch(llm, tokens, held, lambda old: 690) is held
+    assert stash.switch(llm, tokens, held, kept=690) is held
     assert saved == []
     stash.switch(llm, tokens, held)
     assert saved == [held]
