@@ -278,14 +278,13 @@ async def replay(session: dict[str, Any], args: argparse.Namespace) -> dict[str,
         following = timeline[n + 1][0] if n + 1 < len(timeline) else math.inf
         if rest_s > 0 and following - t >= rest_s:
             await asyncio.sleep(max(0.0, start + (t + rest_s - t0) - time.monotonic()))
-            line = LineIndex(text).position(cursor).line
-            if warmed is None or abs(line - warmed) > 3:
-                warmed = line
+            rest = LineIndex(text).position(cursor)
+            if warmed is None or abs(rest.line - warmed) > 3:
+                warmed = rest.line
                 result.warm_sent += 1
                 client.protocol.notify("codeslm/warm", {
                     "textDocument": {"uri": uri},
-                    "position": {"line": line,
-                                 "character": LineIndex(text).position(cursor).character}})
+                    "position": {"line": rest.line, "character": rest.character}})
     if pending is not None:
         with contextlib.suppress(Exception):  # the last answer, if it comes at all
             await asyncio.wait_for(asyncio.shield(pending[0].task), 120)
