@@ -118,41 +118,74 @@ def plan_insertion(
     )
 
 
-# Tokens of the new prompt matched against the old one to find where a removal ended.
-_PROBE_TOKENS = 8
+# A prompt may change in a few places at once: a context block that appears near the start
+# while the user types at the cursor, or the window's start moving on with the keystroke. Each
+# edit becomes one step; more than this many edits is evaluated in full instead.
+MAX_STEPS = 3
+# Edits closer together than this (a retokenized word around the typed character) are one.
+_MERGE_GAP_TOKENS = 8
 
 Step = tuple[InsertionPlan, list[int]]  # a plan and the prompt the cache holds after it
 
 
 def plan_steps(old: Sequence[int], new: Sequence[int], refresh: int = 0) -> list[Step]:
     """How to turn the cached prompt ``old`` into ``new``: one plan (:func:`plan_insertion`),
-    or two when the edit is a removal near the start *and* a small edit further on (a
-    keystroke that moves the window's start on: the start loses a step of text while the
-    cursor gains a character); ``[]`` when prefix reuse is as good. Each step's prompt is
-    applied in turn with :func:`apply`."""
+    or one step per edit when the prompts differ in a few separate places (at most
+    :data:`MAX_STEPS`), each step acceptable to :func:`plan_insertion` on its own; ``[]`` when
+    prefix reuse is as good or the first edit is too large to approximate. Each step's prompt
+    is the new text up to the end of its edit followed by the old text after it; they are
+    applied in turn with :func:`apply`. The steps stop at an edit no plan fits (typically
+    the keystroke itself when little text follows the cursor): prefix reuse then evaluates
+    ``new`` from there, as :func:`evaluated_by` counts."""
     single = plan_insertion(old, new, refresh)
     if single is not None:
         return [(single, list(new))]
     keep = common_prefix(old, new)
-    for retokenized in range(REMOVAL_RETOKENIZED + 1):
-        probe = list(new[keep + retokenized : keep + retokenized + _PROBE_TOKENS])
-        if len(probe) < _PROBE_TOKENS:
-            return []
-        last = min(len(old) - _PROBE_TOKENS, keep + retokenized + MAX_REMOVAL_TOKENS)
-        for at in range(keep + retokenized + 1, last + 1):
-            if old[at] == probe[0] and list(old[at : at + _PROBE_TOKENS]) == probe:
-                between = [*old[:keep], *new[keep : keep + retokenized], *old[at:]]
-                removal = plan_insertion(old, between, refresh)
-                edit = plan_insertion(between, new, refresh)
-                if removal is not None and edit is not None:
-                    return [(removal, between), (edit, list(new))]
-                break
-    return []
+    if keep in (len(old), len(new)):
+        return []
+    edits = _edits(old, new)
+    if not 1 < len(edits) <= MAX_STEPS:
+        return []
+    steps: list[Step] = []
+    current = list(old)
+    for old_end, new_end in edits:
+        target = [*new[:new_end], *old[old_end:]]
+        plan = plan_insertion(current, target, refresh)
+        if plan is None:
+            break
+        steps.append((plan, target))
+        current = target
+    return steps if steps and evaluated_by(steps, new) < len(new) - keep else []
 
 
-def evaluated_by(steps: Sequence[Step]) -> int:
-    """Prompt tokens the steps evaluate (the last prompt token counted once)."""
-    return sum(plan.evaluated for plan, _ in steps) - max(0, len(steps) - 1)
+def _edits(old: Sequence[int], new: Sequence[int]) -> list[tuple[int, int]]:
+    """Where each edit from ``old`` to ``new`` ends, as ``(end in old, end in new)`` pairs in
+    order; edits less than :data:`_MERGE_GAP_TOKENS` apart are merged. (difflib's matcher:
+    about 2 ms for two 1,000-token prompts, and only tried when a single plan does not fit.)"""
+    import difflib
+
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    ends: list[tuple[int, int]] = []
+    last_end = -_MERGE_GAP_TOKENS
+    for tag, _i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        if ends and j1 - last_end < _MERGE_GAP_TOKENS:
+            ends[-1] = (i2, j2)
+        else:
+            ends.append((i2, j2))
+        last_end = j2
+    return ends
+
+
+def evaluated_by(steps: Sequence[Step], new: Sequence[int]) -> int:
+    """Prompt tokens evaluated to reach ``new`` through ``steps``: each step's edit and
+    refreshed tokens, then whatever of ``new`` the last step's cache (its prompt but the last
+    token) does not start with."""
+    if not steps:
+        return len(new)
+    held = steps[-1][1][:-1]
+    return sum(plan.evaluated - 1 for plan, _ in steps) + len(new) - common_prefix(held, new)
 
 
 def context_params(params: Any) -> None:

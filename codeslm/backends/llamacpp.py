@@ -266,7 +266,7 @@ class LlamaCppBackend(Backend):
         # Planned once: the stash needs to know what survives; applied unless it swaps prompts.
         insert = self._insertion and last is not None and len(last) > 1
         steps = kvreuse.plan_steps(last, tokens, self._refresh) if insert and last else []
-        kept = len(tokens) - kvreuse.evaluated_by(steps) if steps else 0
+        kept = len(tokens) - kvreuse.evaluated_by(steps, tokens) if steps else 0
         previous = self.stash.switch(llm, tokens, last, kept)
         self._last_prompt = None  # invalid until this request's prompt is in the cache
         if self._insertion and previous and len(previous) > 1:
@@ -282,7 +282,7 @@ class LlamaCppBackend(Backend):
                     except kvreuse.Cancelled:
                         raise _Cancelled from None
                     self.insertions += 1
-                    return len(tokens) - kvreuse.evaluated_by(steps)
+                    return len(tokens) - kvreuse.evaluated_by(steps, tokens)
         return kvreuse.common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
 
     def _tokens_by_text(self, llm: Any) -> TokenTable:

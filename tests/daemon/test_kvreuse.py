@@ -60,10 +60,33 @@ def test_a_keystroke_that_moves_the_window_on_is_a_removal_then_an_insertion() -
     assert removal.shift < -190 and edit.shift == 1
     # Between the steps: the header, the retokenized token, the old text from the cut on.
     assert between[:4] == [1, 2, 77, 301] and between[-302:] == old[-302:]
-    assert kvreuse.evaluated_by(steps) <= 2 * 8 + 1 + 1 + 1
-    # Not two steps when the second edit is a paste.
+    assert kvreuse.evaluated_by(steps, new) <= 2 * 8 + 1 + 1 + 1
+    # A paste is not approximated: after the removal, prefix reuse evaluates it and the rest.
     pasted = [1, 2, 77, *range(301, 900), *[42] * 80, 5, *range(2000, 2300), 6]
-    assert kvreuse.plan_steps(old, pasted) == []
+    steps = kvreuse.plan_steps(old, pasted)
+    assert len(steps) == 1 and steps[0][0].shift < -190
+    assert kvreuse.evaluated_by(steps, pasted) == 1 + len(pasted) - (3 + 599)
+
+
+def test_a_context_block_appearing_with_a_keystroke_is_one_step_per_edit() -> None:
+    """A definition block enters the prompt's context while the user types at the cursor:
+    the block is inserted before the cached window text (reused, shifted), and the keystroke
+    is another step; with little text after the cursor the last edit is left to prefix reuse."""
+    block = list(range(5000, 5040))
+    old = [1, 2, *range(100, 700), 5, *range(2000, 2300), 6]
+    new = [1, 2, *block, *range(100, 700), 42, 43, 5, *range(2000, 2300), 6]
+    steps = kvreuse.plan_steps(old, new, refresh=8)
+    assert [plan.shift for plan, _ in steps] == [40, 2] and steps[-1][1] == new
+    assert kvreuse.evaluated_by(steps, new) == (40 + 8) + (2 + 8) + 1
+    near_end = [1, 2, *block, *range(100, 700), 42, 43, 5, 6]
+    short_tail = [1, 2, *range(100, 700), 5, 6]  # the cursor at the end of the file
+    steps = kvreuse.plan_steps(short_tail, near_end, refresh=8)
+    assert len(steps) == 1 and steps[0][0].shift == 40
+    # The block's step, then prefix reuse from the keystroke on (4 tokens).
+    assert kvreuse.evaluated_by(steps, near_end) == (40 + 8) + 4
+    too_many = [1, *block, 2, *range(100, 300), 9, *range(300, 500), 9, *range(500, 700),
+                9, 5, *range(2000, 2300), 6]
+    assert kvreuse.plan_steps(old, too_many) == []  # more edits than MAX_STEPS
 
 
 @pytest.mark.parametrize("new", [
@@ -161,5 +184,40 @@ async def test_the_real_model_reuses_the_text_after_the_window_moved_on(model_pa
         # A keystroke that also moves the window on: a removal, then the typed character.
         assert await ask(prompt(start, "    pairs")) > 100  # back (the stash or a prefill)
         assert await ask(prompt(moved, "    pairs_")) <= 2 * refresh + 6
+    finally:
+        await backend.aclose()
+
+
+@pytest.mark.model
+async def test_the_real_model_reuses_the_window_when_a_context_block_appears(
+    model_path: Path,
+) -> None:
+    """A definition block entering the context while the user types: the block and the
+    keystroke are evaluated (with their refreshed tokens), not the window after the block."""
+    text = (Path(json.__file__).parent / "decoder.py").read_text()
+    cut = text.index("\n", text.index("def JSONObject(") + 120) + 1
+    block = "<|file_sep|>scanner.py\ndef py_make_scanner(context):\n    ...\n"
+
+    def prompt(context: str, extra: str) -> str:
+        return (
+            f"<|repo_name|>json\n{context}<|file_sep|>decoder.py\n<|fim_prefix|>"
+            f"{text[cut - 3000 : cut]}{extra}<|fim_suffix|>{text[cut : cut + 1000]}<|fim_middle|>"
+        )
+
+    config = Config()
+    config.completion.kv_reuse = "insert"
+    backend = LlamaCppBackend(config, model_path=model_path)
+    try:
+        block_tokens = len(await backend.tokenize(block))
+        refresh = config.completion.kv_refresh_tokens
+        first = await backend.generate(GenerationRequest(prompt=prompt("", "    pa"), max_tokens=4))
+        assert (first.usage.prompt_tokens or 0) > 900
+        result = await backend.generate(
+            GenerationRequest(prompt=prompt(block, "    pairs"), max_tokens=4)
+        )
+        usage = result.usage
+        assert usage.prompt_tokens is not None and usage.cached_prompt_tokens is not None
+        evaluated = usage.prompt_tokens - usage.cached_prompt_tokens
+        assert evaluated <= block_tokens + 2 * refresh + 6
     finally:
         await backend.aclose()

@@ -30,6 +30,7 @@ from typing import Any
 
 from ...config import Config
 from ...errors import CodeslmError, InputError
+from ...types import Usage
 from ..llamacpp import LlamaCppBackend
 from . import protocol
 from .runtime import DaemonSpec
@@ -239,15 +240,17 @@ class Daemon:
             self.warm_served += 1
         else:
             self.served += 1
-        counted = False
-        async for chunk in self.backend.stream(request):
-            if not counted and chunk.usage is not None and chunk.usage.prompt_tokens:
-                # The backend reports the prompt's accounting first; a client that stops
-                # early never reads the last chunk, so count it here.
-                counted = True
-                self.prompt_tokens += chunk.usage.prompt_tokens or 0
-                self.reused_tokens += chunk.usage.cached_prompt_tokens or 0
-            await _send(writer, {"chunk": protocol.chunk_to_wire(chunk)})
+        trace = _Trace(request.warm)
+        try:
+            async for chunk in self.backend.stream(request):
+                if trace.see(chunk):
+                    # The backend reports the prompt's accounting first; a client that stops
+                    # early never reads the last chunk, so count it here.
+                    self.prompt_tokens += chunk.usage.prompt_tokens or 0
+                    self.reused_tokens += chunk.usage.cached_prompt_tokens or 0
+                await _send(writer, {"chunk": protocol.chunk_to_wire(chunk)})
+        finally:
+            trace.log()
 
     def status(self) -> dict[str, Any]:
         """What ``codeslm serve status`` and ``doctor`` show."""
@@ -267,6 +270,46 @@ class Daemon:
             "kv_reuse": self.spec.kv_reuse,
             "idle_exit_s": self.spec.idle_s,
         }
+
+
+class _Trace:
+    """What one generation did, logged at debug level (``CODESLM_LOG=debug``) when it ends,
+    finished or cancelled: where a slow answer's time went."""
+
+    def __init__(self, warm: bool) -> None:
+        self.kind = "warm-up" if warm else "generation"
+        self.started = time.perf_counter()
+        self.first_text_s: float | None = None
+        self.characters = 0
+        self.prompt: Usage | None = None
+        self.finish = "cancelled"
+
+    def see(self, chunk: Any) -> bool:
+        """Note ``chunk``; True when it is the first to carry the prompt's accounting."""
+        if chunk.text and self.first_text_s is None:
+            self.first_text_s = time.perf_counter() - self.started
+        self.characters += len(chunk.text or "")
+        if chunk.finish_reason is not None:
+            self.finish = chunk.finish_reason
+        if self.prompt is None and chunk.usage is not None and chunk.usage.prompt_tokens:
+            self.prompt = chunk.usage
+            return True
+        return False
+
+    def log(self) -> None:
+        if not log.isEnabledFor(logging.DEBUG):
+            return
+        prompt = self.prompt or Usage()
+        log.debug(
+            "%s %s after %.3f s: %s prompt tokens, %s evaluated, %d characters, first at %s",
+            self.kind,
+            self.finish,
+            time.perf_counter() - self.started,
+            prompt.prompt_tokens,
+            (prompt.prompt_tokens or 0) - (prompt.cached_prompt_tokens or 0),
+            self.characters,
+            "-" if self.first_text_s is None else f"{self.first_text_s:.3f} s",
+        )
 
 
 async def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
