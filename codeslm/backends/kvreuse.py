@@ -188,6 +188,13 @@ def evaluated_by(steps: Sequence[Step], new: Sequence[int]) -> int:
     return sum(plan.evaluated - 1 for plan, _ in steps) + len(new) - common_prefix(held, new)
 
 
+def holds(llm: Any, prompt: Sequence[int]) -> bool:
+    """Whether ``llm``'s cache holds ``prompt`` but its last token, as a finished request's
+    prompt leaves it (not when the request was cancelled while the prompt was evaluated)."""
+    head = len(prompt) - 1
+    return int(llm.n_tokens) >= head and llm.input_ids[:head].tolist() == list(prompt[:-1])
+
+
 def context_params(params: Any) -> None:
     """Adjust llama.cpp context parameters in place so :func:`apply` can park the tail."""
     params.n_seq_max = max(2, int(params.n_seq_max))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ MIN_TOKENS = 64
 # A stashed entry is restored only when it saves at least this many prompt tokens.
 MIN_GAIN_TOKENS = 32
 _MAIN_SEQ = 0
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(slots=True)
@@ -83,9 +85,13 @@ class PromptStash:
             self._save(llm, held, prompt)
             self._restore(llm, best)
             self.restores += 1
+            log.debug("stash: %d held tokens out, %d back in", len(held), len(best.held))
             return best.prompt
         if len(held) >= MIN_TOKENS and here < len(held) // 2:
             self._save(llm, held, prompt)
+            log.debug(
+                "stash: %d held tokens saved (%d shared with the next prompt)", len(held), here
+            )
         return prompt
 
     def _save(self, llm: Any, held: list[int], prompt: list[int] | None) -> None:

@@ -263,26 +263,25 @@ class LlamaCppBackend(Backend):
         ``tokens`` better than the one held is brought back (:mod:`.kvstash`).
         """
         last = self._last_prompt
+        if last is not None and not kvreuse.holds(llm, last):
+            last = None  # cancelled while its prompt was evaluated: only part of it is cached
         # Planned once: the stash needs to know what survives; applied unless it swaps prompts.
         insert = self._insertion and last is not None and len(last) > 1
         steps = kvreuse.plan_steps(last, tokens, self._refresh) if insert and last else []
         kept = len(tokens) - kvreuse.evaluated_by(steps, tokens) if steps else 0
         previous = self.stash.switch(llm, tokens, last, kept)
         self._last_prompt = None  # invalid until this request's prompt is in the cache
-        if self._insertion and previous and len(previous) > 1:
-            held = int(llm.n_tokens)
-            head = len(previous) - 1
-            if held >= head and llm.input_ids[:head].tolist() == previous[:-1]:
-                if previous is not last:  # a stashed prompt came back: plan from it
-                    steps = kvreuse.plan_steps(previous, tokens, self._refresh)
-                if steps:
-                    try:
-                        for plan, prompt in steps:
-                            kvreuse.apply(llm, plan, prompt, cancel, self._cancel_chunk)
-                    except kvreuse.Cancelled:
-                        raise _Cancelled from None
-                    self.insertions += 1
-                    return len(tokens) - kvreuse.evaluated_by(steps, tokens)
+        if self._insertion and previous and len(previous) > 1 and kvreuse.holds(llm, previous):
+            if previous is not last:  # a stashed prompt came back: plan from it
+                steps = kvreuse.plan_steps(previous, tokens, self._refresh)
+            if steps:
+                try:
+                    for plan, prompt in steps:
+                        kvreuse.apply(llm, plan, prompt, cancel, self._cancel_chunk)
+                except kvreuse.Cancelled:
+                    raise _Cancelled from None
+                self.insertions += 1
+                return len(tokens) - kvreuse.evaluated_by(steps, tokens)
         return kvreuse.common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
 
     def _tokens_by_text(self, llm: Any) -> TokenTable:
