@@ -128,7 +128,9 @@ _MERGE_GAP_TOKENS = 8
 Step = tuple[InsertionPlan, list[int]]  # a plan and the prompt the cache holds after it
 
 
-def plan_steps(old: Sequence[int], new: Sequence[int], refresh: int = 0) -> list[Step]:
+def plan_steps(
+    old: Sequence[int], new: Sequence[int], refresh: int = 0, held: int | None = None
+) -> list[Step]:
     """How to turn the cached prompt ``old`` into ``new``: one plan (:func:`plan_insertion`),
     or one step per edit when the prompts differ in a few separate places (at most
     :data:`MAX_STEPS`), each step acceptable to :func:`plan_insertion` on its own; ``[]`` when
@@ -136,8 +138,16 @@ def plan_steps(old: Sequence[int], new: Sequence[int], refresh: int = 0) -> list
     is the new text up to the end of its edit followed by the old text after it; they are
     applied in turn with :func:`apply`. The steps stop at an edit no plan fits (typically
     the keystroke itself when little text follows the cursor): prefix reuse then evaluates
-    ``new`` from there, as :func:`evaluated_by` counts."""
+    ``new`` from there, as :func:`evaluated_by` counts.
+
+    ``held``: the cache holds only the first ``held`` tokens of ``old`` (its request was
+    cancelled while the prompt was evaluated). Then only a single plan whose kept prefix is
+    cached applies; it reuses the part of the tail that was evaluated, and the rest is
+    evaluated after it, so typing faster than a suffix evaluates still makes progress."""
     single = plan_insertion(old, new, refresh)
+    if held is not None:
+        fits = single is not None and single.keep <= held and _tail_start(single) < held
+        return [(single, list(new))] if fits and single is not None else []
     if single is not None:
         return [(single, list(new))]
     keep = common_prefix(old, new)
@@ -178,14 +188,29 @@ def _edits(old: Sequence[int], new: Sequence[int]) -> list[tuple[int, int]]:
     return ends
 
 
-def evaluated_by(steps: Sequence[Step], new: Sequence[int]) -> int:
+def evaluated_by(steps: Sequence[Step], new: Sequence[int], held: int | None = None) -> int:
     """Prompt tokens evaluated to reach ``new`` through ``steps``: each step's edit and
     refreshed tokens, then whatever of ``new`` the last step's cache (its prompt but the last
-    token) does not start with."""
+    token, or only its first ``held`` tokens shifted: see :func:`plan_steps`) does not
+    start with."""
     if not steps:
         return len(new)
-    held = steps[-1][1][:-1]
-    return sum(plan.evaluated - 1 for plan, _ in steps) + len(new) - common_prefix(held, new)
+    edits = sum(plan.evaluated - 1 for plan, _ in steps)
+    if held is not None:
+        plan = steps[-1][0]
+        return edits + len(new) - (_tail_end(plan, held) + plan.shift)
+    return edits + len(new) - common_prefix(steps[-1][1][:-1], new)
+
+
+def _tail_start(plan: InsertionPlan) -> int:
+    return plan.old_length - plan.tail + plan.refresh
+
+
+def _tail_end(plan: InsertionPlan, held: int | None) -> int:
+    """Where the reused tail ends in the old prompt: before its last token (evaluated again
+    to start generating), or where a cancelled evaluation stopped."""
+    end = plan.old_length - 1
+    return end if held is None else min(end, held)
 
 
 def holds(llm: Any, prompt: Sequence[int]) -> bool:
@@ -202,21 +227,28 @@ def context_params(params: Any) -> None:
 
 
 def apply(
-    llm: Any, plan: InsertionPlan, new: Sequence[int], cancel: threading.Event | None, chunk: int
+    llm: Any,
+    plan: InsertionPlan,
+    new: Sequence[int],
+    cancel: threading.Event | None,
+    chunk: int,
+    held: int | None = None,
 ) -> None:
     """Rearrange ``llm``'s KV cache by ``plan`` and evaluate the inserted tokens.
 
     ``llm`` is a llama-cpp-python ``Llama`` whose cache holds the previous prompt (and possibly
     its generation) in sequence 0. Afterwards the cache and ``llm.input_ids`` hold
-    ``new[:-1]``, so ``llm.generate(new)`` evaluates only the last token. Evaluation runs in
+    ``new[:-1]``, so ``llm.generate(new)`` evaluates only the last token (with ``held``, the
+    old prompt's cached length, they hold less and ``generate`` evaluates the rest). Evaluation
+    runs in
     batches of ``chunk`` tokens and raises :class:`Cancelled` between them when ``cancel`` is
     set; the cache is then left holding only the kept prefix, which is always consistent.
     """
     import llama_cpp
 
     mem = llama_cpp.llama_get_memory(llm._ctx.ctx)
-    tail_start = plan.old_length - plan.tail + plan.refresh
-    tail_end = plan.old_length - 1  # exclusive: the last prompt token is evaluated again
+    tail_start = _tail_start(plan)
+    tail_end = _tail_end(plan, held)  # exclusive
     # Drop the last prompt token and whatever was generated after it.
     llama_cpp.llama_memory_seq_rm(mem, _MAIN_SEQ, tail_end, -1)
     llama_cpp.llama_memory_seq_rm(mem, _PARK_SEQ, -1, -1)
@@ -235,8 +267,9 @@ def apply(
     # Join the parked tail back: the main sequence is now consecutive up to new[:-1].
     llama_cpp.llama_memory_seq_cp(mem, _PARK_SEQ, _MAIN_SEQ, -1, -1)
     llama_cpp.llama_memory_seq_rm(mem, _PARK_SEQ, -1, -1)
-    llm.input_ids[: plan.new_length - 1] = new[:-1]
-    llm.n_tokens = plan.new_length - 1
+    cached = tail_end + plan.shift
+    llm.input_ids[:cached] = new[:cached]
+    llm.n_tokens = cached
 
 
 class Cancelled(Exception):

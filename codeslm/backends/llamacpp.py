@@ -258,30 +258,31 @@ class LlamaCppBackend(Backend):
 
         With ``completion.kv_reuse = "insert"`` an edit in the middle of the previous prompt
         (a keystroke before ``<|fim_suffix|>``) keeps the cached text after it as well
-        (:mod:`.kvreuse`); otherwise, and whenever no such plan applies, llama-cpp-python's
-        own prefix reuse inside ``generate`` does the work. First, a stashed cache that fits
-        ``tokens`` better than the one held is brought back (:mod:`.kvstash`).
+        (:mod:`.kvreuse`); otherwise llama-cpp-python's prefix reuse in ``generate`` does the
+        work. First, a stashed cache that fits better is brought back (:mod:`.kvstash`).
         """
         last = self._last_prompt
+        held = None  # a cancelled request's prompt is cached only in part: this much of it
         if last is not None and not kvreuse.holds(llm, last):
-            last = None  # cancelled while its prompt was evaluated: only part of it is cached
+            held = kvreuse.common_prefix(llm.input_ids[: llm.n_tokens].tolist(), last)
         # Planned once: the stash needs to know what survives; applied unless it swaps prompts.
         insert = self._insertion and last is not None and len(last) > 1
-        steps = kvreuse.plan_steps(last, tokens, self._refresh) if insert and last else []
-        kept = len(tokens) - kvreuse.evaluated_by(steps, tokens) if steps else 0
+        steps = kvreuse.plan_steps(last, tokens, self._refresh, held) if insert and last else []
+        kept = len(tokens) - kvreuse.evaluated_by(steps, tokens, held) if steps else 0
         previous = self.stash.switch(llm, tokens, last, kept)
         self._last_prompt = None  # invalid until this request's prompt is in the cache
-        if self._insertion and previous and len(previous) > 1 and kvreuse.holds(llm, previous):
-            if previous is not last:  # a stashed prompt came back: plan from it
-                steps = kvreuse.plan_steps(previous, tokens, self._refresh)
-            if steps:
-                try:
-                    for plan, prompt in steps:
-                        kvreuse.apply(llm, plan, prompt, cancel, self._cancel_chunk)
-                except kvreuse.Cancelled:
-                    raise _Cancelled from None
-                self.insertions += 1
-                return len(tokens) - kvreuse.evaluated_by(steps, tokens)
+        if previous is not last:  # a stashed prompt came back: plan from it, if it is whole
+            held = None
+            whole = previous is not None and len(previous) > 1 and kvreuse.holds(llm, previous)
+            steps = kvreuse.plan_steps(previous, tokens, self._refresh) if whole else []
+        if self._insertion and steps:
+            try:
+                for plan, prompt in steps:
+                    kvreuse.apply(llm, plan, prompt, cancel, self._cancel_chunk, held)
+            except kvreuse.Cancelled:
+                raise _Cancelled from None
+            self.insertions += 1
+            return len(tokens) - kvreuse.evaluated_by(steps, tokens, held)
         return kvreuse.common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
 
     def _tokens_by_text(self, llm: Any) -> TokenTable:

@@ -221,3 +221,64 @@ async def test_the_real_model_reuses_the_window_when_a_context_block_appears(
         assert evaluated <= block_tokens + 2 * refresh + 6
     finally:
         await backend.aclose()
+
+
+def test_a_prompt_cached_in_part_keeps_the_evaluated_part_of_its_tail() -> None:
+    """A keystroke cancelled the previous request while its suffix was being evaluated: the
+    next keystroke reuses the part that was evaluated and evaluates the rest after it."""
+    old = [*range(100), *range(1000, 1200)]
+    new = [*range(100), 7, *range(1000, 1200)]
+    (plan, _), = kvreuse.plan_steps(old, new, refresh=8, held=180)
+    assert plan.keep == 100
+    # The edit and the refreshed tokens, then what the cancelled request never reached.
+    assert kvreuse.evaluated_by([(plan, new)], new, held=180) == 1 + 8 + (299 - 180) + 1
+    assert kvreuse.plan_steps(old, new, refresh=8, held=105) == []  # nothing of the tail cached
+    assert kvreuse.plan_steps(old, new, refresh=8, held=50) == []  # not even the prefix
+
+
+@pytest.mark.model
+async def test_the_real_model_keeps_typing_cheap_when_every_request_is_cancelled(
+    model_path: Path,
+) -> None:
+    """Typing faster than the text after the cursor evaluates: each request is cancelled
+    while its prompt is evaluated, and the next one goes on from what was evaluated instead of
+    starting the suffix over (which never finished while the user kept typing)."""
+    from codeslm.backends import llamacpp_model
+
+    config = Config()
+    config.completion.kv_reuse = "insert"
+    refresh = config.completion.kv_refresh_tokens
+    backend = LlamaCppBackend(config, model_path=model_path)
+    paste = "        # " + "the decoder reads one value at a time and keeps its end " * 6 + "\n"
+    try:
+
+        async def ask(extra: str) -> int:
+            result = await backend.generate(GenerationRequest(prompt=_prompt(extra), max_tokens=4))
+            usage = result.usage
+            assert usage.prompt_tokens is not None and usage.cached_prompt_tokens is not None
+            return usage.prompt_tokens - usage.cached_prompt_tokens
+
+        await ask("    ")
+        llm = backend._llm
+        assert llm is not None
+        evaluate = llm.eval
+
+        def cancelled_after_128(tokens: list[int]) -> None:
+            evaluate(tokens[:128])
+            raise llamacpp_model.Cancelled
+
+        llm.eval = cancelled_after_128  # a paste: no plan, the prefill is cancelled midway
+        try:
+            await backend.generate(GenerationRequest(prompt=_prompt(paste + "    "), max_tokens=4))
+        finally:
+            del llm.eval
+        part = int(llm.n_tokens)  # the prompt up to the paste's end and a part of the suffix
+        whole = len(await backend.tokenize(_prompt(paste + "    p")))
+        typed = await ask(paste + "    p")
+        # The typed token and the refreshed ones, then what the cancelled request did not
+        # reach; prefix reuse would evaluate the whole suffix again (~235 tokens).
+        assert typed <= whole - part + refresh + 4, (typed, whole, part)
+        assert backend.insertions >= 1
+        assert await ask(paste + "    pa") <= 6 + refresh  # whole again: plain insertion
+    finally:
+        await backend.aclose()
