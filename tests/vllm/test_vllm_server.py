@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from codeslm.errors import ContextTooLong
 from codeslm.types import GenerationRequest
 
 from .conftest import REPO, VllmServer, client_env
+from .relay import relay
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -240,37 +242,38 @@ def test_vllm_killed_mid_stream_is_a_one_line_error(
     """Last on purpose: it kills the session's server."""
     source = tmp_path / "primes.py"
     source.write_text("# the first 200 prime numbers, one per line\nPRIMES = [\n")
-    client = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "codeslm",
-            "complete",
-            "--backend",
-            "vllm",
-            "--url",
-            vllm_server.url,
-            "--mode",
-            "multi-line",
-            "--max-tokens",
-            "400",
-            f"{source}:3:1",
-        ],
-        cwd=REPO,
-        env=client_env(tmp_path / "home"),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while vllm_server.metric("vllm:num_requests_running") < 1:
-        assert client.poll() is None, client.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(0.5)  # mid-stream: tokens are flowing
-    os.killpg(vllm_server.pid, signal.SIGKILL)
-    out, err = client.communicate(timeout=120)
+    killed = threading.Event()
+
+    def kill_vllm() -> None:  # as the first streamed token reaches the client
+        os.killpg(vllm_server.pid, signal.SIGKILL)
+        killed.set()
+
+    with relay(vllm_server.url, kill_vllm) as url:
+        client = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "codeslm",
+                "complete",
+                "--backend",
+                "vllm",
+                "--url",
+                url,
+                "--mode",
+                "multi-line",
+                "--max-tokens",
+                "400",
+                f"{source}:3:1",
+            ],
+            cwd=REPO,
+            env=client_env(tmp_path / "home"),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    out, err = client.stdout, client.stderr
+    assert killed.is_set(), (out, err)
     assert client.returncode != 0, out
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert lines and lines[0].startswith("error: "), err
