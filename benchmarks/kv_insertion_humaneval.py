@@ -5,10 +5,14 @@ fills the KV cache, as the moment before the user types), then the user types th
 indentation and its first ``--typed`` characters and the engine completes again. That second
 completion is scored by the task's tests (program = prompt + typed + completion + suffix). With
 ``kv_reuse = "insert"`` the second prompt reuses the cached text after the cursor, computed
-before the characters were typed; with ``"prefix"`` it is evaluated exactly. Both modes run
-in one process, each with its own in-process backend, on the same tasks.
+before the characters were typed; with ``"prefix"`` it is evaluated exactly. Mode
+``partial`` is ``insert`` after a cancelled request: the first completion is cancelled halfway
+through the text after the cursor (a keystroke came while it was evaluated), so the typed one
+reuses that evaluated half, shifted, and evaluates the rest (995f4e8's approximation). The
+modes run in one process, each with its own in-process backend, on the same tasks.
 
 Usage: python benchmarks/kv_insertion_humaneval.py [--limit 200] [--seed 1] [--typed 3]
+    [--modes prefix insert partial]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import git_commit, machine, percentile
 
+from codeslm.backends import llamacpp_model
 from codeslm.completion.request import CompletionOptions
 from codeslm.config import load_config
 from codeslm.documents import position_at
@@ -39,23 +44,57 @@ def typed_part(canonical: str, chars: int) -> str:
     return first[: indent + chars]
 
 
+class CancelMidSuffix:
+    """Replaces ``llm.eval`` for one request: evaluates up to halfway through the text after
+    ``<|fim_suffix|>``, then raises llama.cpp's cancellation, as a keystroke would."""
+
+    def __init__(self, llm: Any, suffix_id: int) -> None:
+        self.llm, self.suffix_id, self.evaluate = llm, suffix_id, llm.eval
+        self.cut = False
+
+    def __call__(self, tokens: Any) -> None:
+        tokens = list(tokens)
+        if self.suffix_id not in tokens:  # a plan inserting before the suffix: no cut here
+            self.evaluate(tokens)
+            return
+        at = tokens.index(self.suffix_id)
+        self.evaluate(tokens[: at + (len(tokens) - at) // 2])
+        self.cut = True
+        raise llamacpp_model.Cancelled
+
+    async def around(self, work: Any) -> None:
+        self.llm.eval = self
+        try:
+            await work
+        finally:
+            del self.llm.eval
+
+
 async def run_mode(mode: str, model: str, tasks, chars: int, refresh: int):  # type: ignore[no-untyped-def]
     config = load_config({"model": model}).config
-    config.completion.kv_reuse = mode
+    config.completion.kv_reuse = "insert" if mode == "partial" else mode
     config.completion.kv_refresh_tokens = refresh
     config.completion.latency_budget_ms = 0
     config.backend, config.model = "embedded", str(resolve(model).path)  # in-process llama.cpp
     session = open_session(config)
     backend: Any = session.backend  # LlamaCppBackend: its insertions are counted
     engine = session.engine
-    passed, latencies, evaluated = [], [], []
+    passed, latencies, evaluated, cut = [], [], [], 0
     options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, use_context=False,
                                 use_cache=False)
     try:
         for task in tasks:
             typed = typed_part(task.canonical_solution, chars)
             empty = Document(task.prompt + "\n" + task.suffix, None, "python")
-            await engine.complete(empty, position_at(empty.text, len(task.prompt)), options)
+            first = engine.complete(empty, position_at(empty.text, len(task.prompt)), options)
+            if mode == "partial":
+                llm = backend._ensure_loaded()
+                [suffix_id] = backend.tokenize_sync("<|fim_suffix|>")
+                cancel = CancelMidSuffix(llm, suffix_id)
+                await cancel.around(first)
+                cut += cancel.cut
+            else:
+                await first
             doc = Document(task.prompt + typed + "\n" + task.suffix, None, "python")
             c = await engine.complete(
                 doc, position_at(doc.text, len(task.prompt) + len(typed)), options)
@@ -67,6 +106,8 @@ async def run_mode(mode: str, model: str, tasks, chars: int, refresh: int):  # t
             evaluated.append(float((c.prompt_tokens or 0) - (c.cached_prompt_tokens or 0)))
     finally:
         await session.aclose()
+    if mode == "partial":
+        print(f"# partial: {cut} of {len(tasks)} first requests cancelled mid-suffix", flush=True)
     return passed, latencies, evaluated, backend.insertions
 
 
@@ -92,11 +133,13 @@ def main() -> None:
               f"  typed-keystroke latency p50 {percentile(lat, 50):.2f} s p95 "
               f"{percentile(lat, 95):.2f} s  tokens evaluated p50 {percentile(ev, 50):.0f}"
               f"  insertions {ins}  ({time.perf_counter() - started:.0f} s)", flush=True)
-    if len(results) == 2:
-        (a, ra), (b, rb) = results.items()
-        only_a = sum(1 for x, y in zip(ra[0], rb[0], strict=True) if x and not y)
-        only_b = sum(1 for x, y in zip(ra[0], rb[0], strict=True) if y and not x)
-        print(f"# passed only with {a}: {only_a}; only with {b}: {only_b}")
+    modes = list(results)
+    for i, a in enumerate(modes):
+        for b in modes[i + 1 :]:
+            ra, rb = results[a][0], results[b][0]
+            only_a = sum(1 for x, y in zip(ra, rb, strict=True) if x and not y)
+            only_b = sum(1 for x, y in zip(ra, rb, strict=True) if y and not x)
+            print(f"# passed only with {a}: {only_a}; only with {b}: {only_b}")
     print(f"# load after: {machine().split('load avg ')[1]}")
 
 

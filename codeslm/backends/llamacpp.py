@@ -274,7 +274,7 @@ class LlamaCppBackend(Backend):
         if previous is not last:  # a stashed prompt came back: plan from it, if it is whole
             held = None
             whole = previous is not None and len(previous) > 1 and kvreuse.holds(llm, previous)
-            steps = kvreuse.plan_steps(previous, tokens, self._refresh) if whole else []
+            steps = kvreuse.plan_steps(previous or [], tokens, self._refresh) if whole else []
         if self._insertion and steps:
             try:
                 for plan, prompt in steps:

@@ -243,7 +243,7 @@ class Daemon:
         trace = _Trace(request.warm)
         try:
             async for chunk in self.backend.stream(request):
-                if trace.see(chunk):
+                if trace.see(chunk) and chunk.usage is not None:
                     # The backend reports the prompt's accounting first; a client that stops
                     # early never reads the last chunk, so count it here.
                     self.prompt_tokens += chunk.usage.prompt_tokens or 0
