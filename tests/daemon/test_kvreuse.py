@@ -12,6 +12,8 @@ from codeslm.backends.llamacpp import LlamaCppBackend
 from codeslm.config import Config
 from codeslm.types import GenerationRequest
 
+from .helpers import evaluated, prefill_cancelled_after
+
 
 def test_an_insertion_keeps_the_prefix_and_the_tail() -> None:
     old = list(range(100))
@@ -171,10 +173,7 @@ async def test_the_real_model_reuses_the_text_after_the_window_moved_on(model_pa
     backend = LlamaCppBackend(config, model_path=model_path)
     try:
         async def ask(text: str) -> int:
-            result = await backend.generate(GenerationRequest(prompt=text, max_tokens=8))
-            usage = result.usage
-            assert usage.prompt_tokens is not None and usage.cached_prompt_tokens is not None
-            return usage.prompt_tokens - usage.cached_prompt_tokens
+            return await evaluated(backend, text, max_tokens=8)
 
         refresh = config.completion.kv_refresh_tokens
         assert await ask(prompt(start)) > 500
@@ -243,8 +242,6 @@ async def test_the_real_model_keeps_typing_cheap_when_every_request_is_cancelled
     """Typing faster than the text after the cursor evaluates: each request is cancelled
     while its prompt is evaluated, and the next one goes on from what was evaluated instead of
     starting the suffix over (which never finished while the user kept typing)."""
-    from codeslm.backends import llamacpp_model
-
     config = Config()
     config.completion.kv_reuse = "insert"
     refresh = config.completion.kv_refresh_tokens
@@ -253,25 +250,13 @@ async def test_the_real_model_keeps_typing_cheap_when_every_request_is_cancelled
     try:
 
         async def ask(extra: str) -> int:
-            result = await backend.generate(GenerationRequest(prompt=_prompt(extra), max_tokens=4))
-            usage = result.usage
-            assert usage.prompt_tokens is not None and usage.cached_prompt_tokens is not None
-            return usage.prompt_tokens - usage.cached_prompt_tokens
+            return await evaluated(backend, _prompt(extra))
 
         await ask("    ")
         llm = backend._llm
         assert llm is not None
-        evaluate = llm.eval
-
-        def cancelled_after_128(tokens: list[int]) -> None:
-            evaluate(tokens[:128])
-            raise llamacpp_model.Cancelled
-
-        llm.eval = cancelled_after_128  # a paste: no plan, the prefill is cancelled midway
-        try:
+        with prefill_cancelled_after(llm, 128):  # a paste: no plan, the prefill stops midway
             await backend.generate(GenerationRequest(prompt=_prompt(paste + "    "), max_tokens=4))
-        finally:
-            del llm.eval
         part = int(llm.n_tokens)  # the prompt up to the paste's end and a part of the suffix
         whole = len(await backend.tokenize(_prompt(paste + "    p")))
         typed = await ask(paste + "    p")

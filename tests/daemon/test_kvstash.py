@@ -14,6 +14,8 @@ from codeslm.backends.llamacpp import LlamaCppBackend
 from codeslm.config import Config
 from codeslm.types import GenerationRequest
 
+from .helpers import evaluated, prefill_cancelled_after
+
 
 def test_common_prefix() -> None:
     assert kvreuse.common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
@@ -146,8 +148,6 @@ async def test_a_prompt_cancelled_while_evaluated_neither_hides_the_stash_nor_is
     keystrokes cancel each while its prompt is being evaluated. The part of a prompt that was
     evaluated is stashed like any other cache, and a plan is never made from a prompt the
     cache holds only in part: the displaced prompt comes back from the stash."""
-    from codeslm.backends import llamacpp_model
-
     config = Config()
     config.completion.kv_reuse = "insert"
     config.completion.kv_stash_slots = 2
@@ -159,33 +159,17 @@ async def test_a_prompt_cancelled_while_evaluated_neither_hides_the_stash_nor_is
     b = a.replace("<|fim_prefix|>", f"<|fim_prefix|>{other}", 1)
     typed_a = _prompt("decoder.py", "def JSONObject(", "    pairs")
     try:
-
-        async def ask(prompt: str) -> int:
-            result = await backend.generate(GenerationRequest(prompt=prompt, max_tokens=4))
-            usage = result.usage
-            assert usage.prompt_tokens is not None and usage.cached_prompt_tokens is not None
-            return usage.prompt_tokens - usage.cached_prompt_tokens
-
-        await ask(a)
+        await evaluated(backend, a)
         llm = backend._llm
         assert llm is not None
-        evaluate = llm.eval
-
-        def cancelled_after_256(tokens: list[int]) -> None:
-            evaluate(tokens[:256])
-            raise llamacpp_model.Cancelled
-
-        llm.eval = cancelled_after_256  # a keystroke cancels b's prefill after two batches
-        try:
+        with prefill_cancelled_after(llm, 256):  # a keystroke cancels b's prefill after 2 batches
             await backend.generate(GenerationRequest(prompt=b, max_tokens=4))
-        finally:
-            del llm.eval
         part = int(llm.n_tokens)
         assert 256 <= part < 300
-        assert await ask(typed_a) <= 12 + config.completion.kv_refresh_tokens
+        assert await evaluated(backend, typed_a) <= 12 + config.completion.kv_refresh_tokens
         assert backend.stash.restores == 1
         # b's evaluated part was stashed on the way: going back to b starts from it.
-        assert await ask(b) <= len(await backend.tokenize(b)) - part + 1
+        assert await evaluated(backend, b) <= len(await backend.tokenize(b)) - part + 1
         assert backend.stash.restores == 2
     finally:
         await backend.aclose()
