@@ -27,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import git_commit, machine, percentile
 
-from codeslm.backends import llamacpp_model
+from codeslm.backends import kvreuse, llamacpp_model
 from codeslm.completion.request import CompletionOptions
 from codeslm.config import load_config
 from codeslm.documents import position_at
@@ -119,10 +119,15 @@ def main() -> None:
     parser.add_argument("--typed", type=int, default=3)
     parser.add_argument("--modes", nargs="+", default=["prefix", "insert"])
     parser.add_argument("--refresh", type=int, default=8)
+    parser.add_argument("--max-steps", type=int, default=kvreuse.MAX_STEPS,
+                        help="edits one plan may span (1: single insertions only, as before "
+                        "8d880ef)")
     args = parser.parse_args()
+    kvreuse.MAX_STEPS = args.max_steps
     tasks = sample(build_tasks("single-line"), args.limit, args.seed)
     print(f"# KV insertion quality: HumanEval single-line, {len(tasks)} tasks (seed {args.seed}),"
-          f" {args.typed} characters typed into the hole  commit {git_commit()}  {args.model}")
+          f" {args.typed} characters typed into the hole, plans of at most {args.max_steps} "
+          f"edits  commit {git_commit()}  {args.model}")
     print(f"# machine: {machine()}")
     results = {}
     for mode in args.modes:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 # A shifted tail shorter than this is not worth the bookkeeping (and the approximation).
@@ -129,7 +129,11 @@ Step = tuple[InsertionPlan, list[int]]  # a plan and the prompt the cache holds 
 
 
 def plan_steps(
-    old: Sequence[int], new: Sequence[int], refresh: int = 0, held: int | None = None
+    old: Sequence[int],
+    new: Sequence[int],
+    refresh: int = 0,
+    held: int | None = None,
+    fixed: Callable[[int], bool] | None = None,
 ) -> list[Step]:
     """How to turn the cached prompt ``old`` into ``new``: one plan (:func:`plan_insertion`),
     or one step per edit when the prompts differ in a few separate places (at most
@@ -143,7 +147,13 @@ def plan_steps(
     ``held``: the cache holds only the first ``held`` tokens of ``old`` (its request was
     cancelled while the prompt was evaluated). Then only a single plan whose kept prefix is
     cached applies; it reuses the part of the tail that was evaluated, and the rest is
-    evaluated after it, so typing faster than a suffix evaluates still makes progress."""
+    evaluated after it, so typing faster than a suffix evaluates still makes progress.
+
+    ``fixed``: tokens (the FIM sentinels) whose place decides the role of the text around
+    them. Several edits that remove or insert one (the cursor moved elsewhere while the
+    prompt changed elsewhere too) are not planned: the reused entries would have been
+    computed as the wrong part of the prompt, and on HumanEval such plans cost 3 of 200
+    tasks (benchmarks/RESULTS.md, stop 18)."""
     single = plan_insertion(old, new, refresh)
     if held is not None:
         fits = single is not None and single.keep <= held and _tail_start(single) < held
@@ -153,7 +163,7 @@ def plan_steps(
     keep = common_prefix(old, new)
     if keep in (len(old), len(new)):
         return []
-    edits = _edits(old, new)
+    edits = _edits(old, new, fixed)
     if not 1 < len(edits) <= MAX_STEPS:
         return []
     steps: list[Step] = []
@@ -168,18 +178,40 @@ def plan_steps(
     return steps if steps and evaluated_by(steps, new) < len(new) - keep else []
 
 
-def _edits(old: Sequence[int], new: Sequence[int]) -> list[tuple[int, int]]:
+def plan_for(
+    llm: Any, old: Sequence[int], new: Sequence[int], refresh: int = 0, held: int | None = None
+) -> list[Step]:
+    """:func:`plan_steps` with the FIM sentinels (the tokens of a known format's template that
+    are one token in ``llm``'s vocabulary) as the ``fixed`` tokens. A context block's file
+    separators may move: they do not change which part of the prompt the text after them is."""
+    from .. import fim
+
+    sentinels = set()
+    for fmt in fim.load_formats().values():
+        for text in (t for t in fmt.detect if t in fmt.template):
+            ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+            if len(ids) == 1:
+                sentinels.add(ids[0])
+    return plan_steps(old, new, refresh, held, sentinels.__contains__)
+
+
+def _edits(
+    old: Sequence[int], new: Sequence[int], fixed: Callable[[int], bool] | None = None
+) -> list[tuple[int, int]]:
     """Where each edit from ``old`` to ``new`` ends, as ``(end in old, end in new)`` pairs in
-    order; edits less than :data:`_MERGE_GAP_TOKENS` apart are merged. (difflib's matcher:
-    about 2 ms for two 1,000-token prompts, and only tried when a single plan does not fit.)"""
+    order; edits less than :data:`_MERGE_GAP_TOKENS` apart are merged; ``[]`` when an edit
+    removes or inserts a ``fixed`` token. (difflib's matcher: about 2 ms for two 1,000-token
+    prompts, and only tried when a single plan does not fit.)"""
     import difflib
 
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
     ends: list[tuple[int, int]] = []
     last_end = -_MERGE_GAP_TOKENS
-    for tag, _i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
+        if fixed is not None and any(map(fixed, [*old[i1:i2], *new[j1:j2]])):
+            return []
         if ends and j1 - last_end < _MERGE_GAP_TOKENS:
             ends[-1] = (i2, j2)
         else:

@@ -267,14 +267,14 @@ class LlamaCppBackend(Backend):
             held = kvreuse.common_prefix(llm.input_ids[: llm.n_tokens].tolist(), last)
         # Planned once: the stash needs to know what survives; applied unless it swaps prompts.
         insert = self._insertion and last is not None and len(last) > 1
-        steps = kvreuse.plan_steps(last, tokens, self._refresh, held) if insert and last else []
+        steps = kvreuse.plan_for(llm, last, tokens, self._refresh, held) if insert and last else []
         kept = len(tokens) - kvreuse.evaluated_by(steps, tokens, held) if steps else 0
         previous = self.stash.switch(llm, tokens, last, kept)
         self._last_prompt = None  # invalid until this request's prompt is in the cache
         if previous is not last:  # a stashed prompt came back: plan from it, if it is whole
             held = None
             whole = previous is not None and len(previous) > 1 and kvreuse.holds(llm, previous)
-            steps = kvreuse.plan_steps(previous or [], tokens, self._refresh) if whole else []
+            steps = kvreuse.plan_for(llm, previous or [], tokens, self._refresh) if whole else []
         if self._insertion and steps:
             try:
                 for plan, prompt in steps:

@@ -91,6 +91,21 @@ def test_a_context_block_appearing_with_a_keystroke_is_one_step_per_edit() -> No
     assert kvreuse.plan_steps(old, too_many) == []  # more edits than MAX_STEPS
 
 
+def test_several_edits_that_move_a_fim_sentinel_are_not_planned() -> None:
+    """The cursor moved (the sentinel 5, standing for <|fim_suffix|>, is elsewhere) while the
+    text changed elsewhere too: reusing shifted entries across a moved sentinel would reuse
+    text computed as the wrong part of the prompt, so prefix reuse evaluates it exactly. A
+    context block with the keystroke moves no sentinel and is still planned."""
+    sentinel = {5}.__contains__
+    block = list(range(5000, 5040))
+    old = [1, 2, *range(100, 700), 5, *range(2000, 2300), 6]
+    typed = [1, 2, *block, *range(100, 700), 42, 43, 5, *range(2000, 2300), 6]
+    assert len(kvreuse.plan_steps(old, typed, refresh=8, fixed=sentinel)) == 2
+    moved = [1, 2, *block, *range(100, 650), 5, *range(650, 700), *range(2000, 2300), 6]
+    assert len(kvreuse.plan_steps(old, moved, refresh=8)) >= 1  # without the rule: planned
+    assert kvreuse.plan_steps(old, moved, refresh=8, fixed=sentinel) == []
+
+
 @pytest.mark.parametrize("new", [
     [*list(range(100)), 5, 6],  # an extension: the prefix cache covers it
     list(range(100)),  # the same prompt
