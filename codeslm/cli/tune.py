@@ -113,14 +113,6 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         "the API ones only (those `codeslm eval repo` scores)",
     )
     p.add_argument(
-        "--no-end-token",
-        dest="end_token",
-        action="store_false",
-        help="train on the hidden text only, not on the end-of-text token after it (the "
-        "engine cuts completions itself; the end token otherwise takes much of the first "
-        "steps' gradient)",
-    )
-    p.add_argument(
         "--max-seq-tokens", type=int, default=2048, help="longer examples are skipped (2048)"
     )
     p.add_argument("--gguf", help="for a Hugging Face --model: the GGUF that will serve it")
@@ -282,9 +274,7 @@ def _train_and_write(
         schedule=args.schedule,
         snapshots=tuple(args.snapshots),
     )
-    data = train.tokenize(
-        examples, tokenizer, settings.max_seq_tokens, eos if args.end_token else None
-    )
+    data = train.tokenize(examples, tokenizer, settings.max_seq_tokens, eos)
     teacher_count = sum(e.source == "teacher" for e in examples)
     common.note(f"{len(data)} examples ({teacher_count} from the teacher) on {train.device_name()}")
     checkpoint = work / "checkpoint"
@@ -329,7 +319,6 @@ def _train_and_write(
         final_loss=outcome.final_loss,
         teacher=args.teacher or "",
         lora=settings.lora(),
-        end_token=args.end_token,
         created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
     target = args.output or store.folder_for(root, base.sha256)

@@ -63,7 +63,6 @@ class AdapterInfo:
     final_loss: float | None = None
     teacher: str = ""
     lora: dict[str, Any] = field(default_factory=dict)  # rank, alpha, target modules
-    end_token: bool = True  # the loss covered the end-of-text token after the hidden text
     created: str = ""
     format: int = FORMAT
 

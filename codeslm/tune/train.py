@@ -3,8 +3,7 @@
 Contract:
 
 - one example per step (batch 1: prompts differ in length, and a CPU gains nothing from
-  padding), loss on the target tokens only (the hidden text, and the end-of-text token
-  unless :func:`tokenize` was given none);
+  padding), loss on the target tokens only (the hidden text and the end-of-text token);
 - the GPU when torch sees one, else the CPU with the configured threads;
 - the first steps are timed and :class:`Plan` says, before the bulk of the work, how long all
   the examples would take and how many fit in ``minutes``;
@@ -169,17 +168,16 @@ def device_name() -> str:
 
 
 def tokenize(
-    examples: Sequence[Example], tokenizer: Any, max_tokens: int, eos: int | None
+    examples: Sequence[Example], tokenizer: Any, max_tokens: int, eos: int
 ) -> list[tuple[list[int], int]]:
     """Each example as (token ids, prompt length); the target ends with ``eos`` (see
-    :func:`codeslm.tune.examples.end_token_id`), or with the hidden text when ``eos`` is
-    None. Longer examples than ``max_tokens`` are dropped."""
+    :func:`codeslm.tune.examples.end_token_id`). Longer examples than ``max_tokens`` are
+    dropped."""
     out = []
     for e in examples:
         prompt = tokenizer.encode(e.prompt, add_special_tokens=False)
-        end = [] if eos is None else [eos]
-        target = [*tokenizer.encode(e.target, add_special_tokens=False), *end]
-        if target and len(prompt) + len(target) <= max_tokens:
+        target = [*tokenizer.encode(e.target, add_special_tokens=False), eos]
+        if len(prompt) + len(target) <= max_tokens:
             out.append((prompt + target, len(prompt)))
     return out
 
