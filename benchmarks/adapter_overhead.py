@@ -12,7 +12,9 @@ prompt by prompt so that load changes hit both alike:
   model ``qwen2.5-coder-0.5b`` and for model ``tuned`` (multi-LoRA: one server, both models).
 
 Reported per row: latency p50/p95, and for llama.cpp the prompt tokens evaluated per second and
-the decode speed; then each overhead (adapter p50 / base p50 - 1).
+the decode speed; then each overhead (adapter p50 / base p50 - 1). An adapter can change how
+long the answers are, so llama.cpp's overhead is read from its per-token speeds, and vLLM is
+asked for exactly ``VLLM_TOKENS`` tokens (``ignore_eos``, no stop) so both rows do equal work.
 
     python benchmarks/adapter_overhead.py ADAPTER_FOLDER [--prompts 40] [--vllm]
 """
@@ -42,6 +44,7 @@ from codeslm.types import GenerationRequest
 
 BASE = "qwen2.5-coder-0.5b"
 MAX_TOKENS = 24
+VLLM_TOKENS = 16
 
 
 def prompts(count: int, seed: int) -> list[str]:
@@ -125,8 +128,8 @@ def _ask_vllm(url: str, texts: list[str]) -> dict[str, list[tuple[float, ...]]]:
         for i, text in enumerate(texts):
             order = ["base", "adapter"] if i % 2 == 0 else ["adapter", "base"]
             for name in order:
-                body = {"model": models[name], "prompt": text, "max_tokens": MAX_TOKENS,
-                        "temperature": 0, "stop": ["\n"]}
+                body = {"model": models[name], "prompt": text, "max_tokens": VLLM_TOKENS,
+                        "temperature": 0, "ignore_eos": True}
                 started = time.perf_counter()
                 client.post("/v1/completions", json=body).raise_for_status()
                 rows[name].append((time.perf_counter() - started,))
@@ -144,9 +147,11 @@ def report(backend: str, rows: dict[str, list[tuple[float, ...]]]) -> None:
             line += f"; prompt eval p50 {percentile(pre, 50):.0f} tok/s, decode p50 " \
                     f"{percentile(dec, 50):.1f} tok/s"
         print(line, flush=True)
-    base = percentile([v[0] for v in rows["base"]], 50)
-    tuned = percentile([v[0] for v in rows["adapter"]], 50)
-    print(f"{backend:>9} overhead at p50: {100 * (tuned / base - 1):+.1f}%", flush=True)
+    for i, what in enumerate(("latency", "prompt eval", "decode")[: len(rows["base"][0])]):
+        base = percentile([v[i] for v in rows["base"] if v[i]], 50)
+        tuned = percentile([v[i] for v in rows["adapter"] if v[i]], 50)
+        change = tuned / base - 1 if i == 0 else base / tuned - 1  # speeds: slower is worse
+        print(f"{backend:>9} overhead at p50, {what}: {100 * change:+.1f}%", flush=True)
 
 
 def main() -> None:
