@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -181,18 +182,33 @@ def plan_steps(
 def plan_for(
     llm: Any, old: Sequence[int], new: Sequence[int], refresh: int = 0, held: int | None = None
 ) -> list[Step]:
-    """:func:`plan_steps` with the FIM sentinels (the tokens of a known format's template that
-    are one token in ``llm``'s vocabulary) as the ``fixed`` tokens. A context block's file
-    separators may move: they do not change which part of the prompt the text after them is."""
-    from .. import fim
+    """:func:`plan_steps` with ``llm``'s FIM sentinels (:func:`sentinels`) as the ``fixed``
+    tokens."""
+    return plan_steps(old, new, refresh, held, sentinels(llm).__contains__)
 
-    sentinels = set()
-    for fmt in fim.load_formats().values():
-        for text in (t for t in fmt.detect if t in fmt.template):
-            ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-            if len(ids) == 1:
-                sentinels.add(ids[0])
-    return plan_steps(old, new, refresh, held, sentinels.__contains__)
+
+# Per loaded model, found once: tokenizing them for every keystroke cost ~0.2 ms of the
+# typing path (benchmarks/RESULTS.md, stop 18).
+_SENTINELS: weakref.WeakKeyDictionary[Any, frozenset[int]] = weakref.WeakKeyDictionary()
+
+
+def sentinels(llm: Any) -> frozenset[int]:
+    """The tokens of a known FIM format's template that are one token in ``llm``'s vocabulary
+    (``<|fim_prefix|>``, ``<|fim_suffix|>``, ``<|fim_middle|>`` for Qwen2.5-Coder). A context
+    block's file separators are not among them: moving one does not change which part of the
+    prompt the text after it is."""
+    found = _SENTINELS.get(llm)
+    if found is None:
+        from .. import fim
+
+        ids: set[int] = set()
+        for fmt in fim.load_formats().values():
+            for text in (t for t in fmt.detect if t in fmt.template):
+                one = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+                if len(one) == 1:
+                    ids.add(one[0])
+        found = _SENTINELS[llm] = frozenset(ids)
+    return found
 
 
 def _edits(
@@ -271,10 +287,10 @@ def apply(
     ``llm`` is a llama-cpp-python ``Llama`` whose cache holds the previous prompt (and possibly
     its generation) in sequence 0. Afterwards the cache and ``llm.input_ids`` hold
     ``new[:-1]``, so ``llm.generate(new)`` evaluates only the last token (with ``held``, the
-    old prompt's cached length, they hold less and ``generate`` evaluates the rest). Evaluation
-    runs in
-    batches of ``chunk`` tokens and raises :class:`Cancelled` between them when ``cancel`` is
-    set; the cache is then left holding only the kept prefix, which is always consistent.
+    old prompt's cached length, they hold less and ``generate`` evaluates the rest).
+    Evaluation runs in batches of ``chunk`` tokens and raises :class:`Cancelled` between them
+    when ``cancel`` is set; the cache is then left holding only the kept prefix, which is
+    always consistent.
     """
     import llama_cpp
 

@@ -237,6 +237,44 @@ async def test_the_real_model_reuses_the_window_when_a_context_block_appears(
         await backend.aclose()
 
 
+@pytest.mark.model
+async def test_the_real_model_evaluates_exactly_when_the_cursor_moved_and_a_block_appeared(
+    model_path: Path,
+) -> None:
+    """The cursor moved down two lines (``<|fim_suffix|>`` elsewhere) while a context block
+    appeared: no multi-edit plan reuses text across the moved sentinel, and the answer is the
+    one an exact evaluation gives."""
+    text = (Path(json.__file__).parent / "decoder.py").read_text()
+    cut = text.index("\n", text.index("def JSONObject(") + 120) + 1
+    moved = text.index("\n", text.index("\n", cut) + 1) + 1
+    block = "<|file_sep|>scanner.py\ndef py_make_scanner(context):\n    ...\n"
+
+    def prompt(context: str, at: int) -> str:
+        return (
+            f"<|repo_name|>json\n{context}<|file_sep|>decoder.py\n<|fim_prefix|>"
+            f"{text[cut - 3000 : at]}<|fim_suffix|>{text[at : cut + 1000]}<|fim_middle|>"
+        )
+
+    config = Config()
+    config.completion.kv_reuse = "insert"
+    backend = LlamaCppBackend(config, model_path=model_path)
+    prefix_only = Config()
+    prefix_only.completion.kv_reuse = "prefix"
+    exact = LlamaCppBackend(prefix_only, model_path=model_path)
+    try:
+        await backend.generate(GenerationRequest(prompt=prompt("", cut), max_tokens=4))
+        assert backend._llm is not None
+        fim_ids = {(await backend.tokenize(t))[0] for t in ("<|fim_prefix|>", "<|fim_suffix|>")}
+        assert fim_ids < kvreuse.sentinels(backend._llm)
+        assert (await backend.tokenize("<|file_sep|>"))[0] not in kvreuse.sentinels(backend._llm)
+        request = GenerationRequest(prompt=prompt(block, moved), max_tokens=12, stop=("\n",))
+        answer = await backend.generate(request)
+        assert backend.insertions == 0
+        assert answer.text == (await exact.generate(request)).text
+    finally:
+        await backend.aclose()
+        await exact.aclose()
+
 def test_a_prompt_cached_in_part_keeps_the_evaluated_part_of_its_tail() -> None:
     """A keystroke cancelled the previous request while its suffix was being evaluated: the
     next keystroke reuses the part that was evaluated and evaluates the rest after it."""
