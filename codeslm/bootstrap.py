@@ -9,8 +9,10 @@ repository root. Steps, each skipped when already done so a second run is fast:
    ``GGML_NATIVE`` build crashes at the first decode on some AVX-512 machines; elsewhere it is a
    native build; a ``CMAKE_ARGS`` you set yourself wins);
 3. install codeslm (editable; with the ``dev`` extra for ``test``);
-4. fetch and verify the default model (``codeslm models pull``);
-5. ``quickstart``: a real completion and a real generation, with timings;
+4. fetch and verify the default model (``codeslm models pull``; ``test`` fetches the suite's
+   models instead);
+5. ``quickstart``: ``codeslm doctor`` (which keeps the default or chooses the 0.5B for a small
+   machine, then fetched), a real completion and a real generation, with timings;
    ``test``: install the Debian packages of ``.ci/apt-packages.txt`` when allowed, then pytest.
 """
 
@@ -103,12 +105,14 @@ def codeslm(*args: str, check: bool = True) -> int:
     return subprocess.run(cmd, check=check).returncode
 
 
-def install(extras: str = "") -> None:
+def install(extras: str = "", models: tuple[str, ...] = ()) -> None:
+    """Set up the checkout and fetch ``models`` (default: the configured model)."""
     started = time.perf_counter()
     ensure_venv()
     ensure_llama()
     ensure_codeslm(extras)
-    codeslm("models", "pull")
+    for name in models or ("",):
+        codeslm("models", "pull", *([name] if name else []))
     say(f"installed in {time.perf_counter() - started:.0f} s; activate with: . .venv/bin/activate")
 
 
@@ -135,6 +139,10 @@ def median(values):
 
 def quickstart() -> int:
     install()
+    # The doctor measures this machine and, where the 1.5B default is too big or too slow,
+    # records the 0.5B; the pull then fetches that one (nothing when the default stays).
+    codeslm("doctor")
+    codeslm("models", "pull")
     workdir = Path(tempfile.mkdtemp(prefix="codeslm-quickstart-"))
     sample = workdir / "stats.py"
     sample.write_text(_SAMPLE)
@@ -150,7 +158,6 @@ def quickstart() -> int:
     codeslm("gen", "--stats", "a Python function that checks whether a string is a palindrome, "
             "ignoring case and punctuation")
     say(f"gen took {time.perf_counter() - t:.2f} s")
-    codeslm("doctor")
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
@@ -191,8 +198,10 @@ def ensure_apt_packages() -> None:
 
 
 def test(pytest_args: list[str]) -> int:
-    install("dev,tune")  # tune: tests/tune trains a tiny LoRA (torch==2.13.0, the CPU build)
-    codeslm("models", "pull", "smollm2-135m")  # the no-FIM model of the prefix-only tests
+    # tune: tests/tune trains a tiny LoRA (torch==2.13.0, the CPU build). Models: the suite's
+    # (the 0.5B, not the 1.5B default: tests/conftest.py) and the no-FIM model of the
+    # prefix-only tests.
+    install("dev,tune", models=("qwen2.5-coder-0.5b", "smollm2-135m"))
     ensure_apt_packages()
     cmd = [str(venv_python()), "-m", "pytest", *pytest_args]
     say("$ " + " ".join(cmd))

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from ..session import open_session
-from . import common
+from . import common, doctor_fit
 from .doctor_checks import Check, run_checks
 
 
@@ -15,9 +15,14 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "doctor", parents=parents, help="check the setup and measure speed",
         description="Check that the model is found and verified, the backend loads, FIM tokens "
-        "are detected, and measure tokens/s, ending with a one-line verdict.",
+        "are detected, and measure tokens/s, ending with a one-line verdict. When no model is "
+        "configured, the measurements also choose the default model for this machine: the "
+        "1.5B, or the 0.5B where memory is short or a keystroke would take over 0.6 s "
+        "(recorded; a `model` you set always wins).",
     )
     p.add_argument("--no-speed", action="store_true", help="skip the speed measurement")
+    p.add_argument("--refit", action="store_true",
+                   help="measure again which default model fits this machine (1.5B or 0.5B)")
     p.set_defaults(run=run)
 
 
@@ -30,16 +35,26 @@ def _mark(check: Check, color: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = common.load(args).config
+    fit = doctor_fit.plan(common.load(args), refit=args.refit, speed=not args.no_speed)
+    config = fit.config
     color = common.color_enabled(sys.stdout)
+
+    def show(check: Check) -> None:
+        print(f"{_mark(check, color):>4}  {check.name:<11} {check.detail}", flush=True)
 
     async def body() -> bool:
         healthy = True
+        for note in fit.notes:
+            show(note)
+        measured = None
         async with open_session(config) as session:
             async for check in run_checks(config, session.backend, speed=not args.no_speed):
-                print(f"{_mark(check, color):>4}  {check.name:<11} {check.detail}", flush=True)
+                show(check)
+                measured = check.speed or measured
                 if check.ok is False:
                     healthy = False
+        if measured is not None and fit.decides:
+            show(doctor_fit.decide(measured))  # last: the conclusion of the measurements
         return healthy
 
     return 0 if common.run(body) else 1

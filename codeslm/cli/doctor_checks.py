@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import fim, stats
 from ..backends.base import Backend
-from ..config import Config
+from ..config import Config, machine_fit
 from ..errors import CodeslmError
 from ..types import GenerationRequest, HealthStatus
 
@@ -60,32 +60,35 @@ class TextWrapper:
 
 
 @dataclass(frozen=True, slots=True)
-class Check:
-    """One line of the report. ``ok`` is None for information that is neither good nor bad."""
-
-    name: str
-    ok: bool | None
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
 class Speed:
     prompt_tokens: int
     prefill_tps: float
     decode_tps: float
 
 
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of the report. ``ok`` is None for information that is neither good nor bad;
+    ``speed`` is set on the line of the speed measurement."""
+
+    name: str
+    ok: bool | None
+    detail: str
+    speed: Speed | None = None
+
+
 def verdict(speed: Speed) -> str:
     """One line: what completion latency to expect from the measured speed."""
     cold = 1000 / speed.prefill_tps + 16 / speed.decode_tps
-    warm = 60 / speed.prefill_tps + 16 / speed.decode_tps
-    level = "good" if warm <= 0.6 else "usable" if warm <= 1.5 else "slow"
+    typing = machine_fit.keystroke_seconds(speed.prefill_tps, speed.decode_tps)
+    level = ("good" if typing <= machine_fit.KEYSTROKE_BAR_S
+             else "usable" if typing <= 2.5 * machine_fit.KEYSTROKE_BAR_S else "slow")
     advice = {
         "good": "completions while typing will feel responsive",
         "usable": "fine for invoked completions; automatic ones will lag a little",
         "slow": "use a smaller model or a GPU server (--backend vllm)",
     }[level]
-    return (f"{level}: a 16-token completion takes ~{warm:.1f} s with a warm prompt cache, "
+    return (f"{level}: a keystroke that needs the model takes ~{typing:.2f} s while typing, "
             f"~{cold:.1f} s for a cold 1,000-token prompt; {advice}")
 
 
@@ -146,7 +149,7 @@ async def run_checks(
             measured = await measure_speed(backend)
             yield Check("speed", None, f"prefill {measured.prefill_tps:,.0f} tokens/s, "
                         f"generation {measured.decode_tps:,.1f} tokens/s "
-                        f"({measured.prompt_tokens}-token prompt)")
+                        f"({measured.prompt_tokens}-token prompt)", speed=measured)
             line = verdict(measured)
             # Slow is a finding, not a failure: the setup works, it is just slow here.
             yield Check("verdict", None if line.startswith("slow") else True, line)

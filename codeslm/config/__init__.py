@@ -1,6 +1,7 @@
 """Typed configuration, merged from layered sources with the origin of every value kept.
 
-Precedence, lowest first: built-in defaults < user file (``~/.config/codeslm/config.toml``,
+Precedence, lowest first: built-in defaults < the model ``codeslm doctor`` chose for this machine
+(:mod:`.machine_fit`) < user file (``~/.config/codeslm/config.toml``,
 ``$CODESLM_HOME/config.toml`` or ``$CODESLM_CONFIG``) < project file (the nearest
 ``pyproject.toml`` ``[tool.codeslm]`` or ``.codeslm.toml`` walking up from the working
 directory; ``.codeslm.toml`` wins in the same directory) < ``CODESLM_*`` environment variables

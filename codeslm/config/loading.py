@@ -219,6 +219,11 @@ def load_config(
     layers: list[tuple[str, Mapping[str, Any]]] = []
     files: list[Path] = []
     from .. import paths
+    from . import machine_fit
+
+    fit = machine_fit.layer()  # the doctor's choice for this machine, below every file
+    if fit is not None:
+        layers.append(fit)
 
     user = paths.config_file()
     user_layer = read_toml(user)

@@ -191,7 +191,10 @@ class DaemonConfig:
 class Config:
     """The effective configuration."""
 
-    model: str = "qwen2.5-coder-0.5b"  # a known model name, a .gguf path, or a served model id
+    # A known model name, a .gguf path, or a served model id. The default is registry.DEFAULT_MODEL
+    # (this layer may not import the registry); `codeslm doctor` may choose the 0.5B for a small
+    # machine (codeslm.config.machine_fit), below every file, variable and flag.
+    model: str = "qwen2.5-coder-1.5b"
     # llama-cpp | openai-compatible | vllm | llama-server | ollama | fake
     backend: str = "llama-cpp"
     url: list[str] = field(default_factory=list)  # server endpoints for HTTP backends

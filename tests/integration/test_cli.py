@@ -151,5 +151,5 @@ def test_models_and_config_show(cli_env: dict[str, str], tmp_path: Path) -> None
     assert data["sources"]["completion.max_tokens"].endswith(".codeslm.toml")
     assert data["sources"]["model"] == "environment"
     listed = run(["models"], cli_env, tmp_path)
-    assert listed.returncode == 0 and "qwen2.5-coder-0.5b (default)" in listed.stdout
+    assert listed.returncode == 0 and "qwen2.5-coder-1.5b (default)" in listed.stdout
     assert "not downloaded" in listed.stdout  # the isolated CODESLM_HOME cache is empty

@@ -18,7 +18,7 @@ def write(path: Path, text: str) -> Path:
 
 def test_defaults_when_nothing_is_configured(tmp_path: Path) -> None:
     loaded = load_config(cwd=tmp_path, environ={})
-    assert loaded.config.model == "qwen2.5-coder-0.5b"
+    assert loaded.config.model == "qwen2.5-coder-1.5b"
     assert loaded.config.backend == "llama-cpp"
     assert set(loaded.sources.values()) == {"default"}
     assert loaded.files == []
@@ -49,7 +49,7 @@ def test_project_search_stops_at_the_git_root(tmp_path: Path) -> None:
     write(tmp_path / ".codeslm.toml", 'model = "outside"\n')
     repo = tmp_path / "repo"
     (repo / ".git").mkdir(parents=True)
-    assert load_config(cwd=repo, environ={}).config.model == "qwen2.5-coder-0.5b"
+    assert load_config(cwd=repo, environ={}).config.model == "qwen2.5-coder-1.5b"
 
 
 def test_unknown_key_names_the_file_and_suggests(tmp_path: Path) -> None:

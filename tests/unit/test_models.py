@@ -142,8 +142,11 @@ def test_wrong_slices_never_reach_the_cache(
 def test_known_models_have_consistent_metadata() -> None:
     names = [s.name for s in registry.KNOWN_MODELS]
     assert len(names) == len(set(names)) and registry.DEFAULT_MODEL in names
-    default = registry.find_spec("qwen2.5-coder-0.5b")
-    assert default is not None and default.size == 491_400_064 and len(default.pypi) == 6
+    assert registry.DEFAULT_MODEL == "qwen2.5-coder-1.5b" == registry.find_spec("default").name
+    small = registry.find_spec(registry.SMALL_MODEL)
+    assert small is not None and small.size == 491_400_064 and len(small.pypi) == 6
+    large = registry.find_spec(registry.DEFAULT_MODEL)
+    assert large is not None and large.size == 1_117_320_768 and len(large.pypi) == 22
     assert registry.find_spec("QWEN2.5-CODER-1.5B").name == "qwen2.5-coder-1.5b"
 
 

