@@ -151,7 +151,9 @@ class GitConfig:
     max_diff_tokens: int = 1536
     review_max_findings: int = 20
     hook: bool = True  # CODESLM_GIT_HOOK=0 turns the installed hooks off without uninstalling
-    hook_max_diff_tokens: int = 512  # diff tokens the hook sends: prompt time must fit timeout_s
+    # Diff tokens the hook sends (its prompt must fit timeout_s); 0 = sized for the model: 512
+    # for the 0.5B, 225 for the 1.5B (codeslm.git.ahead.hook_budget).
+    hook_max_diff_tokens: int = 0
     hook_write: str = "message"  # message (ready to save) | comment (suggestion in # lines)
     message_max_tokens: int = 72  # tokens the model may write for a commit message
     map_max_calls: int = 8  # per-file summaries for a diff over the budget (map-reduce)

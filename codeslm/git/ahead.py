@@ -10,6 +10,7 @@ message is the one the hook would have written. :func:`produce` stores it.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -24,6 +25,15 @@ from .repo import GitRepo
 from .style import CommitStyle, learn
 
 PREPARE_TIMEOUT_S = 300.0  # a producer has no user waiting: room for a model to load
+
+# git.hook_max_diff_tokens = 0 (auto): 512 diff tokens is what the 0.5B (a 491 MB file) fits in
+# the hook's 8 s on two cores. Prompt evaluation slows about in proportion to the model file
+# (the 1.5B, 2.27x the file, evaluates 99.5 against 218 tokens/s), so a larger model gets
+# proportionally fewer tokens, never under 128: with 512 the 1.5B gave up at 8 s on 6 of 6
+# commits with the daemon cold (benchmarks/RESULTS.md, issue 15 stop 19).
+AUTO_BUDGET_TOKENS = 512
+AUTO_REFERENCE_BYTES = 491_400_064
+AUTO_MIN_TOKENS = 128
 
 
 @dataclass(slots=True)
@@ -65,9 +75,24 @@ async def hook_message(
     """The message the hook writes for ``plan`` (``deadline``: a ``time.monotonic()`` instant;
     having one is what makes the prompt the hook's: a short file list, the diff cut to fit)."""
     writer = MessageWriter(backend, config, comment_char=plan.comment_char)
-    return await writer.write(
-        plan.changes, plan.style, budget=config.git.hook_max_diff_tokens, deadline=deadline
-    )
+    budget = await hook_budget(config, backend)
+    return await writer.write(plan.changes, plan.style, budget=budget, deadline=deadline)
+
+
+async def hook_budget(config: Config, backend: Backend) -> int:
+    """The hook's diff budget in tokens: ``git.hook_max_diff_tokens``, or for 0 (auto) one
+    sized for the served model's file (see :data:`AUTO_BUDGET_TOKENS`). A function of the
+    settings and the model only, both in the store key, so a preparer and the hook agree."""
+    if config.git.hook_max_diff_tokens > 0:
+        return config.git.hook_max_diff_tokens
+    path = (await backend.model_info()).path
+    try:
+        size = os.path.getsize(path) if path else 0
+    except OSError:
+        size = 0
+    if size <= AUTO_REFERENCE_BYTES:  # unknown (a server's model) or no larger than the 0.5B
+        return AUTO_BUDGET_TOKENS
+    return max(AUTO_MIN_TOKENS, AUTO_BUDGET_TOKENS * AUTO_REFERENCE_BYTES // size)
 
 
 def remember(plan: Plan, result: MessageResult, model: str) -> Prepared:

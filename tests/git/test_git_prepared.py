@@ -50,7 +50,7 @@ def test_the_key_follows_everything_the_prompt_is_made_of(repo: Repo) -> None:
     # Settings the hook uses only after the model answered do not change it.
     assert _key(git, Config(git=type(config.git)(timeout_s=30.0, hook_write="comment"))) == key
     assert _key(git, config, comment_char=";") != key
-    assert _key(git, Config(model="qwen2.5-coder-1.5b")) != key
+    assert _key(git, Config(model="qwen2.5-coder-0.5b")) != key
     assert _key(git, Config(backend="fake")) != key
     assert _key(git, Config(git=type(config.git)(hook_max_diff_tokens=256))) != key
     # Another staged content, or the same content on another base, is another key.
