@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 from ..config import Config, effective_threads
 from ..errors import BackendError, CodeslmError
 from ..types import BackendHealth, Chunk, GenerationRequest, HealthStatus, ModelInfo, Usage
-from . import kvreuse, kvstash, llamacpp_model
+from . import kvreuse, llamacpp_model
 from .base import Backend
+from .kvcache import PromptCache
 from .llamacpp_model import Cancelled as _Cancelled
 from .llamacpp_model import import_llama as _import_llama
 from .stops import StopMatcher
@@ -67,16 +68,13 @@ class LlamaCppBackend(Backend):
         self._chat_formatter: Any = None
         self._token_table: TokenTable | None = None  # built on the first constrained request
         self.load_seconds: float | None = None
-        self._insertion = llamacpp_model.kv_insertion(config)
-        self._refresh = max(0, config.completion.kv_refresh_tokens)
         # Prompt batches between cancellation checks: small enough that a superseded request
         # stops within a fraction of a second, large enough to keep prefill throughput.
         self._cancel_chunk = max(16, min(config.n_batch, 128))
         self.threads = ThreadAdapter.for_config(config)
-        self._last_prompt: list[int] | None = None  # the prompt whose KV cache is held
-        self.stash = kvstash.PromptStash(config.completion.kv_stash_slots)
+        self.cache = PromptCache(config, cancel_chunk=self._cancel_chunk)
+        self.stash = self.cache.stash
         self.keeps_prompts = self.stash.slots > 0
-        self.insertions = 0  # requests served by KV insertion (doctor, benchmarks)
         # (finish_reason, Usage) of recent requests, newest last, including cancelled ones the
         # consumer never saw end: benchmarks read it to measure work wasted on cancellations.
         self.history: collections.deque[tuple[str, Usage]] = collections.deque(maxlen=64)
@@ -85,6 +83,11 @@ class LlamaCppBackend(Backend):
     def model_name(self) -> str | None:
         """The model's name (None until it is known: given, resolved or loaded)."""
         return self._model_name
+
+    @property
+    def insertions(self) -> int:
+        """Requests served by KV insertion (doctor, benchmarks)."""
+        return self.cache.insertions
 
     @property
     def load_error(self) -> CodeslmError | None:
@@ -253,38 +256,6 @@ class LlamaCppBackend(Backend):
                 llm.cancel_flag = None
             put(_DONE)
 
-    def _reuse_cache(self, llm: Any, tokens: list[int], cancel: threading.Event) -> int:
-        """Prepare the KV cache for ``tokens``; return how many prompt tokens it will reuse.
-
-        With ``completion.kv_reuse = "insert"`` an edit in the middle of the previous prompt
-        (a keystroke before ``<|fim_suffix|>``) keeps the cached text after it as well
-        (:mod:`.kvreuse`); otherwise llama-cpp-python's prefix reuse in ``generate`` does the
-        work. First, a stashed cache that fits better is brought back (:mod:`.kvstash`).
-        """
-        last = self._last_prompt
-        held = None  # a cancelled request's prompt is cached only in part: this much of it
-        if last is not None and not kvreuse.holds(llm, last):
-            held = kvreuse.common_prefix(llm.input_ids[: llm.n_tokens].tolist(), last)
-        # Planned once: the stash needs to know what survives; applied unless it swaps prompts.
-        insert = self._insertion and last is not None and len(last) > 1
-        steps = kvreuse.plan_for(llm, last, tokens, self._refresh, held) if insert and last else []
-        kept = len(tokens) - kvreuse.evaluated_by(steps, tokens, held) if steps else 0
-        previous = self.stash.switch(llm, tokens, last, kept)
-        self._last_prompt = None  # invalid until this request's prompt is in the cache
-        if previous is not last:  # a stashed prompt came back: plan from it, if it is whole
-            held = None
-            whole = previous is not None and len(previous) > 1 and kvreuse.holds(llm, previous)
-            steps = kvreuse.plan_for(llm, previous or [], tokens, self._refresh) if whole else []
-        if self._insertion and steps:
-            try:
-                for plan, prompt in steps:
-                    kvreuse.apply(llm, plan, prompt, cancel, self._cancel_chunk, held)
-            except kvreuse.Cancelled:
-                raise _Cancelled from None
-            self.insertions += 1
-            return len(tokens) - kvreuse.evaluated_by(steps, tokens, held)
-        return kvreuse.common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
-
     def _tokens_by_text(self, llm: Any) -> TokenTable:
         """The vocabulary indexed by text (about 0.3 s for 150k tokens, once per model)."""
         if self._token_table is None:
@@ -321,7 +292,7 @@ class LlamaCppBackend(Backend):
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         vocab = llm._model.vocab
         sampled = self._sampled(llm, request, tokens)
-        self._last_prompt = tokens
+        self.cache.holding(tokens)
         generated = 0
         finish = "length"
         for token in sampled:
@@ -367,7 +338,10 @@ class LlamaCppBackend(Backend):
         max_tokens = llamacpp_model.room_for(llm, tokens, request.max_tokens)
         llm.cancel_flag = cancel
         self.threads.adapt(llm)
-        cached = self._reuse_cache(llm, tokens, cancel)
+        try:
+            cached = self.cache.prepare(llm, tokens, cancel)
+        except kvreuse.Cancelled:
+            raise _Cancelled from None
         self._prompt_usage = Usage(prompt_tokens=len(tokens), cached_prompt_tokens=cached)
         return tokens, extra_stops, max_tokens, cached
 
