@@ -390,7 +390,7 @@ def _report(session: dict[str, Any], events: list[dict[str, Any]], result: Repla
     report = {
         "commit": git_commit(),
         "machine": machine(),
-        "model": args.model or "default (qwen2.5-coder-0.5b)",
+        "model": args.model or "default (the config's)",
         "backend": args.backend or "default (llama-cpp)",
         "settings": {"debounce_ms": args.debounce_ms, "debounce_max_ms": args.debounce_max_ms,
                      "editor_warm_ms": args.editor_warm_ms},
