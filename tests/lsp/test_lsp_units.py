@@ -119,9 +119,9 @@ def test_settings_rebuild_the_backend_only_when_needed() -> None:
     services.reconfigure(editor={"lsp.debounce_ms": 10})
     assert services.engine is not first_engine and len(built) == 1  # same backend
     assert services.config.lsp.debounce_ms == 10
-    services.reconfigure(editor={"model": "qwen2.5-coder-1.5b"})
+    services.reconfigure(editor={"model": "qwen2.5-coder-0.5b"})
     _ = services.engine
-    assert len(built) == 2 and built[-1].model == "qwen2.5-coder-1.5b"
+    assert len(built) == 2 and built[-1].model == "qwen2.5-coder-0.5b"
 
 
 def test_item_range_follows_a_core_replacement_on_the_cursor_line() -> None:
