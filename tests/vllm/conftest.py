@@ -58,6 +58,17 @@ class VllmServer:
         return total
 
 
+# The suite's model (the 1.5B default would need its own conversion and twice the memory).
+TEST_MODEL = "qwen2.5-coder-0.5b"
+
+
+def write_config(path: Path) -> Path:
+    """A config file that names only the suite's model."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'model = "{TEST_MODEL}"\n')
+    return path
+
+
 def serve_env(config: Path) -> dict[str, str]:
     """The server's environment: real caches, no user settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
@@ -85,8 +96,7 @@ def vllm_python() -> Path:
 @contextlib.contextmanager
 def running_server(config_dir: Path, *extra: str, port: int = 0) -> Iterator[VllmServer]:
     """``codeslm serve --backend vllm --port PORT EXTRA...`` until the block ends."""
-    config = config_dir / "config.toml"
-    config.write_text("")
+    config = write_config(config_dir / "config.toml")
     argv = [sys.executable, "-m", "codeslm", "serve", "--backend", "vllm", "--port", str(port)]
     process = subprocess.Popen(
         [*argv, *extra],
@@ -146,7 +156,9 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer
 
 
 def client_env(home: Path) -> dict[str, str]:
-    """Environment for codeslm client commands: a private home, the test session's settings."""
+    """Environment for codeslm client commands: a private home (its config names the suite's
+    model, below any project file), the test session's settings."""
+    write_config(home / "config.toml")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
     env.update({"CODESLM_HOME": str(home), "NO_COLOR": "1"})
     for name in ("CODESLM_DAEMON_ENABLED", "CODESLM_RUNTIME_DIR"):

