@@ -202,6 +202,18 @@ async def test_the_real_model_reuses_the_text_after_the_window_moved_on(model_pa
         await backend.aclose()
 
 
+# A definition from another file, as the context builder puts it before the current file.
+SCANNER_BLOCK = "<|file_sep|>scanner.py\ndef py_make_scanner(context):\n    ...\n"
+
+
+def _decoder_prompt(context: str, before: str, after: str) -> str:
+    """A PSM prompt for json/decoder.py with ``context`` blocks before it."""
+    return (
+        f"<|repo_name|>json\n{context}<|file_sep|>decoder.py\n<|fim_prefix|>"
+        f"{before}<|fim_suffix|>{after}<|fim_middle|>"
+    )
+
+
 @pytest.mark.model
 async def test_the_real_model_reuses_the_window_when_a_context_block_appears(
     model_path: Path,
@@ -210,13 +222,10 @@ async def test_the_real_model_reuses_the_window_when_a_context_block_appears(
     keystroke are evaluated (with their refreshed tokens), not the window after the block."""
     text = (Path(json.__file__).parent / "decoder.py").read_text()
     cut = text.index("\n", text.index("def JSONObject(") + 120) + 1
-    block = "<|file_sep|>scanner.py\ndef py_make_scanner(context):\n    ...\n"
+    block = SCANNER_BLOCK
 
     def prompt(context: str, extra: str) -> str:
-        return (
-            f"<|repo_name|>json\n{context}<|file_sep|>decoder.py\n<|fim_prefix|>"
-            f"{text[cut - 3000 : cut]}{extra}<|fim_suffix|>{text[cut : cut + 1000]}<|fim_middle|>"
-        )
+        return _decoder_prompt(context, text[cut - 3000 : cut] + extra, text[cut : cut + 1000])
 
     config = Config()
     config.completion.kv_reuse = "insert"
@@ -247,13 +256,10 @@ async def test_the_real_model_evaluates_exactly_when_the_cursor_moved_and_a_bloc
     text = (Path(json.__file__).parent / "decoder.py").read_text()
     cut = text.index("\n", text.index("def JSONObject(") + 120) + 1
     moved = text.index("\n", text.index("\n", cut) + 1) + 1
-    block = "<|file_sep|>scanner.py\ndef py_make_scanner(context):\n    ...\n"
+    block = SCANNER_BLOCK
 
     def prompt(context: str, at: int) -> str:
-        return (
-            f"<|repo_name|>json\n{context}<|file_sep|>decoder.py\n<|fim_prefix|>"
-            f"{text[cut - 3000 : at]}<|fim_suffix|>{text[at : cut + 1000]}<|fim_middle|>"
-        )
+        return _decoder_prompt(context, text[cut - 3000 : at], text[at : cut + 1000])
 
     config = Config()
     config.completion.kv_reuse = "insert"
