@@ -54,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
                 if check.ok is False:
                     healthy = False
         if measured is not None and fit.decides:
-            show(doctor_fit.decide(measured))  # last: the conclusion of the measurements
+            decided = doctor_fit.decide(measured)
+            show(decided)  # last: the conclusion of the measurements
+            healthy = healthy and decided.ok is not False
         return healthy
 
     return 0 if common.run(body) else 1

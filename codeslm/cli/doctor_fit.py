@@ -49,9 +49,9 @@ def plan(loaded: LoadedConfig, *, refit: bool, speed: bool) -> FitPlan:
     large = dataclasses.replace(config, model=machine_fit.LARGE)
     memory = _memory_verdict()
     if memory is not None:
-        fit = _record(machine_fit.SMALL, memory)
-        small = dataclasses.replace(config, model=fit.model)
-        return FitPlan(small, (_announce(fit, chosen=True),))
+        recorded = _record(machine_fit.SMALL, memory)
+        small = dataclasses.replace(config, model=machine_fit.SMALL)
+        return FitPlan(small, (_announce(recorded, chosen=True),))
     return FitPlan(large, decides=speed)
 
 
@@ -83,13 +83,22 @@ def _memory_verdict() -> str | None:
     return f"{available:.1f} GiB of memory free, the 1.5B needs about {needed:.1f}"
 
 
-def _record(model: str, reason: str) -> machine_fit.Fit:
+def _record(model: str, reason: str) -> tuple[machine_fit.Fit, str | None]:
+    """The choice, written down; with why it could not be (a read-only or full disk)."""
     fit = machine_fit.Fit(model, reason, time.strftime("%Y-%m-%d %H:%M"))
-    machine_fit.write(fit)
-    return fit
+    try:
+        machine_fit.write(fit)
+    except OSError as exc:
+        return fit, f"{machine_fit.record_path()}: {exc.strerror or exc}"
+    return fit, None
 
 
-def _announce(fit: machine_fit.Fit, *, chosen: bool) -> Check:
+def _announce(recorded: tuple[machine_fit.Fit, str | None], *, chosen: bool) -> Check:
+    fit, error = recorded
+    if error is not None:
+        return Check("fit", False, f"{fit.model} fits this machine ({fit.reason}), but the "
+                     f"choice could not be recorded ({error}); set `model = \"{fit.model}\"` "
+                     "in your config instead")
     if not chosen:
         return Check("fit", True, f"{fit.model} fits this machine ({fit.reason})")
     return Check("fit", None, f"this machine is too small for {machine_fit.LARGE} ({fit.reason}): "

@@ -139,3 +139,16 @@ def test_the_default_missing_beside_a_cached_small_model_says_how_to_keep_it() -
         resolve.resolve(registry.DEFAULT_MODEL)
     assert 'keep the qwen2.5-coder-0.5b you have: put `model = "qwen2.5-coder-0.5b"`' in (
         beside.value.hint or "")
+
+
+def test_a_choice_that_cannot_be_recorded_says_so_and_what_to_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def full(fit: machine_fit.Fit) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(machine_fit, "write", full)
+    shown = doctor_fit.decide(Speed(318, 50.0, 15.0))
+    assert shown.ok is False and "No space left on device" in shown.detail
+    assert 'set `model = "qwen2.5-coder-0.5b"` in your config' in shown.detail
+    assert machine_fit.read() is None
