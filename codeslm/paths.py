@@ -41,6 +41,16 @@ def models_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP)) / "models"
 
 
+def kv_dir() -> Path:
+    """Directory of KV caches kept on disk (:mod:`codeslm.backends.kvheads`), per model."""
+    home = _home()
+    if home is not None:
+        return home / "kv"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP)) / "kv"
+
+
 def data_dir() -> Path:
     """Directory for persistent state such as the workspace index databases."""
     home = _home()

@@ -57,6 +57,10 @@ class GenerationRequest:
     ``warm`` marks a request made only to fill the backend's prompt cache ahead of the user
     (its output is thrown away): a backend that schedules requests runs it last and cancels it
     for any real request; others simply serve it.
+
+    ``keep_head`` says that the messages before the last one recur across requests and
+    processes (a fixed instruction and worked example): a local backend may keep their KV
+    cache on disk, so that a model loaded cold skips evaluating them. Others ignore it.
     """
 
     prompt: str | None = None
@@ -71,6 +75,7 @@ class GenerationRequest:
     cache_key: str | None = None
     first_identifier: tuple[str, ...] = ()
     warm: bool = False
+    keep_head: bool = False
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (not self.messages):

@@ -82,51 +82,64 @@ class PromptStash:
             # Out of the list before saving: a full stash drops its oldest entry to make room,
             # which may be this one.
             self.entries.remove(best)
-            self._save(llm, held, prompt)
+            self.keep(llm, held, prompt)
             self._restore(llm, best)
             self.restores += 1
             log.debug("stash: %d held tokens out, %d back in", len(held), len(best.held))
             return best.prompt
         if len(held) >= MIN_TOKENS and here < len(held) // 2:
-            self._save(llm, held, prompt)
+            self.keep(llm, held, prompt)
             log.debug(
                 "stash: %d held tokens saved (%d shared with the next prompt)", len(held), here
             )
         return prompt
 
-    def _save(self, llm: Any, held: list[int], prompt: list[int] | None) -> None:
+    def keep(self, llm: Any, held: list[int], prompt: list[int] | None) -> None:
         """Copy sequence 0's cache into the stash (dropping the oldest entry when full, and
         any entry this one covers)."""
-        import llama_cpp
-
         if len(held) < MIN_TOKENS:
             return
-        ctx = llm._ctx.ctx
-        size = int(llama_cpp.llama_state_seq_get_size(ctx, _MAIN_SEQ))
-        state = (ctypes.c_uint8 * size)()
-        written = int(llama_cpp.llama_state_seq_get_data(ctx, state, size, _MAIN_SEQ))
-        if written <= 0:
+        copied = copy_out(llm)
+        if copied is None:
             return
+        state, size = copied
         self.entries = [e for e in self.entries if common_prefix(e.held, held) < len(e.held)]
-        self.entries.append(Entry(held, list(prompt) if prompt else None, state, written))
+        self.entries.append(Entry(held, list(prompt) if prompt else None, state, size))
         del self.entries[: max(0, len(self.entries) - self.slots)]
 
     @staticmethod
     def _restore(llm: Any, entry: Entry) -> None:
-        """Replace sequence 0's cache with ``entry``'s. If llama.cpp refuses (no room), the
-        sequence is left empty, which is always consistent: the prompt is then evaluated."""
-        import llama_cpp
-
-        ctx = llm._ctx.ctx
-        mem = llama_cpp.llama_get_memory(ctx)
-        llama_cpp.llama_memory_seq_rm(mem, _MAIN_SEQ, -1, -1)
-        llm.n_tokens = 0
-        if llama_cpp.llama_state_seq_set_data(ctx, entry.state, entry.size, _MAIN_SEQ) <= 0:
-            llama_cpp.llama_memory_seq_rm(mem, _MAIN_SEQ, -1, -1)
-            return
-        llm.input_ids[: len(entry.held)] = entry.held
-        llm.n_tokens = len(entry.held)
+        copy_in(llm, entry.state, entry.size, entry.held)
 
     def clear(self) -> None:
         """Forget every entry (the model or its context is gone)."""
         self.entries.clear()
+
+
+def copy_out(llm: Any) -> tuple[Any, int] | None:
+    """Sequence 0's cache as (a ctypes byte array, its size), or None if llama.cpp gave none."""
+    import llama_cpp
+
+    ctx = llm._ctx.ctx
+    size = int(llama_cpp.llama_state_seq_get_size(ctx, _MAIN_SEQ))
+    state = (ctypes.c_uint8 * size)()
+    written = int(llama_cpp.llama_state_seq_get_data(ctx, state, size, _MAIN_SEQ))
+    return (state, written) if written > 0 else None
+
+
+def copy_in(llm: Any, state: Any, size: int, held: Sequence[int]) -> bool:
+    """Replace sequence 0's cache with ``state`` (``held``: the tokens it holds). If llama.cpp
+    refuses it (no room, or data of another model), the sequence is left empty, which is
+    always consistent (the prompt is then evaluated), and False is returned."""
+    import llama_cpp
+
+    ctx = llm._ctx.ctx
+    mem = llama_cpp.llama_get_memory(ctx)
+    llama_cpp.llama_memory_seq_rm(mem, _MAIN_SEQ, -1, -1)
+    llm.n_tokens = 0
+    if llama_cpp.llama_state_seq_set_data(ctx, state, size, _MAIN_SEQ) <= 0:
+        llama_cpp.llama_memory_seq_rm(mem, _MAIN_SEQ, -1, -1)
+        return False
+    llm.input_ids[: len(held)] = held
+    llm.n_tokens = len(held)
+    return True

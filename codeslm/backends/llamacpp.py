@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Config, effective_threads
 from ..errors import BackendError, CodeslmError
 from ..types import BackendHealth, Chunk, GenerationRequest, HealthStatus, ModelInfo, Usage
-from . import kvreuse, llamacpp_model
+from . import kvcache, kvreuse, llamacpp_model
 from .base import Backend
 from .kvcache import PromptCache
 from .llamacpp_model import Cancelled as _Cancelled
@@ -90,6 +90,12 @@ class LlamaCppBackend(Backend):
         return self.cache.insertions
 
     @property
+    def heads_loaded(self) -> int:
+        """Chat prompt heads read from disk instead of evaluated (doctor, benchmarks)."""
+        heads = self.cache.heads
+        return heads.loads if heads is not None else 0
+
+    @property
     def load_error(self) -> CodeslmError | None:
         """Why the model failed to load (the same error every later request gets), or None."""
         return self._load_error
@@ -139,6 +145,10 @@ class LlamaCppBackend(Backend):
             threads,
             self._config.n_ctx,
         )
+        self.cache.refresh = kvcache.refresh_tokens(
+            self._config.completion.kv_refresh_tokens, path.stat().st_size
+        )
+        self.cache.heads = llamacpp_model.head_store(self._config, llm)
         return llm
 
     # -- interface -------------------------------------------------------------------------
@@ -336,10 +346,13 @@ class LlamaCppBackend(Backend):
         prompt tokens the KV cache already holds (made ready for this prompt)."""
         tokens, extra_stops = self._prompt_tokens(llm, request)
         max_tokens = llamacpp_model.room_for(llm, tokens, request.max_tokens)
+        head = 0
+        if request.keep_head and self.cache.heads is not None:
+            head = llamacpp_model.chat_head(llm, self._chat_formatter, request, tokens)
         llm.cancel_flag = cancel
         self.threads.adapt(llm)
         try:
-            cached = self.cache.prepare(llm, tokens, cancel)
+            cached = self.cache.prepare(llm, tokens, cancel, head=head)
         except kvreuse.Cancelled:
             raise _Cancelled from None
         self._prompt_usage = Usage(prompt_tokens=len(tokens), cached_prompt_tokens=cached)

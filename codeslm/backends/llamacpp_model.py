@@ -4,6 +4,7 @@ model (tokens, chat template). Used by :mod:`.llamacpp`; nothing here starts a t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -14,6 +15,7 @@ from ..config import Config
 from ..errors import BackendUnavailable, ConfigError, ContextTooLong, ModelCorrupt
 from ..types import GenerationRequest, ModelInfo
 from . import kvreuse
+from .kvheads import HeadStore, model_key
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +179,27 @@ def chat_tokens(
         else ([formatted.stop] if formatted.stop else [])
     )
     return tokenize(llm, formatted.prompt), [str(s) for s in stops]
+
+
+def chat_head(llm: Any, formatter: Any, request: GenerationRequest, tokens: list[int]) -> int:
+    """How many leading ``tokens`` of a chat request hold its messages before the last one
+    (the head that ``keep_head`` says recurs); 0 for a request with fewer than two."""
+    if formatter is None or len(request.messages) < 2:
+        return 0
+    earlier = dataclasses.replace(request, messages=request.messages[:-1])
+    head, _ = chat_tokens(llm, formatter, earlier)
+    return kvreuse.common_prefix(head, tokens)
+
+
+def head_store(config: Config, llm: Any) -> HeadStore | None:
+    """Where ``llm``'s chat heads are kept on disk (None when ``kv_head_files`` is 0)."""
+    if config.kv_head_files <= 0:
+        return None
+    from ..paths import kv_dir
+
+    version = str(getattr(import_llama(), "__version__", "?"))
+    key = model_key(str(llm.model_path), getattr(llm, "lora_path", None), version)
+    return HeadStore(kv_dir(), key, limit=config.kv_head_files)
 
 
 def room_for(llm: Any, tokens: list[int], max_tokens: int) -> int:

@@ -30,7 +30,8 @@ class CompletionConfig:
     # With kv_reuse = "insert": tokens right after the edit evaluated again (not reused);
     # without them the answer differed from an exact evaluation in 16 of 20 keystrokes, with 8
     # in 3 of 20 (benchmarks/RESULTS.md, KV insertion).
-    kv_refresh_tokens: int = 8
+    # -1 = auto: 8 for the 0.5B, 16 for larger models (codeslm.backends.kvcache.refresh_tokens).
+    kv_refresh_tokens: int = -1
     # Recent prompts whose KV cache is kept aside (copied out of llama.cpp) when another prompt
     # takes the cache, so that going back costs no prefill: the quick first window and the
     # full one, two editors, a prepared commit message. 0 = off. About 11 MB per 900 tokens
@@ -211,6 +212,10 @@ class Config:
     # originals (1.5B model: 1,880 against 1,286 MiB resident). The model daemon, one
     # long-lived process, always reads the file (benchmarks/RESULTS.md, daemon memory).
     use_mmap: bool = True
+    # Chat prompt heads (the commit message's instruction and example) whose KV cache is kept
+    # on disk per model, so that a cold model skips evaluating them (codeslm.backends.kvheads);
+    # 0 = off.
+    kv_head_files: int = 16
     request_timeout_s: float = 60.0
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     gen: GenConfig = field(default_factory=GenConfig)

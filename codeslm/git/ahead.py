@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from ..backends.base import Backend
 from ..config import Config
+from ..config.machine_fit import SMALL_FILE_BYTES
 from ..errors import InputError
 from .changes import ChangeSet, collect
 from .message import MessageResult, MessageWriter
@@ -32,7 +33,7 @@ PREPARE_TIMEOUT_S = 300.0  # a producer has no user waiting: room for a model to
 # proportionally fewer tokens, never under 128: with 512 the 1.5B gave up at 8 s on 6 of 6
 # commits with the daemon cold (benchmarks/RESULTS.md, issue 15 stop 19).
 AUTO_BUDGET_TOKENS = 512
-AUTO_REFERENCE_BYTES = 491_400_064
+AUTO_REFERENCE_BYTES = SMALL_FILE_BYTES
 AUTO_MIN_TOKENS = 128
 
 

@@ -218,7 +218,12 @@ class MessageWriter:
         stop: tuple[str, ...] = (),
     ) -> str:
         request = GenerationRequest(
-            messages=messages, max_tokens=max_tokens, temperature=0.0, stop=stop, seed=0
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=0.0,
+            stop=stop,
+            seed=0,
+            keep_head=True,  # the instruction and worked example: the same for every commit
         )
         self._calls += 1
         call = self.backend.generate(request)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from codeslm.backends import kvcache
 from codeslm.backends.llamacpp import LlamaCppBackend
+from codeslm.config import Config
 from codeslm.types import GenerationRequest
 
 
@@ -16,6 +19,12 @@ async def evaluated(backend: LlamaCppBackend, prompt: str, max_tokens: int = 4) 
     usage = result.usage
     assert usage.prompt_tokens is not None and usage.cached_prompt_tokens is not None
     return usage.prompt_tokens - usage.cached_prompt_tokens
+
+
+def refresh_of(config: Config, model_path: Path) -> int:
+    """The tokens after an edit that KV insertion evaluates again for this model (the
+    setting, or its automatic value for the model's size)."""
+    return kvcache.refresh_tokens(config.completion.kv_refresh_tokens, model_path.stat().st_size)
 
 
 @contextlib.contextmanager

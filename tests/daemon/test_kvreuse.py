@@ -12,7 +12,7 @@ from codeslm.backends.llamacpp import LlamaCppBackend
 from codeslm.config import Config
 from codeslm.types import GenerationRequest
 
-from .helpers import evaluated, prefill_cancelled_after
+from .helpers import evaluated, prefill_cancelled_after, refresh_of
 
 
 def test_an_insertion_keeps_the_prefix_and_the_tail() -> None:
@@ -145,7 +145,7 @@ async def test_the_real_model_reuses_the_tail_and_returns_to_the_exact_answer(
         assert first[1] == 0
         typed = await ask("    pairs_append(")
         # Only the edit, the refreshed tokens after it and the last token are evaluated.
-        limit = 12 + config.completion.kv_refresh_tokens
+        limit = 12 + refresh_of(config, model_path)
         assert typed[0] - typed[1] <= limit, typed
         back = await ask("    ")
         assert back[0] - back[1] <= limit
@@ -190,7 +190,7 @@ async def test_the_real_model_reuses_the_text_after_the_window_moved_on(model_pa
         async def ask(text: str) -> int:
             return await evaluated(backend, text, max_tokens=8)
 
-        refresh = config.completion.kv_refresh_tokens
+        refresh = refresh_of(config, model_path)
         assert await ask(prompt(start)) > 500
         assert await ask(prompt(moved)) <= refresh + 2
         assert backend.insertions == 1
@@ -232,7 +232,7 @@ async def test_the_real_model_reuses_the_window_when_a_context_block_appears(
     backend = LlamaCppBackend(config, model_path=model_path)
     try:
         block_tokens = len(await backend.tokenize(block))
-        refresh = config.completion.kv_refresh_tokens
+        refresh = refresh_of(config, model_path)
         first = await backend.generate(GenerationRequest(prompt=prompt("", "    pa"), max_tokens=4))
         assert (first.usage.prompt_tokens or 0) > 900
         result = await backend.generate(
@@ -303,7 +303,7 @@ async def test_the_real_model_keeps_typing_cheap_when_every_request_is_cancelled
     starting the suffix over (which never finished while the user kept typing)."""
     config = Config()
     config.completion.kv_reuse = "insert"
-    refresh = config.completion.kv_refresh_tokens
+    refresh = refresh_of(config, model_path)
     backend = LlamaCppBackend(config, model_path=model_path)
     paste = "        # " + "the decoder reads one value at a time and keeps its end " * 6 + "\n"
     try:

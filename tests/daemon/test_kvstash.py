@@ -14,7 +14,7 @@ from codeslm.backends.llamacpp import LlamaCppBackend
 from codeslm.config import Config
 from codeslm.types import GenerationRequest
 
-from .helpers import evaluated, prefill_cancelled_after
+from .helpers import evaluated, prefill_cancelled_after, refresh_of
 
 
 def test_common_prefix() -> None:
@@ -41,7 +41,7 @@ def test_a_cache_that_kv_insertion_will_reuse_is_not_copied_out() -> None:
     tokens = [1, *range(300, 1000)]
     saved: list[list[int]] = []
     stash = kvstash.PromptStash(2)
-    stash._save = lambda llm, held, prompt: saved.append(held)  # type: ignore[method-assign]
+    stash.keep = lambda llm, held, prompt: saved.append(held)  # type: ignore[method-assign]
     assert stash.switch(llm, tokens, held, kept=690) is held
     assert saved == []
     stash.switch(llm, tokens, held)
@@ -113,7 +113,7 @@ async def test_going_back_to_a_displaced_prompt_reuses_its_stashed_cache(model_p
         assert backend.stash.restores == 2
         # Typing at a after b: the stashed cache of a, then KV insertion for the typed word.
         typed = await ask(backend, typed_a)
-        assert typed[0] - typed[1] <= 12 + config.completion.kv_refresh_tokens, typed
+        assert typed[0] - typed[1] <= 12 + refresh_of(config, model_path), typed
         assert backend.stash.restores == 3 and backend.insertions >= 1
         # A restored cache answers as an exact evaluation of the same prompt does.
         assert (await ask(exact, b))[2] == first_b[2]
@@ -166,7 +166,7 @@ async def test_a_prompt_cancelled_while_evaluated_neither_hides_the_stash_nor_is
             await backend.generate(GenerationRequest(prompt=b, max_tokens=4))
         part = int(llm.n_tokens)
         assert 256 <= part < 300
-        assert await evaluated(backend, typed_a) <= 12 + config.completion.kv_refresh_tokens
+        assert await evaluated(backend, typed_a) <= 12 + refresh_of(config, model_path)
         assert backend.stash.restores == 1
         # b's evaluated part was stashed on the way: going back to b starts from it.
         assert await evaluated(backend, b) <= len(await backend.tokenize(b)) - part + 1

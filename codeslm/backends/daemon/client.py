@@ -224,6 +224,7 @@ def describe(status: dict[str, Any], files: runtime.DaemonFiles) -> str:
         f"pid {status.get('pid')}, {status.get('model')}, "
         f"RSS {status.get('rss_mib')} MiB (peak {status.get('peak_rss_mib')}), "
         f"{status.get('requests')} requests + {status.get('warm_requests')} warm-ups, "
-        f"prompt tokens reused {share} ({status.get('kv_insertions')} by KV insertion), "
+        f"prompt tokens reused {share} ({status.get('kv_insertions')} by KV insertion, "
+        f"{status.get('kv_heads_loaded', 0)} prompt heads from disk), "
         f"up {status.get('uptime_s')} s, socket {files.socket}"
     )

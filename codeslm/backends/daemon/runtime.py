@@ -83,6 +83,7 @@ class DaemonSpec:
     adapter: str = ""  # the GGUF LoRA it applies (codeslm tune), resolved in the client
     adaptive_threads: bool = True
     kv_stash: int = 2
+    kv_heads: int = 16
 
     @classmethod
     def from_config(cls, config: Config, model_path: Path, model_name: str) -> DaemonSpec:
@@ -98,6 +99,7 @@ class DaemonSpec:
             adapter=_adapter(config, model_path),
             adaptive_threads=config.adaptive_threads,
             kv_stash=config.completion.kv_stash_slots,
+            kv_heads=config.kv_head_files,
         )
 
     @property
@@ -122,6 +124,7 @@ class DaemonSpec:
                     self.adapter,
                     self.adaptive_threads,
                     self.kv_stash,
+                    self.kv_heads,
                 ),
             )
         )

@@ -53,6 +53,7 @@ class Daemon:
             # One long-lived process: reading the file keeps only the weights llama.cpp uses
             # resident, where a mapping also keeps the originals of the repacked ones.
             use_mmap=False,
+            kv_head_files=spec.kv_heads,
         )
         config.completion.kv_reuse = spec.kv_reuse
         config.completion.kv_refresh_tokens = spec.kv_refresh
@@ -267,6 +268,7 @@ class Daemon:
             "prompt_tokens": self.prompt_tokens,
             "reused_prompt_tokens": self.reused_tokens,
             "kv_insertions": self.backend.insertions,
+            "kv_heads_loaded": self.backend.heads_loaded,
             "kv_reuse": self.spec.kv_reuse,
             "idle_exit_s": self.spec.idle_s,
         }
