@@ -58,6 +58,56 @@ class TextWrapper:
     def _split(self, text):
 '''
 
+# A second, unrelated prompt of about the same length (nothing of it is in the cache after the
+# first), so that the speed is measured twice. Written for codeslm.
+_SPEED_PROMPT_2 = '''from collections import OrderedDict
+from dataclasses import dataclass, field
+from time import monotonic
+
+
+@dataclass
+class Entry:
+    """A cached value with the time it expires (monotonic seconds)."""
+
+    value: object
+    expires: float
+    hits: int = 0
+
+
+@dataclass
+class ExpiringCache:
+    """At most ``capacity`` values, each kept for ``ttl`` seconds; least recently used first
+    to go when full."""
+
+    capacity: int = 128
+    ttl: float = 60.0
+    entries: OrderedDict = field(default_factory=OrderedDict)
+
+    def get(self, key, default=None):
+        entry = self.entries.get(key)
+        if entry is None:
+            return default
+        if entry.expires < monotonic():
+            del self.entries[key]
+            return default
+        entry.hits += 1
+        self.entries.move_to_end(key)
+        return entry.value
+
+    def put(self, key, value):
+        self.entries[key] = Entry(value, monotonic() + self.ttl)
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.capacity:
+            self.entries.popitem(last=False)
+
+    def purge(self):
+        now = monotonic()
+        for key in [k for k, e in self.entries.items() if e.expires < now]:
+            del self.entries[key]
+
+    def stats(self):
+'''
+
 
 @dataclass(frozen=True, slots=True)
 class Speed:
@@ -93,12 +143,27 @@ def verdict(speed: Speed) -> str:
 
 
 async def measure_speed(backend: Backend) -> Speed:
-    """Time one cold prompt and a 48-token generation."""
+    """Time two unrelated cold prompts, each with a 48-token generation, and keep the faster.
+
+    One measurement is at the mercy of whatever else runs for those seconds: two in a row on
+    the same machine gave 0.64 and 0.54 s per keystroke for the 1.5B, on either side of the
+    bar that decides the default model (benchmarks/RESULTS.md, issue 15 stop 20).
+    """
+    first = await _measure_once(backend, _SPEED_PROMPT)
+    second = await _measure_once(backend, _SPEED_PROMPT_2)
+    return min(
+        first,
+        second,
+        key=lambda s: machine_fit.keystroke_seconds(s.prefill_tps, s.decode_tps),
+    )
+
+
+async def _measure_once(backend: Backend, prompt: str) -> Speed:
     result = await backend.generate(
-        GenerationRequest(prompt=_SPEED_PROMPT, max_tokens=48, temperature=0.0)
+        GenerationRequest(prompt=prompt, max_tokens=48, temperature=0.0)
     )
     usage = result.usage
-    prompt_tokens = usage.prompt_tokens or len(await backend.tokenize(_SPEED_PROMPT))
+    prompt_tokens = usage.prompt_tokens or len(await backend.tokenize(prompt))
     ttft = usage.time_to_first_token_s or usage.total_s or 1.0
     total = usage.total_s or ttft
     new_tokens = max(1, prompt_tokens - (usage.cached_prompt_tokens or 0))

@@ -152,3 +152,28 @@ def test_a_choice_that_cannot_be_recorded_says_so_and_what_to_set(
     assert shown.ok is False and "No space left on device" in shown.detail
     assert 'set `model = "qwen2.5-coder-0.5b"` in your config' in shown.detail
     assert machine_fit.read() is None
+
+
+async def test_the_speed_is_measured_twice_on_unrelated_prompts_and_the_faster_kept() -> None:
+    """A busy second on one measurement must not decide the model: the faster of two wins."""
+    from codeslm.backends.base import GenerationResult
+    from codeslm.backends.kvreuse import common_prefix
+    from codeslm.cli import doctor_checks
+    from codeslm.types import GenerationRequest, Usage
+
+    prompts: list[str] = []
+    timings = iter([(4.0, 6.0), (3.0, 4.6)])  # (time to first token, total) per call
+
+    class Timed:
+        async def generate(self, request: GenerationRequest) -> GenerationResult:
+            assert request.prompt is not None
+            prompts.append(request.prompt)
+            first, total = next(timings)
+            usage = Usage(prompt_tokens=320, completion_tokens=48, cached_prompt_tokens=0,
+                          time_to_first_token_s=first, total_s=total)
+            return GenerationResult(text="x", finish_reason="length", usage=usage)
+
+    speed = await doctor_checks.measure_speed(Timed())  # type: ignore[arg-type]
+    assert len(prompts) == 2 and common_prefix(prompts[0].split(), prompts[1].split()) == 0
+    assert speed.prefill_tps == pytest.approx(320 / 3.0)
+    assert speed.decode_tps == pytest.approx(47 / 1.6)
