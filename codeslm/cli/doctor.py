@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import Any
 
+from ..backends.base import Backend
+from ..errors import CodeslmError
 from ..session import open_session
 from . import common, doctor_fit
 from .doctor_checks import Check, run_checks
@@ -34,6 +37,28 @@ def _mark(check: Check, color: bool) -> str:
     return "FAIL" if not color else "\x1b[31mFAIL\x1b[0m"
 
 
+async def _daemon_absent(backend: Backend) -> bool:
+    """Whether ``backend`` is the model daemon's client and no daemon serves its model yet."""
+    from ..backends.daemon import runtime
+    from ..backends.daemon.client import DaemonBackend
+
+    if not isinstance(backend, DaemonBackend):
+        return False
+    try:
+        files = await asyncio.to_thread(backend.files)
+    except CodeslmError:  # the model is missing: the checks say so
+        return False
+    return await asyncio.to_thread(runtime.ping, files) is None
+
+
+async def _stop_daemon(backend: Backend) -> None:
+    from ..backends.daemon import runtime
+    from ..backends.daemon.client import DaemonBackend
+
+    if isinstance(backend, DaemonBackend):
+        await asyncio.to_thread(runtime.stop, backend.files())
+
+
 def run(args: argparse.Namespace) -> int:
     fit = doctor_fit.plan(common.load(args), refit=args.refit, speed=not args.no_speed)
     config = fit.config
@@ -48,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
             show(note)
         measured = None
         async with open_session(config) as session:
+            started_here = fit.decides and await _daemon_absent(session.backend)
             async for check in run_checks(config, session.backend, speed=not args.no_speed):
                 show(check)
                 measured = check.speed or measured
@@ -57,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
             decided = doctor_fit.decide(measured)
             show(decided)  # last: the conclusion of the measurements
             healthy = healthy and decided.ok is not False
+            if started_here and doctor_fit.small_recorded():
+                # The 1.5B was loaded only to be measured, on a machine now found too small for
+                # it: do not leave it holding ~1.3 GiB until the daemon's idle exit.
+                await _stop_daemon(session.backend)
         return healthy
 
     return 0 if common.run(body) else 1

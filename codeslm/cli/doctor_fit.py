@@ -68,6 +68,13 @@ def decide(speed: Speed) -> Check:
     return _announce(fit, chosen=True)
 
 
+def small_recorded() -> bool:
+    """Whether this machine's record (what a config without a model now uses) is the small
+    model, as :func:`decide` or the memory check may have written."""
+    fit = machine_fit.read()
+    return fit is not None and fit.model == machine_fit.SMALL
+
+
 def _memory_verdict() -> str | None:
     """Why memory rules out the large model, or None when it fits or cannot be read."""
     from ..runtime.models.registry import find_spec
