@@ -29,9 +29,9 @@ from .kvheads import HeadStore
 
 # completion.kv_refresh_tokens = -1 (auto): tokens after an edit evaluated again, by model size.
 # On 200 HumanEval single-line tasks (two samples) the 1.5B lost 3 tasks on each against exact
-# evaluation with 8, and none with 16, at no latency visible in typing replays; the 0.5B scored
-# the same with 8 and 16 (benchmarks/RESULTS.md, issue 15 stops 19 and 20).
-AUTO_REFRESH_SMALL = 8
+# evaluation with 8, and none with 16, at no latency visible in typing replays. The 0.5B lost
+# 1 and 12 with 8, and 1 and 2 with 16 (benchmarks/RESULTS.md, issue 15 stops 19 and 20).
+AUTO_REFRESH_SMALL = 16
 AUTO_REFRESH_LARGE = 16
 
 

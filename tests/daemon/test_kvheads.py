@@ -91,7 +91,7 @@ async def test_without_head_files_nothing_is_written(model_path: Path) -> None:
 
 
 def test_auto_refresh_depends_on_the_model_file() -> None:
-    assert kvcache.refresh_tokens(-1, SMALL_FILE_BYTES) == kvcache.AUTO_REFRESH_SMALL == 8
+    assert kvcache.refresh_tokens(-1, SMALL_FILE_BYTES) == kvcache.AUTO_REFRESH_SMALL == 16
     assert kvcache.refresh_tokens(-1, 1_117_320_736) == kvcache.AUTO_REFRESH_LARGE == 16
     assert kvcache.refresh_tokens(0, 1_117_320_736) == 0  # a set value wins
     assert kvcache.refresh_tokens(12, SMALL_FILE_BYTES) == 12
