@@ -30,7 +30,7 @@ class CompletionConfig:
     # With kv_reuse = "insert": tokens right after the edit evaluated again (not reused);
     # without them the answer differed from an exact evaluation in 16 of 20 keystrokes, with 8
     # in 3 of 20 (benchmarks/RESULTS.md, KV insertion).
-    # -1 = auto: 8 for the 0.5B, 16 for larger models (codeslm.backends.kvcache.refresh_tokens).
+    # -1 = auto, by model size (codeslm.backends.kvcache.refresh_tokens): now 16 for both models.
     kv_refresh_tokens: int = -1
     # Recent prompts whose KV cache is kept aside (copied out of llama.cpp) when another prompt
     # takes the cache, so that going back costs no prefill: the quick first window and the
