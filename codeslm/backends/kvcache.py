@@ -37,8 +37,8 @@ AUTO_REFRESH_LARGE = 16
 
 def refresh_tokens(setting: int, model_bytes: int) -> int:
     """The refresh for ``completion.kv_refresh_tokens = setting`` and a model file this size:
-    the setting itself when it is 0 or more; for -1 (auto), 8 for a model no larger than the
-    0.5B's file and 16 above it."""
+    the setting itself when it is 0 or more; for -1 (auto), AUTO_REFRESH_SMALL for a model no
+    larger than the 0.5B's file and AUTO_REFRESH_LARGE above it (both 16 since d5c9928)."""
     if setting >= 0:
         return setting
     return AUTO_REFRESH_SMALL if model_bytes <= SMALL_FILE_BYTES else AUTO_REFRESH_LARGE
