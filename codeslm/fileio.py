@@ -203,6 +203,22 @@ def atomic_write(path: Path, text: str, *, expected_old: str | None) -> None:
         raise
 
 
+def replace_file(path: Path, data: bytes) -> None:
+    """Write ``data`` as the whole of ``path`` (a private record: cache, state) through a
+    temporary file beside it and one rename, so a reader or a crash sees the old file or the
+    new one, never half; no temporary file is left behind. The parent folder must exist.
+    OSError when it cannot be written (a full disk, a read-only folder)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".codeslm-tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def _overwrite_in_place(target: Path, data: bytes, old: str | None) -> None:
     """Write ``data`` over ``target``'s own inode (its hard links stay shared). The space is
     reserved first; if the write still fails, the old content is put back."""

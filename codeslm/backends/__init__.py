@@ -72,6 +72,21 @@ def local_backend(config: Config) -> Backend:
     return LlamaCppBackend(config)
 
 
+def prestart(config: Config) -> bool:
+    """Begin loading ``config``'s model in the background when :func:`local_backend` would
+    reach the shared daemon and none serves the model yet; True when a start was begun.
+    Returns at once and never raises (see ``daemon.client.start_in_background``)."""
+    if config.backend != "llama-cpp" or not config.daemon.enabled:
+        return False
+    from .daemon import runtime
+
+    if not runtime.supported():
+        return False
+    from .daemon.client import start_in_background
+
+    return start_in_background(config)
+
+
 def create_backend(config: Config) -> Backend:
     """Instantiate the backend named by ``config.backend``."""
     name = config.backend

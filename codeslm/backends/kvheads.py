@@ -28,11 +28,11 @@ import json
 import logging
 import os
 import struct
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..fileio import replace_file
 from .kvstash import copy_in, copy_out
 
 MIN_HEAD_TOKENS = 64  # shorter heads are cheap to evaluate: not worth a file
@@ -107,7 +107,7 @@ class HeadStore:
         try:
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             data = _MAGIC + _LENGTH.pack(len(header)) + header + body
-            _write_atomically(self.path_for(head), data)
+            replace_file(self.path_for(head), data)
             self._prune()
         except OSError as exc:
             log.info("kv head not kept on disk: %s", exc)
@@ -137,18 +137,6 @@ def _parse(raw: bytes, head: Sequence[int]) -> bytes | None:
     if header.get("sha256") != hashlib.sha256(body).hexdigest() or not body:
         return None
     return body
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".kv")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _mtime(path: Path) -> float:

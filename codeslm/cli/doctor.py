@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from typing import Any
 
 from ..backends.base import Backend
+from ..config import measured_speed
 from ..errors import CodeslmError
 from ..session import open_session
 from . import common, doctor_fit
-from .doctor_checks import Check, run_checks
+from .doctor_checks import Check, Speed, run_checks
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -59,6 +63,16 @@ async def _stop_daemon(backend: Backend) -> None:
         await asyncio.to_thread(runtime.stop, backend.files())
 
 
+async def _keep_speed(backend: Backend, measured: Speed) -> None:
+    """Record the local model's measured speed: the commit-message hook sizes its prompt from
+    it to finish within ``git.timeout_s`` (:mod:`codeslm.config.measured_speed`)."""
+    name = (await backend.model_info()).name
+    try:
+        measured_speed.write(name, measured.prefill_tps, measured.decode_tps)
+    except OSError as exc:  # only the hook's sizing is lost: it keeps its fixed diff budget
+        log.info("the measured speed was not recorded: %s", exc)
+
+
 def run(args: argparse.Namespace) -> int:
     fit = doctor_fit.plan(common.load(args), refit=args.refit, speed=not args.no_speed)
     config = fit.config
@@ -79,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
                 measured = check.speed or measured
                 if check.ok is False:
                     healthy = False
+            if measured is not None and config.backend == "llama-cpp":
+                await _keep_speed(session.backend, measured)
         if measured is not None and fit.decides:
             decided = doctor_fit.decide(measured)
             show(decided)  # last: the conclusion of the measurements

@@ -164,7 +164,15 @@ def _write_message(args: argparse.Namespace, config: Config, deadline: float) ->
     """A prepared message when the store has one (no model, no backend created), else one
     written with the model before ``deadline``."""
     repo = GitRepo.discover()
-    step = start(repo, config, Path(args.message_file), args.source or None)
+
+    def load_early() -> None:
+        # A stored message would make this load unneeded; the daemon then idles out. That is
+        # rare: a preparer keeps the daemon warm, and the store is only known after git's work.
+        from ..backends import prestart
+
+        prestart(config)
+
+    step = start(repo, config, Path(args.message_file), args.source or None, on_write=load_early)
     if isinstance(step, HookOutcome):
         return step
     from ..session import open_session  # only a miss needs a backend (import time counts here)

@@ -12,11 +12,11 @@ Only the rule and the record live here (this layer does no measuring); the docto
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from ..fileio import replace_file
 
 # The family's names (this layer may not import the model registry; a test keeps them equal to
 # registry.DEFAULT_MODEL and registry.SMALL_MODEL).
@@ -89,14 +89,7 @@ def write(fit: Fit) -> Path:
     """Record ``fit`` atomically (a crash leaves the old record or the new one, never half)."""
     path = record_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".machine-fit-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(asdict(fit), fh, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_file(path, json.dumps(asdict(fit), indent=1).encode("utf-8"))
     return path
 
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from ..backends.base import Backend
-from ..config import Config
+from ..config import Config, measured_speed
 from ..config.machine_fit import SMALL_FILE_BYTES
 from ..errors import InputError
 from .changes import ChangeSet, collect
@@ -35,6 +35,8 @@ PREPARE_TIMEOUT_S = 300.0  # a producer has no user waiting: room for a model to
 AUTO_BUDGET_TOKENS = 512
 AUTO_REFERENCE_BYTES = SMALL_FILE_BYTES
 AUTO_MIN_TOKENS = 128
+# The backends that run the model on this machine, whose speed `codeslm doctor` measured.
+_LOCAL_BACKENDS = frozenset({"llama-cpp", "embedded"})
 
 
 @dataclass(slots=True)
@@ -77,7 +79,12 @@ async def hook_message(
     having one is what makes the prompt the hook's: a short file list, the diff cut to fit)."""
     writer = MessageWriter(backend, config, comment_char=plan.comment_char)
     budget = await hook_budget(config, backend)
-    return await writer.write(plan.changes, plan.style, budget=budget, deadline=deadline)
+    speed = None
+    if config.backend in _LOCAL_BACKENDS:  # a server's speed is not this machine's
+        speed = measured_speed.read((await backend.model_info()).name)
+    return await writer.write(
+        plan.changes, plan.style, budget=budget, deadline=deadline, speed=speed
+    )
 
 
 async def hook_budget(config: Config, backend: Backend) -> int:

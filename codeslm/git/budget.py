@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .diff import FileDiff, Hunk
+from .diff import DiffLine, FileDiff, Hunk
 
 Counter = Callable[[str], Awaitable[int]]
 
@@ -59,18 +59,22 @@ async def fit(files: list[FileDiff], budget: int, count: Counter) -> Fitted:
     used = 0
     cut: list[str] = []
     dropped: list[str] = []
+    carry = 0  # what earlier cuts left of their share (a cut ends at a line, or says nothing)
     for file, patch, size, share in zip(files, patches, sizes, shares, strict=True):
         if share >= size:
             parts.append(patch)
             used += size
             continue
-        text = await truncate(file, share, count)
+        allowed = share + carry
+        text = await truncate(file, allowed, count) if share > 0 else ""
+        spent = await count(text) if text else 0
+        carry = allowed - spent if share > 0 else carry
         if not text:
             dropped.append(file.path)
             continue
         cut.append(file.path)
         parts.append(text)
-        used += await count(text)
+        used += spent
     return Fitted("".join(parts), used, total, cut, dropped)
 
 
@@ -132,7 +136,7 @@ async def truncate(file: FileDiff, budget: int, count: Counter) -> str:
             continue
         used += await count(hunk.header + "\n")
         lines = [hunk.header]
-        for line in hunk.lines:
+        for line in _from_first_change(hunk):
             candidate = f"{line.kind}{line.text}\n"
             # Lines are counted one by one: exact, and cheap next to the prompt evaluation.
             size = await count(candidate)
@@ -149,6 +153,16 @@ async def truncate(file: FileDiff, budget: int, count: Counter) -> str:
     if shown < total_changed:
         out.append(_marker(total_changed - shown, file.path))
     return "".join(out)
+
+
+def _from_first_change(hunk: Hunk) -> list[DiffLine]:
+    """The lines of a hunk that is being cut, from its first changed line: the context lines
+    before it would use a small share up and show no change (the ``@@`` line already names
+    the place)."""
+    for i, line in enumerate(hunk.lines):
+        if line.kind != " ":
+            return hunk.lines[i:]
+    return hunk.lines
 
 
 def _marker(hidden: int, path: str) -> str:

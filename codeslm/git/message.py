@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 
 from ..backends.base import Backend
 from ..config import Config
+from ..config.measured_speed import MeasuredSpeed
 from ..errors import InputError
 from ..templates import load_template
 from ..types import ChatMessage, GenerationRequest
@@ -37,6 +38,11 @@ _SUMMARY_TOKENS = 32
 # A small model sometimes goes on to repeat the diff after the message.
 _MESSAGE_STOPS = ("\ndiff --git", "\n--- a/", "\n@@ ", "\nDiff:", "\ndiff:", "\nFiles changed:")
 _FORCED_TYPES = frozenset({"docs", "test", "ci"})  # the paths alone decide these types
+_DIFF_LABEL = "Diff:\n"
+# Sizing the diff from the time left: a subject line is 10-20 tokens; the margin covers
+# writing the message file and leaving the process after the answer.
+_TYPICAL_MESSAGE_TOKENS = 24
+_DEADLINE_MARGIN_S = 0.5
 
 
 @dataclass(slots=True)
@@ -90,8 +96,14 @@ class MessageWriter:
         budget: int | None = None,
         strategy: str = "auto",
         deadline: float | None = None,
+        speed: MeasuredSpeed | None = None,
     ) -> MessageResult:
-        """The message for ``changes``; ``deadline`` is a ``time.monotonic()`` instant."""
+        """The message for ``changes``; ``deadline`` is a ``time.monotonic()`` instant.
+
+        With both ``deadline`` and ``speed`` (the served model's measured speed on this
+        machine), the diff is also cut to what the time left after loading the model can
+        evaluate: a late message is no message, since the hook gives up at its deadline.
+        """
         if strategy not in STRATEGIES:
             raise InputError(f"unknown strategy {strategy!r}", hint=f"one of {STRATEGIES}")
         if changes.empty:
@@ -101,14 +113,9 @@ class MessageWriter:
         template = load_template("commit_message")
         style_text = style.instructions(paths)
         stat = changes.stat(_STAT_LINES if deadline is None else _STAT_LINES_HOOK)
-        # First: a local model loads here, in a worker thread, so a deadline can interrupt it.
-        info = await self.backend.model_info()
-        overhead = await self._prompt_size(template.render(style=style_text, stat=stat, changes=""))
-        room = info.context_length - overhead - self.config.git.message_max_tokens - _MARGIN
-        budget = min(budget or self.config.git.max_diff_tokens, room)
-        if budget <= 0:
-            raise InputError(f"the file list alone ({overhead} tokens) fills the context window")
         notes = list(changes.notes())
+        empty = template.render(style=style_text, stat=stat, changes=_DIFF_LABEL)
+        budget = await self._diff_budget(empty, budget, deadline, speed, notes)
         used, body = await self._changes_text(changes, budget, strategy, deadline, notes)
         messages = template.render(style=style_text, stat=stat, changes=body)
         raw = await self._generate(
@@ -167,6 +174,52 @@ class MessageWriter:
             + (f" and {len(shortened) - 6} more" if len(shortened) > 6 else "")
         )
         return "truncate", _changes_block(fitted.text, True)
+
+    async def _diff_budget(
+        self,
+        empty: tuple[ChatMessage, ...],
+        budget: int | None,
+        deadline: float | None,
+        speed: MeasuredSpeed | None,
+        notes: list[str],
+    ) -> int:
+        """The diff's tokens: ``budget`` (or the configured one) within the context window
+        left by ``empty`` (the prompt without a diff), and within the time left when the speed
+        is known (see :meth:`write`)."""
+        # First: a local model loads here, in a worker thread, so a deadline can interrupt it.
+        info = await self.backend.model_info()
+        overhead = await self._prompt_size(empty)
+        room = info.context_length - overhead - self.config.git.message_max_tokens - _MARGIN
+        if room <= 0:
+            raise InputError(f"the file list alone ({overhead} tokens) fills the context window")
+        budget = min(budget or self.config.git.max_diff_tokens, room)
+        if deadline is None or speed is None:
+            return budget
+        return await self._within_time(budget, empty[-1], speed, deadline, notes)
+
+    async def _within_time(
+        self,
+        budget: int,
+        turn: ChatMessage,
+        speed: MeasuredSpeed,
+        deadline: float,
+        notes: list[str],
+    ) -> int:
+        """``budget``, lowered to the diff tokens that can still be evaluated before
+        ``deadline``, with a typical message generated after them. Only ``turn`` (the change's
+        own message) counts besides the diff: the instruction and worked example before it are
+        the same in every commit, and the llama.cpp backends keep their evaluation on disk."""
+        fixed = await self._prompt_size((turn,))
+        seconds = (deadline - time.monotonic() - _DEADLINE_MARGIN_S
+                   - speed.seconds_for(0, _TYPICAL_MESSAGE_TOKENS))
+        affordable = max(0, int(seconds * speed.prefill_tps) - fixed)
+        if affordable >= budget:
+            return budget
+        notes.append(
+            f"the diff was cut to {affordable} tokens to finish in time "
+            f"(this machine evaluates ~{speed.prefill_tps:.0f} prompt tokens/s)"
+        )
+        return affordable
 
     @staticmethod
     def _scope_hint(style: CommitStyle, paths: list[str]) -> str | None:
@@ -281,6 +334,8 @@ def plain_summary(changes: ChangeSet) -> str:
 
 
 def _changes_block(patches: str, any_sent: bool) -> str:
-    if not any_sent or not patches.strip():
+    if not any_sent:
         return "(no patch text: every changed file is withheld; only the list above is known)"
-    return "Diff:\n" + patches.rstrip("\n")
+    if not patches.strip():
+        return "(no patch text: the patches did not fit; only the list above is known)"
+    return _DIFF_LABEL + patches.rstrip("\n")

@@ -23,12 +23,12 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import BackendUnavailable
+from ..fileio import replace_file
 from . import llama_build
 
 log = logging.getLogger(__name__)
@@ -201,10 +201,8 @@ def remember(model: Path, verdict: Verdict) -> None:
     try:
         path = _store()
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".runtime-checks.", dir=path.parent)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, path)  # readers see the old file or the new one, never half
+        # readers see the old file or the new one, never half
+        replace_file(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
     except OSError as exc:  # a read-only cache only costs a probe at the next start
         log.info("runtime verdict not kept: %s", exc)
 

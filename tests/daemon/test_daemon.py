@@ -191,3 +191,56 @@ def test_a_broken_model_fails_the_start_with_one_line(daemon_env: dict[str, str]
     assert out.returncode == 3, out.stderr  # a model error, not a crash
     assert out.stderr.strip().count("\n") <= 1, out.stderr
     assert out.stderr.startswith("error:")
+
+
+def _staged_repo(path: Path) -> Path:
+    path.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=path, check=True)
+    (path / "app.py").write_text("def add(a, b):\n    return a + b\n")
+    subprocess.run([*git, "add", "-A"], cwd=path, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "add app"], cwd=path, check=True)
+    (path / "app.py").write_text("def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n"
+                                 "    return a - b\n")
+    subprocess.run([*git, "add", "-A"], cwd=path, check=True)
+    return path
+
+
+def test_the_hook_loads_the_model_early_only_when_it_will_write(
+        daemon_env: dict[str, str], tmp_path: Path) -> None:
+    repo = _staged_repo(tmp_path / "repo")
+    message = repo / ".git" / "COMMIT_EDITMSG"
+    # `git commit -m`: the hook writes nothing, and no model is loaded for it.
+    message.write_text("my own message\n")
+    hook = ["hook", "run", "prepare-commit-msg", str(message)]
+    done = subprocess.run([*codeslm_command(), *hook, "message"], cwd=repo, env=daemon_env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and message.read_text() == "my own message\n"
+    assert _daemons() == []
+    # A plain `git commit`: the daemon is started while the change is read, and serves it.
+    message.write_text("\n# Please enter the commit message for your changes.\n")
+    done = subprocess.run([*codeslm_command(), *hook, "--timeout", "120"], cwd=repo,
+                          env=daemon_env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert message.read_text().splitlines()[0].strip(), done.stderr
+    found = _daemons()
+    assert len(found) == 1 and _status(found[0][0])["requests"] == 1
+
+
+def test_an_early_start_begins_once_and_the_next_request_uses_that_daemon(
+        model_path: Path) -> None:
+    from codeslm.backends import prestart
+
+    config = Config(model=str(model_path))
+    config.daemon.enabled = True
+    backend = DaemonBackend(config)
+    try:
+        assert prestart(config) is True  # returns at once, the model loads meanwhile
+        result = asyncio.run(backend.generate(GenerationRequest(prompt="x = ", max_tokens=2)))
+        assert result.text is not None
+        assert len(_daemons()) == 1
+        assert prestart(config) is False  # one answers now: nothing more to start
+        config.daemon.enabled = False
+        assert prestart(config) is False  # the in-process backend has nothing to start early
+    finally:
+        runtime.stop(backend.files())

@@ -1,6 +1,6 @@
 """``codeslm doctor`` and the model daemon it measures through (real daemon, real model): when
 the measurement rejects the large model for this machine, a daemon the doctor started only to
-measure it is stopped; one that was serving before is left alone."""
+measure it is stopped; one that was serving before is left alone. The speed is recorded."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from codeslm.backends.daemon import runtime
 from codeslm.backends.daemon.client import DaemonBackend
 from codeslm.cli import build_parser, doctor, doctor_fit
-from codeslm.config import Config, machine_fit
+from codeslm.config import Config, machine_fit, measured_speed
 
 
 @pytest.fixture
@@ -44,6 +44,9 @@ def test_a_daemon_started_only_to_measure_a_rejected_model_is_stopped(
     fit = machine_fit.read()
     assert fit is not None and fit.model == machine_fit.SMALL
     assert not _serving(measured_too_slow)
+    # The speed it measured is kept for the commit hook, under the model's name.
+    speed = measured_speed.read(DaemonBackend(measured_too_slow).spec().model_name)
+    assert speed is not None and speed.prefill_tps > 0 and speed.decode_tps > 0
 
 
 def test_a_daemon_that_was_serving_before_is_left_alone(measured_too_slow: Config) -> None:

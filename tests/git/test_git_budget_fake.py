@@ -9,6 +9,7 @@ import time
 
 from codeslm.backends.fake import FakeBackend
 from codeslm.config import Config
+from codeslm.config.measured_speed import MeasuredSpeed
 from codeslm.git.budget import fit, render_patch, truncate, units
 from codeslm.git.changes import collect
 from codeslm.git.diff import parse_diff
@@ -117,3 +118,80 @@ async def test_an_answer_about_the_worked_example_is_replaced(repo: Repo) -> Non
         collect(GitRepo(repo.path), Config()), CommitStyle())
     assert result.message == "feat: add 3 files in data"
     assert any("worked example" in n for n in result.notes)
+
+
+def _edited_repo(repo: Repo, files: int = 3) -> GitRepo:
+    """Files of 120 lines each with one change deep inside: every patch opens with context."""
+    body = "".join(f"value_{n} = {n}\n" for n in range(120))
+    for i in range(files):
+        repo.write(f"pkg/conf{i}.py", body)
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "base")
+    for i in range(files):
+        repo.write(f"pkg/conf{i}.py", body.replace("value_60 = 60\n", f"value_60 = {600 + i}\n"
+                                                   + "".join(f"extra_{i}_{k} = {k}\n"
+                                                             for k in range(40))))
+    repo.git("add", "-A")
+    return GitRepo(repo.path)
+
+
+async def test_a_cut_patch_shows_changed_lines_not_just_context(repo: Repo) -> None:
+    files = parse_diff(_edited_repo(repo).diff())
+    count = make_counter(FakeBackend())
+    fitted = await fit(files, 3 * 90, count)
+    # Each share is too small for the three context lines and a change; before, every patch
+    # was dropped and the model saw no diff at all.
+    assert not fitted.dropped_files and len(fitted.cut_files) == 3
+    for i in range(3):
+        assert f"+value_60 = {600 + i}" in fitted.text
+    assert "value_57 = 57" not in fitted.text and fitted.tokens <= 270
+
+
+async def test_what_a_dropped_patch_leaves_goes_to_the_next(repo: Repo) -> None:
+    git = _edited_repo(repo)
+    long_line = "total = " + " + ".join(str(k) for k in range(200)) + "\n"
+    path = repo.path / "pkg/conf0.py"
+    path.write_text(path.read_text().replace("value_60 = 600\n", "value_60 = 60\n" + long_line))
+    repo.git("add", "-A")
+    files = parse_diff(git.diff())
+    count = make_counter(FakeBackend())
+    alone = await truncate(files[1], 90, count)
+    fitted = await fit(files, 3 * 90, count)
+    # conf0's one change is longer than its share: dropped, and its share went on to conf1.
+    assert fitted.dropped_files == ["pkg/conf0.py"]
+    assert fitted.text.count("+extra_1_") > alone.count("+extra_1_")
+    assert fitted.tokens <= 270
+
+
+async def test_the_hook_cuts_the_diff_to_the_time_left(repo: Repo) -> None:
+    git = _big_repo(repo)
+    changes = collect(git, Config())
+    speed = MeasuredSpeed(prefill_tps=100.0, decode_tps=20.0, measured_at="now")
+    # 0.5 s margin + 24 tokens at 20/s = 1.7 s; 3 s leaves ~1.3 s, ~130 tokens for the turn.
+    backend = FakeBackend(["feat: add helpers"])
+    result = await MessageWriter(backend, Config()).write(
+        changes, CommitStyle(), budget=600, deadline=time.monotonic() + 3.0, speed=speed
+    )
+    turn = backend.requests[0].messages[-1].content
+    assert any("to finish in time" in note for note in result.notes)
+    assert await make_counter(backend)(turn) <= 140
+    # With time to spare the budget stands, and without a measured speed nothing changes.
+    for kwargs in ({"speed": speed, "deadline": time.monotonic() + 60}, {"deadline": 1e12}):
+        backend = FakeBackend(["feat: add helpers"])
+        result = await MessageWriter(backend, Config()).write(
+            changes, CommitStyle(), budget=600, **kwargs
+        )
+        assert not any("to finish in time" in note for note in result.notes)
+        assert await make_counter(backend)(backend.requests[0].messages[-1].content) > 500
+
+
+async def test_no_time_for_any_patch_still_sends_the_file_list(repo: Repo) -> None:
+    changes = collect(_big_repo(repo), Config())
+    slow = MeasuredSpeed(prefill_tps=10.0, decode_tps=5.0, measured_at="now")
+    backend = FakeBackend(["feat: add helpers"])
+    result = await MessageWriter(backend, Config()).write(
+        changes, CommitStyle(), budget=600, deadline=time.monotonic() + 6.0, speed=slow
+    )
+    turn = backend.requests[0].messages[-1].content
+    assert "pkg/mod0.py" in turn and "the patches did not fit" in turn
+    assert result.message.startswith("feat")

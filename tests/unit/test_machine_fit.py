@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from codeslm import fileio
 from codeslm.cli import doctor_fit
 from codeslm.cli.doctor_checks import Speed, verdict
 from codeslm.config import load_config, machine_fit
@@ -74,10 +75,10 @@ def test_an_unreadable_record_leaves_the_default(tmp_path: Path, text: str) -> N
 def test_a_failed_write_keeps_the_old_record(monkeypatch: pytest.MonkeyPatch) -> None:
     machine_fit.write(machine_fit.Fit(machine_fit.LARGE, "fast", "2026-12-07 10:00"))
 
-    def broken_dump(*args: object, **kwargs: object) -> None:
+    def full_disk(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(machine_fit.json, "dump", broken_dump)
+    monkeypatch.setattr(fileio.os, "replace", full_disk)
     with pytest.raises(OSError):
         machine_fit.write(machine_fit.Fit(machine_fit.SMALL, "slow", "2026-12-07 11:00"))
     assert machine_fit.read().model == machine_fit.LARGE

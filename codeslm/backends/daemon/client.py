@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ from ...errors import BackendError, BackendUnavailable, CodeslmError
 from ...types import BackendHealth, Chunk, GenerationRequest, HealthStatus, ModelInfo
 from ..base import Backend
 from . import protocol, runtime
+
+log = logging.getLogger(__name__)
 
 
 class DaemonBackend(Backend):
@@ -202,6 +206,34 @@ class DaemonBackend(Backend):
 
     async def aclose(self) -> None:
         """Nothing to release here: the daemon outlives this process on purpose."""
+
+
+def start_in_background(config: Config) -> bool:
+    """Begin starting the daemon for ``config``'s model in a background thread, when none
+    answers, and return at once: True when a start was begun.
+
+    For a caller that knows it will need the model while it still has other work to do (the
+    commit hook reads the staged change meanwhile): the model loads in parallel. Never raises;
+    the request that follows starts or waits for the same daemon (:func:`runtime.ensure_running`
+    lets exactly one process start it) and reports any failure itself.
+    """
+    try:
+        spec = DaemonBackend(config).spec()
+        if runtime.ping(runtime.DaemonFiles.for_key(spec.key)) is not None:
+            return False
+        _check_runtime()
+    except CodeslmError as exc:
+        log.info("the daemon was not started early: %s", exc)
+        return False
+
+    def start() -> None:
+        try:
+            runtime.ensure_running(spec, timeout_s=config.daemon.start_timeout_s)
+        except CodeslmError as exc:  # the request that follows meets it again and reports it
+            log.info("the early daemon start failed: %s", exc)
+
+    threading.Thread(target=start, name="codeslm-daemon-start", daemon=True).start()
+    return True
 
 
 def _check_runtime() -> None:
