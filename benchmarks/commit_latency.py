@@ -291,6 +291,7 @@ def timed_hook(work: Path, env: dict[str, str], base_s: float, message: str) -> 
         "gave_up": "gave up after" in proc.stderr,
         "shortened": bool(over),
         "diff_tokens": int(over.group(1)) if over else None,
+        "cut_to_time": bool(re.search(r"the diff was cut to \d+ tokens to finish in time", shown)),
         "subject": git(work, env, "log", "-1", "--format=%s").stdout.strip(),
         "note": proc.stderr.strip()[:200],
     }
