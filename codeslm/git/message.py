@@ -22,7 +22,7 @@ from ..config import Config
 from ..config.measured_speed import MeasuredSpeed
 from ..errors import InputError
 from ..templates import load_template
-from ..types import ChatMessage, GenerationRequest
+from ..types import ChatMessage, GenerationRequest, Usage
 from .budget import Counter, fit, units
 from .changes import ChangeSet
 from .conventional import normalise, type_for_paths
@@ -87,6 +87,7 @@ class MessageWriter:
         self.count = make_counter(backend)
         self._calls = 0
         self._prompt_tokens = 0
+        self._cut_at_deadline = False
 
     async def write(
         self,
@@ -121,6 +122,8 @@ class MessageWriter:
         raw = await self._generate(
             messages, self.config.git.message_max_tokens, deadline, stop=_MESSAGE_STOPS
         )
+        if self._cut_at_deadline:
+            notes.append("the model's answer was cut at the time limit; its complete lines kept")
         if _copied_example(raw, messages):
             notes.append(
                 "the model described its worked example, not this change; "
@@ -279,18 +282,48 @@ class MessageWriter:
             keep_head=True,  # the instruction and worked example: the same for every commit
         )
         self._calls += 1
-        call = self.backend.generate(request)
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("no time left for the model")
-            result = await asyncio.wait_for(call, remaining)
+        if deadline is None:
+            result = await self.backend.generate(request)
+            text, usage = result.text, result.usage
         else:
-            result = await call
-        if result.usage.prompt_tokens:
-            self._prompt_tokens += result.usage.prompt_tokens
-        log.info("commit message call: %s", result.usage)
-        return result.text
+            cutoff = deadline - _DEADLINE_MARGIN_S
+            text, usage, cut = await _answer_by(self.backend, request, cutoff)
+            self._cut_at_deadline = self._cut_at_deadline or cut
+        if usage.prompt_tokens:
+            self._prompt_tokens += usage.prompt_tokens
+        log.info("commit message call: %s", usage)
+        return text
+
+
+async def _answer_by(
+    backend: Backend, request: GenerationRequest, cutoff: float
+) -> tuple[str, Usage, bool]:
+    """Stream ``request`` until it ends or ``cutoff`` (``time.monotonic()``) comes:
+    (text, accounting, whether it was cut). Cut, the complete lines written so far are kept (a
+    subject line is a message; a body half written is dropped); TimeoutError when not one line
+    is complete. Closing the stream early stops the backend's work on it."""
+    parts: list[str] = []
+    usage = Usage()
+    stream = backend.stream(request)
+    try:
+        while True:
+            remaining = cutoff - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            chunk = await asyncio.wait_for(anext(stream), remaining)
+            parts.append(chunk.text)
+            usage = chunk.usage or usage
+    except StopAsyncIteration:
+        return "".join(parts), usage, False
+    except TimeoutError:
+        text = "".join(parts).lstrip("\n")
+        if "\n" not in text:
+            raise TimeoutError("no time left for the model") from None
+        return text[: text.rindex("\n")], usage, True
+    finally:
+        close = getattr(stream, "aclose", None)  # an async generator: stop its work now
+        if close is not None:
+            await close()
 
 
 _COMMON = frozenset({"their", "with", "from", "that", "this", "into", "when", "them", "each"})

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from codeslm.backends.fake import FakeBackend
 from codeslm.config import Config
 from codeslm.config.measured_speed import MeasuredSpeed
@@ -195,3 +197,23 @@ async def test_no_time_for_any_patch_still_sends_the_file_list(repo: Repo) -> No
     turn = backend.requests[0].messages[-1].content
     assert "pkg/mod0.py" in turn and "the patches did not fit" in turn
     assert result.message.startswith("feat")
+
+
+async def test_an_answer_still_running_at_the_deadline_keeps_its_finished_lines(
+        repo: Repo) -> None:
+    changes = collect(_big_repo(repo), Config())
+    answer = "feat: add helper functions\n\n" + " ".join(["More body text."] * 40)
+    # Each piece takes 20 ms: the subject is done in well under a second, the body is not.
+    backend = FakeBackend([answer], delay_s=0.02)
+    result = await MessageWriter(backend, Config()).write(
+        changes, CommitStyle(), budget=300, deadline=time.monotonic() + 1.5
+    )
+    assert result.message == "feat: add helper functions"
+    assert any("cut at the time limit" in note for note in result.notes)
+    assert backend.cancelled == 1  # the stream was closed, so the backend stopped
+    # Not even a subject line by then: no message (the hook then lets the commit go on).
+    slow = FakeBackend(["feat: add helper functions"], delay_s=0.5)
+    with pytest.raises(TimeoutError):
+        await MessageWriter(slow, Config()).write(
+            changes, CommitStyle(), budget=300, deadline=time.monotonic() + 1.0
+        )
