@@ -54,7 +54,7 @@ async def fit(files: list[FileDiff], budget: int, count: Counter) -> Fitted:
         return Fitted("".join(patches), total, total, [], [])
     shares = _water_fill(sizes, budget)
     if min(s for s, n in zip(shares, sizes, strict=True) if s < n) < _MIN_USEFUL:
-        shares = _smallest_first(sizes, budget)
+        shares = _smallest_first(sizes, budget, _order_for_many(files, sizes))
     parts: list[str] = []
     used = 0
     cut: list[str] = []
@@ -100,12 +100,12 @@ def _water_fill(sizes: list[int], budget: int) -> list[int]:
 _MIN_USEFUL = 24  # tokens: below this a cut patch says nothing; drop it instead
 
 
-def _smallest_first(sizes: list[int], budget: int) -> list[int]:
-    """Shares for too many files to give each a useful part: whole patches, smallest first,
-    then what is left to the next one; the rest get nothing (they stay in the file list)."""
+def _smallest_first(sizes: list[int], budget: int, order: list[int]) -> list[int]:
+    """Shares for too many files to give each a useful part: whole patches in ``order``, then
+    what is left to the next one; the rest get nothing (they stay in the file list)."""
     shares = [0] * len(sizes)
     left = budget
-    for i in sorted(range(len(sizes)), key=lambda i: sizes[i]):
+    for i in order:
         if sizes[i] <= left:
             shares[i] = sizes[i]
             left -= sizes[i]
@@ -113,6 +113,26 @@ def _smallest_first(sizes: list[int], budget: int) -> list[int]:
             shares[i] = left if left >= _MIN_USEFUL else 0
             break
     return shares
+
+
+_BULK_FILES = 20  # a top folder with more changed files than this, and most of them, is bulk
+
+
+def _order_for_many(files: list[FileDiff], sizes: list[int]) -> list[int]:
+    """The order in which :func:`_smallest_first` sends whole patches: smallest first, but
+    after the others the files of a bulk folder (700 test data files beside 2 changed source
+    files: the file list already says "tests/: 700 files added") and patches that change no
+    line (an empty file added: its header says nothing the list does not)."""
+    tops = [f.path.split("/", 1)[0] if "/" in f.path else "" for f in files]
+    counts: dict[str, int] = {}
+    for top in tops:
+        counts[top] = counts.get(top, 0) + 1
+    bulk = {t for t, n in counts.items() if t and n > _BULK_FILES and 2 * n > len(files)}
+
+    def key(i: int) -> tuple[bool, bool, int]:
+        return tops[i] in bulk, files[i].added + files[i].deleted == 0, sizes[i]
+
+    return sorted(range(len(files)), key=key)
 
 
 async def truncate(file: FileDiff, budget: int, count: Counter) -> str:

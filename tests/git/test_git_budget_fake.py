@@ -217,3 +217,17 @@ async def test_an_answer_still_running_at_the_deadline_keeps_its_finished_lines(
         await MessageWriter(slow, Config()).write(
             changes, CommitStyle(), budget=300, deadline=time.monotonic() + 1.0
         )
+
+
+async def test_with_many_files_a_bulk_folder_and_empty_files_go_last(repo: Repo) -> None:
+    for i in range(60):
+        repo.write(f"tests/data/case{i:03}.toml", f"key{i} = {i}\n")
+    repo.write("tests/data/empty.toml", "")
+    repo.write("pkg/app.py", "".join(f"def handler_{n}():\n    return {n}\n" for n in range(6)))
+    repo.git("add", "-A")
+    files = parse_diff(GitRepo(repo.path).diff())
+    fitted = await fit(files, 300, make_counter(FakeBackend()))
+    # The one source file is larger than each data file, and still sent first, whole.
+    assert "def handler_5():" in fitted.text and "pkg/app.py" not in fitted.cut_files
+    assert "key0 = 0" in fitted.text  # then the smallest of the bulk folder
+    assert "tests/data/empty.toml" in fitted.dropped_files
