@@ -344,6 +344,18 @@ def _copied_example(answer: str, messages: tuple[ChatMessage, ...]) -> bool:
     return bool(borrowed)
 
 
+async def evaluate_head(backend: Backend) -> None:
+    """Have ``backend`` evaluate the part of the commit message prompt that every commit shares
+    (the instruction and the worked example), as a recurring head: the llama.cpp backends keep
+    its evaluation on disk, so the first hook run after installing does not pay for it (~2 s
+    for the 1.5B on 2 cores, which the hook's time sizing does not count)."""
+    messages = load_template("commit_message").render(style="", stat="", changes="")
+    await backend.generate(
+        GenerationRequest(messages=messages, max_tokens=1, temperature=0.0, seed=0,
+                          keep_head=True)
+    )
+
+
 def plain_summary(changes: ChangeSet) -> str:
     """A subject made from the file list alone (used when the model's answer is unusable)."""
     files = changes.all_files()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from codeslm import paths
 from codeslm.backends.daemon import runtime
 from codeslm.backends.daemon.client import DaemonBackend
 from codeslm.cli import build_parser, doctor, doctor_fit
@@ -47,6 +48,8 @@ def test_a_daemon_started_only_to_measure_a_rejected_model_is_stopped(
     # The speed it measured is kept for the commit hook, under the model's name.
     speed = measured_speed.read(DaemonBackend(measured_too_slow).spec().model_name)
     assert speed is not None and speed.prefill_tps > 0 and speed.decode_tps > 0
+    # And the commit prompt's head is on disk for the hook's first run.
+    assert list(paths.kv_dir().glob("*/*.kv"))
 
 
 def test_a_daemon_that_was_serving_before_is_left_alone(measured_too_slow: Config) -> None:
