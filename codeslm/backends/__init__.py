@@ -58,12 +58,18 @@ def _load_target(target: str) -> BackendFactory:
     return obj  # type: ignore[return-value]
 
 
-def local_backend(config: Config) -> Backend:
-    """The ``llama-cpp`` backend: the user's shared model daemon where the platform has one
-    and ``[daemon] enabled`` is on, else llama.cpp in this process."""
+def _uses_daemon(config: Config) -> bool:
+    """Whether the ``llama-cpp`` backend reaches the shared daemon for ``config``: the platform
+    has one and ``[daemon] enabled`` is on."""
     from .daemon import runtime
 
-    if config.daemon.enabled and runtime.supported():
+    return config.daemon.enabled and runtime.supported()
+
+
+def local_backend(config: Config) -> Backend:
+    """The ``llama-cpp`` backend: the user's shared model daemon where :func:`_uses_daemon`,
+    else llama.cpp in this process."""
+    if _uses_daemon(config):
         from .daemon.client import DaemonBackend
 
         return DaemonBackend(config)
@@ -76,11 +82,7 @@ def prestart(config: Config) -> bool:
     """Begin loading ``config``'s model in the background when :func:`local_backend` would
     reach the shared daemon and none serves the model yet; True when a start was begun.
     Returns at once and never raises (see ``daemon.client.start_in_background``)."""
-    if config.backend != "llama-cpp" or not config.daemon.enabled:
-        return False
-    from .daemon import runtime
-
-    if not runtime.supported():
+    if config.backend != "llama-cpp" or not _uses_daemon(config):
         return False
     from .daemon.client import start_in_background
 
