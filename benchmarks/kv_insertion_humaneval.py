@@ -11,8 +11,12 @@ through the text after the cursor (a keystroke came while it was evaluated), so 
 reuses that evaluated half, shifted, and evaluates the rest (995f4e8's approximation). The
 modes run in one process, each with its own in-process backend, on the same tasks.
 
+A mode may name its own refresh (tokens after the edit evaluated again): ``insert@32`` runs
+``insert`` with 32, so two refreshes compare side by side in one run; a bare mode uses
+``--refresh``.
+
 Usage: python benchmarks/kv_insertion_humaneval.py [--limit 200] [--seed 1] [--typed 3]
-    [--modes prefix insert partial]
+    [--modes prefix insert insert@32 partial]
 """
 
 from __future__ import annotations
@@ -70,7 +74,14 @@ class CancelMidSuffix:
             del self.llm.eval
 
 
-async def run_mode(mode: str, model: str, tasks, chars: int, refresh: int):  # type: ignore[no-untyped-def]
+def split_mode(spec: str, refresh: int) -> tuple[str, int]:
+    """``"insert@32"`` -> ``("insert", 32)``; a bare mode keeps ``refresh``."""
+    mode, _, own = spec.partition("@")
+    return mode, int(own) if own else refresh
+
+
+async def run_mode(spec: str, model: str, tasks, chars: int, refresh: int):  # type: ignore[no-untyped-def]
+    mode, refresh = split_mode(spec, refresh)
     config = load_config({"model": model}).config
     config.completion.kv_reuse = "insert" if mode == "partial" else mode
     config.completion.kv_refresh_tokens = refresh
@@ -118,7 +129,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--typed", type=int, default=3)
     parser.add_argument("--modes", nargs="+", default=["prefix", "insert"])
-    parser.add_argument("--refresh", type=int, default=8)
+    parser.add_argument("--refresh", type=int, default=-1,
+                        help="tokens after the edit evaluated again; -1: the engine's auto rule")
     parser.add_argument("--max-steps", type=int, default=kvreuse.MAX_STEPS,
                         help="edits one plan may span (1: single insertions only, as before "
                         "8d880ef)")
@@ -134,7 +146,7 @@ def main() -> None:
         started = time.perf_counter()
         results[mode] = asyncio.run(run_mode(mode, args.model, tasks, args.typed, args.refresh))
         passed, lat, ev, ins = results[mode]
-        print(f"{mode:>7}: pass@1 {sum(passed) / len(passed):.3f} ({sum(passed)}/{len(passed)})"
+        print(f"{mode:>9}: pass@1 {sum(passed) / len(passed):.3f} ({sum(passed)}/{len(passed)})"
               f"  typed-keystroke latency p50 {percentile(lat, 50):.2f} s p95 "
               f"{percentile(lat, 95):.2f} s  tokens evaluated p50 {percentile(ev, 50):.0f}"
               f"  insertions {ins}  ({time.perf_counter() - started:.0f} s)", flush=True)

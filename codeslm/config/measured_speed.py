@@ -2,8 +2,10 @@
 
 A command that must finish by a deadline (the commit-message hook: ``git.timeout_s``) sizes its
 prompt from these figures: how many prompt tokens the time left can evaluate, after the answer's
-own generation. Only the doctor measures (two real cold prompts, the faster kept); this module
-only keeps the figures, one entry per model name, in ``<data dir>/measured-speed.json``.
+own generation. The doctor measures (two real cold prompts, the faster kept); where it never ran
+(``codeslm setup``, a model the doctor did not measure) the hook's own first answer is recorded
+instead (:func:`learn`), and the doctor's next measurement replaces it. One entry per model
+name, in ``<data dir>/measured-speed.json``.
 
 The figures are for the local llama.cpp backend (in-process or the daemon) on this machine. A
 missing, unreadable or foreign record reads as "unknown", and the caller keeps its fixed sizes.
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fileio import replace_file
+from ..types import Usage
 
 _FILE = "measured-speed.json"
 _MAX_MODELS = 8  # a few models per machine; the oldest entries go first
@@ -68,6 +71,44 @@ def write(model: str, prefill_tps: float, decode_tps: float) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     replace_file(path, json.dumps(kept, indent=1).encode("utf-8"))
     return path
+
+
+# A generation shorter than this says more about fixed costs than about speed.
+_MIN_LEARN_PROMPT_TOKENS = 32
+_MIN_LEARN_NEW_TOKENS = 4
+
+
+def from_usage(usage: Usage) -> tuple[float, float] | None:
+    """(prefill, decode) tokens per second of one finished generation, from its accounting;
+    None when a timing is missing or it evaluated or generated too little to tell."""
+    if usage.prompt_tokens is None or usage.completion_tokens is None:
+        return None
+    if usage.time_to_first_token_s is None or usage.total_s is None:
+        return None
+    evaluated = usage.prompt_tokens - (usage.cached_prompt_tokens or 0)
+    generated = usage.completion_tokens - 1  # the first token's time is in the prefill's
+    decode_s = usage.total_s - usage.time_to_first_token_s
+    if evaluated < _MIN_LEARN_PROMPT_TOKENS or generated < _MIN_LEARN_NEW_TOKENS:
+        return None
+    if usage.time_to_first_token_s <= 0 or decode_s <= 0:
+        return None
+    return evaluated / usage.time_to_first_token_s, generated / decode_s
+
+
+def learn(model: str, usage: Usage) -> bool:
+    """Record ``model``'s speed from one real generation when nothing is recorded for it yet
+    (a measurement, the doctor's or an earlier one, is never replaced by this). Whether it
+    was recorded; a data directory that cannot be written only loses the record."""
+    if read(model) is not None:
+        return False
+    speed = from_usage(usage)
+    if speed is None:
+        return False
+    try:
+        write(model, *speed)
+    except OSError:
+        return False
+    return True
 
 
 def _entries() -> dict[str, Any]:

@@ -79,12 +79,21 @@ async def hook_message(
     having one is what makes the prompt the hook's: a short file list, the diff cut to fit)."""
     writer = MessageWriter(backend, config, comment_char=plan.comment_char)
     budget = await hook_budget(config, backend)
-    speed = None
+    speed = name = None
     if config.backend in _LOCAL_BACKENDS:  # a server's speed is not this machine's
-        speed = measured_speed.read((await backend.model_info()).name)
-    return await writer.write(
+        name = (await backend.model_info()).name
+        speed = measured_speed.read(name)
+    result = await writer.write(
         plan.changes, plan.style, budget=budget, deadline=deadline, speed=speed
     )
+    through_daemon = config.backend == "llama-cpp" and config.daemon.enabled
+    if name is not None and speed is None and result.usage is not None and through_daemon:
+        # No doctor measured this model here (`codeslm setup`, or the doctor measured the
+        # 1.5B and chose the 0.5B): this answer's timings size the next commit's prompt. Only
+        # through the daemon, which loads the model before it times a request; in this
+        # process the first answer's timings include loading it.
+        measured_speed.learn(name, result.usage)
+    return result
 
 
 async def hook_budget(config: Config, backend: Backend) -> int:

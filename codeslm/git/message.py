@@ -56,6 +56,7 @@ class MessageResult:
     model_calls: int = 0
     prompt_tokens: int = 0
     elapsed_s: float = 0.0
+    usage: Usage | None = None  # the accounting of the call that wrote the message
 
 
 def make_counter(backend: Backend) -> Counter:
@@ -88,6 +89,7 @@ class MessageWriter:
         self._calls = 0
         self._prompt_tokens = 0
         self._cut_at_deadline = False
+        self._last_usage: Usage | None = None
 
     async def write(
         self,
@@ -147,6 +149,7 @@ class MessageWriter:
             self._calls,
             self._prompt_tokens,
             time.perf_counter() - started,
+            self._last_usage,
         )
 
     async def _changes_text(
@@ -291,6 +294,7 @@ class MessageWriter:
             self._cut_at_deadline = self._cut_at_deadline or cut
         if usage.prompt_tokens:
             self._prompt_tokens += usage.prompt_tokens
+        self._last_usage = usage
         log.info("commit message call: %s", usage)
         return text
 

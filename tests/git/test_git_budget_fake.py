@@ -231,3 +231,29 @@ async def test_with_many_files_a_bulk_folder_and_empty_files_go_last(repo: Repo)
     assert "def handler_5():" in fitted.text and "pkg/app.py" not in fitted.cut_files
     assert "key0 = 0" in fitted.text  # then the smallest of the bulk folder
     assert "tests/data/empty.toml" in fitted.dropped_files
+
+
+@pytest.mark.parametrize(("backend_name", "daemon", "learned"), [
+    ("llama-cpp", True, True),  # the daemon times a loaded model: its answer is a measurement
+    ("llama-cpp", False, False),  # in this process the first answer also paid the load
+    ("embedded", True, False),
+])
+async def test_the_hook_records_its_speed_when_no_doctor_measured(
+    repo: Repo, backend_name: str, daemon: bool, learned: bool
+) -> None:
+    from codeslm.config import measured_speed
+    from codeslm.git import ahead
+
+    config = Config()
+    config.backend, config.daemon.enabled = backend_name, daemon
+    plan = ahead.plan(_big_repo(repo), config)
+    assert plan is not None
+    answer = "feat: add helper functions to every module of the package\n"
+    backend = FakeBackend([answer], delay_s=0.01)
+    await ahead.hook_message(plan, config, backend, deadline=time.monotonic() + 60)
+    assert (measured_speed.read("fake") is not None) == learned
+    if learned:  # a measurement is never replaced by a later answer's timings
+        before = measured_speed.read("fake")
+        await ahead.hook_message(plan, config, FakeBackend([answer], delay_s=0.05),
+                                 deadline=time.monotonic() + 60)
+        assert measured_speed.read("fake") == before
