@@ -11,9 +11,11 @@ through the text after the cursor (a keystroke came while it was evaluated), so 
 reuses that evaluated half, shifted, and evaluates the rest (995f4e8's approximation). The
 modes run in one process, each with its own in-process backend, on the same tasks.
 
-A mode may name its own refresh (tokens after the edit evaluated again): ``insert@32`` runs
-``insert`` with 32, so two refreshes compare side by side in one run; a bare mode uses
-``--refresh``.
+A mode may name its own refresh (tokens after the edit evaluated again) and check margin
+(``completion.kv_check_margin``): ``insert@32`` runs ``insert`` with 32, ``insert@16/1.5``
+with 16 and a margin of 1.5, so settings compare side by side in one run; a bare mode uses
+``--refresh`` and no check. ``--json`` writes each task's result per mode, with the margin
+between the two likeliest first tokens where an insertion was checked.
 
 Usage: python benchmarks/kv_insertion_humaneval.py [--limit 200] [--seed 1] [--typed 3]
     [--modes prefix insert insert@32 partial]
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
@@ -74,23 +77,26 @@ class CancelMidSuffix:
             del self.llm.eval
 
 
-def split_mode(spec: str, refresh: int) -> tuple[str, int]:
-    """``"insert@32"`` -> ``("insert", 32)``; a bare mode keeps ``refresh``."""
+def split_mode(spec: str, refresh: int) -> tuple[str, int, float]:
+    """``"insert@32/1.5"`` -> ``("insert", 32, 1.5)``; a bare mode keeps ``refresh``, no
+    check."""
+    spec, _, margin = spec.partition("/")
     mode, _, own = spec.partition("@")
-    return mode, int(own) if own else refresh
+    return mode, int(own) if own else refresh, float(margin or 0)
 
 
 async def run_mode(spec: str, model: str, tasks, chars: int, refresh: int):  # type: ignore[no-untyped-def]
-    mode, refresh = split_mode(spec, refresh)
+    mode, refresh, margin = split_mode(spec, refresh)
     config = load_config({"model": model}).config
     config.completion.kv_reuse = "insert" if mode == "partial" else mode
     config.completion.kv_refresh_tokens = refresh
+    config.completion.kv_check_margin = margin
     config.completion.latency_budget_ms = 0
     config.backend, config.model = "embedded", str(resolve(model).path)  # in-process llama.cpp
     session = open_session(config)
     backend: Any = session.backend  # LlamaCppBackend: its insertions are counted
     engine = session.engine
-    passed, latencies, evaluated, cut = [], [], [], 0
+    passed, latencies, evaluated, margins, cut = [], [], [], [], 0
     options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, use_context=False,
                                 use_cache=False)
     try:
@@ -106,6 +112,7 @@ async def run_mode(spec: str, model: str, tasks, chars: int, refresh: int):  # t
                 cut += cancel.cut
             else:
                 await first
+            backend.cache.last_margin = None
             doc = Document(task.prompt + typed + "\n" + task.suffix, None, "python")
             c = await engine.complete(
                 doc, position_at(doc.text, len(task.prompt) + len(typed)), options)
@@ -113,13 +120,15 @@ async def run_mode(spec: str, model: str, tasks, chars: int, refresh: int):  # t
             result = await asyncio.get_running_loop().run_in_executor(
                 None, lambda m=middle, t=task: run_program(t.program(m), timeout_s=10))
             passed.append(result.passed)
+            margins.append(backend.cache.last_margin)
             latencies.append(c.latency_s)
             evaluated.append(float((c.prompt_tokens or 0) - (c.cached_prompt_tokens or 0)))
     finally:
         await session.aclose()
     if mode == "partial":
         print(f"# partial: {cut} of {len(tasks)} first requests cancelled mid-suffix", flush=True)
-    return passed, latencies, evaluated, backend.insertions
+    print(f"# {spec}: {backend.cache.rechecked} insertions evaluated again exactly", flush=True)
+    return passed, latencies, evaluated, backend.insertions, margins
 
 
 def main() -> None:
@@ -131,6 +140,7 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["prefix", "insert"])
     parser.add_argument("--refresh", type=int, default=-1,
                         help="tokens after the edit evaluated again; -1: the engine's auto rule")
+    parser.add_argument("--json", help="each task's result per mode, to this file")
     parser.add_argument("--max-steps", type=int, default=kvreuse.MAX_STEPS,
                         help="edits one plan may span (1: single insertions only, as before "
                         "8d880ef)")
@@ -145,7 +155,7 @@ def main() -> None:
     for mode in args.modes:
         started = time.perf_counter()
         results[mode] = asyncio.run(run_mode(mode, args.model, tasks, args.typed, args.refresh))
-        passed, lat, ev, ins = results[mode]
+        passed, lat, ev, ins, _ = results[mode]
         print(f"{mode:>9}: pass@1 {sum(passed) / len(passed):.3f} ({sum(passed)}/{len(passed)})"
               f"  typed-keystroke latency p50 {percentile(lat, 50):.2f} s p95 "
               f"{percentile(lat, 95):.2f} s  tokens evaluated p50 {percentile(ev, 50):.0f}"
@@ -158,6 +168,11 @@ def main() -> None:
             only_b = sum(1 for x, y in zip(ra, rb, strict=True) if y and not x)
             print(f"# passed only with {a}: {only_a}; only with {b}: {only_b}")
     print(f"# load after: {machine().split('load avg ')[1]}")
+    if args.json:
+        rows = {mode: [{"task": t.task_id, "passed": p, "margin": m}
+                       for t, p, m in zip(tasks, r[0], r[4], strict=True)]
+                for mode, r in results.items()}
+        Path(args.json).write_text(json.dumps({"seed": args.seed, "modes": rows}, indent=1))
 
 
 if __name__ == "__main__":
