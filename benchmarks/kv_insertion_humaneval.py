@@ -127,7 +127,8 @@ async def run_mode(spec: str, model: str, tasks, chars: int, refresh: int):  # t
         await session.aclose()
     if mode == "partial":
         print(f"# partial: {cut} of {len(tasks)} first requests cancelled mid-suffix", flush=True)
-    print(f"# {spec}: {backend.cache.rechecked} insertions evaluated again exactly", flush=True)
+    print(f"# {spec}: refresh {backend.cache.refresh}, check margin {margin}: "
+          f"{backend.cache.rechecked} insertions evaluated again exactly", flush=True)
     return passed, latencies, evaluated, backend.insertions, margins
 
 
