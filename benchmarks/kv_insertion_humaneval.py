@@ -11,11 +11,9 @@ through the text after the cursor (a keystroke came while it was evaluated), so 
 reuses that evaluated half, shifted, and evaluates the rest (995f4e8's approximation). The
 modes run in one process, each with its own in-process backend, on the same tasks.
 
-A mode may name its own refresh (tokens after the edit evaluated again) and check margin
-(``completion.kv_check_margin``): ``insert@32`` runs ``insert`` with 32, ``insert@16/1.5``
-with 16 and a margin of 1.5, so settings compare side by side in one run; a bare mode uses
-``--refresh`` and no check. ``--json`` writes each task's result per mode, with the margin
-between the two likeliest first tokens where an insertion was checked.
+A mode may name its own refresh (tokens after the edit evaluated again): ``insert@32`` runs
+``insert`` with 32, so two refreshes compare side by side in one run; a bare mode uses
+``--refresh`` (default: the engine's auto rule). ``--json`` writes each task's result per mode.
 
 Usage: python benchmarks/kv_insertion_humaneval.py [--limit 200] [--seed 1] [--typed 3]
     [--modes prefix insert insert@32 partial]
@@ -77,26 +75,23 @@ class CancelMidSuffix:
             del self.llm.eval
 
 
-def split_mode(spec: str, refresh: int) -> tuple[str, int, float]:
-    """``"insert@32/1.5"`` -> ``("insert", 32, 1.5)``; a bare mode keeps ``refresh``, no
-    check."""
-    spec, _, margin = spec.partition("/")
+def split_mode(spec: str, refresh: int) -> tuple[str, int]:
+    """``"insert@32"`` -> ``("insert", 32)``; a bare mode keeps ``refresh``."""
     mode, _, own = spec.partition("@")
-    return mode, int(own) if own else refresh, float(margin or 0)
+    return mode, int(own) if own else refresh
 
 
 async def run_mode(spec: str, model: str, tasks, chars: int, refresh: int):  # type: ignore[no-untyped-def]
-    mode, refresh, margin = split_mode(spec, refresh)
+    mode, refresh = split_mode(spec, refresh)
     config = load_config({"model": model}).config
     config.completion.kv_reuse = "insert" if mode == "partial" else mode
     config.completion.kv_refresh_tokens = refresh
-    config.completion.kv_check_margin = margin
     config.completion.latency_budget_ms = 0
     config.backend, config.model = "embedded", str(resolve(model).path)  # in-process llama.cpp
     session = open_session(config)
     backend: Any = session.backend  # LlamaCppBackend: its insertions are counted
     engine = session.engine
-    passed, latencies, evaluated, margins, cut = [], [], [], [], 0
+    passed, latencies, evaluated, cut = [], [], [], 0
     options = CompletionOptions(mode=CompletionMode.SINGLE_LINE, use_context=False,
                                 use_cache=False)
     try:
@@ -112,7 +107,6 @@ async def run_mode(spec: str, model: str, tasks, chars: int, refresh: int):  # t
                 cut += cancel.cut
             else:
                 await first
-            backend.cache.last_margin = None
             doc = Document(task.prompt + typed + "\n" + task.suffix, None, "python")
             c = await engine.complete(
                 doc, position_at(doc.text, len(task.prompt) + len(typed)), options)
@@ -120,16 +114,14 @@ async def run_mode(spec: str, model: str, tasks, chars: int, refresh: int):  # t
             result = await asyncio.get_running_loop().run_in_executor(
                 None, lambda m=middle, t=task: run_program(t.program(m), timeout_s=10))
             passed.append(result.passed)
-            margins.append(backend.cache.last_margin)
             latencies.append(c.latency_s)
             evaluated.append(float((c.prompt_tokens or 0) - (c.cached_prompt_tokens or 0)))
     finally:
         await session.aclose()
     if mode == "partial":
         print(f"# partial: {cut} of {len(tasks)} first requests cancelled mid-suffix", flush=True)
-    print(f"# {spec}: refresh {backend.cache.refresh}, check margin {margin}: "
-          f"{backend.cache.rechecked} insertions evaluated again exactly", flush=True)
-    return passed, latencies, evaluated, backend.insertions, margins
+    print(f"# {spec}: refresh {backend.cache.refresh}", flush=True)
+    return passed, latencies, evaluated, backend.insertions
 
 
 def main() -> None:
@@ -156,7 +148,7 @@ def main() -> None:
     for mode in args.modes:
         started = time.perf_counter()
         results[mode] = asyncio.run(run_mode(mode, args.model, tasks, args.typed, args.refresh))
-        passed, lat, ev, ins, _ = results[mode]
+        passed, lat, ev, ins = results[mode]
         print(f"{mode:>9}: pass@1 {sum(passed) / len(passed):.3f} ({sum(passed)}/{len(passed)})"
               f"  typed-keystroke latency p50 {percentile(lat, 50):.2f} s p95 "
               f"{percentile(lat, 95):.2f} s  tokens evaluated p50 {percentile(ev, 50):.0f}"
@@ -170,8 +162,7 @@ def main() -> None:
             print(f"# passed only with {a}: {only_a}; only with {b}: {only_b}")
     print(f"# load after: {machine().split('load avg ')[1]}")
     if args.json:
-        rows = {mode: [{"task": t.task_id, "passed": p, "margin": m}
-                       for t, p, m in zip(tasks, r[0], r[4], strict=True)]
+        rows = {mode: [{"task": t.task_id, "passed": p} for t, p in zip(tasks, r[0], strict=True)]
                 for mode, r in results.items()}
         Path(args.json).write_text(json.dumps({"seed": args.seed, "modes": rows}, indent=1))
 

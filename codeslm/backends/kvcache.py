@@ -7,10 +7,7 @@ is and, before a request evaluates its own, makes the cache ready for it, in thi
    text after it too), or, for a request cancelled halfway, from the part that was evaluated;
 2. let the prompt stash (:mod:`.kvstash`) swap in a kept prompt that fits better, and plan
    from that one instead;
-3. apply the plan, or leave llama-cpp-python's own prefix reuse to do the work;
-4. after an insertion, :meth:`PromptCache.check` the model's confidence in its next token:
-   where the two likeliest are close, the approximation may tip the answer, so the text after
-   the edit is evaluated again exactly (``completion.kv_check_margin``).
+3. apply the plan, or leave llama-cpp-python's own prefix reuse to do the work.
 
 A chat prompt whose head recurs (``GenerationRequest.keep_head``) also uses the heads kept on
 disk (:mod:`.kvheads`): before the steps above, a head that neither sequence 0 nor the stash
@@ -58,10 +55,6 @@ class PromptCache:
         self.cancel_chunk = cancel_chunk  # prompt tokens between cancellation checks
         self.stash = kvstash.PromptStash(config.completion.kv_stash_slots)
         self.insertions = 0  # requests served by KV insertion (doctor, benchmarks)
-        self.check_margin = config.completion.kv_check_margin
-        self.rechecked = 0  # insertions evaluated again exactly by check()
-        self.last_margin: float | None = None  # the last insertion's (benchmarks)
-        self._inserted_at: int | None = None  # the kept prefix of this request's insertion
         self._held: list[int] | None = None  # the prompt whose KV cache llama.cpp holds
 
     def holding(self, tokens: list[int]) -> None:
@@ -128,36 +121,5 @@ class PromptCache:
             for plan, prompt in steps:
                 kvreuse.apply(llm, plan, prompt, cancel, self.cancel_chunk, held)
             self.insertions += 1
-            self._inserted_at = steps[0][0].keep
             return len(tokens) - kvreuse.evaluated_by(steps, tokens, held)
         return kvreuse.common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
-
-    def check(self, llm: Any, tokens: list[int]) -> int | None:
-        """After :meth:`prepare` served ``tokens`` by KV insertion: evaluate the last prompt
-        token, and when the logits of the two likeliest next tokens differ by less than
-        :attr:`check_margin`, evaluate everything after the insertion's kept prefix again,
-        exactly. Returns the prompt tokens the cache then reused (the kept prefix), or None
-        when nothing was evaluated again. Either way the cache holds all of ``tokens`` and the
-        logits of the last, so generation samples at once. Raises llamacpp_model.Cancelled
-        when the request is cancelled meanwhile."""
-        keep, self._inserted_at = self._inserted_at, None
-        if keep is None or self.check_margin <= 0:
-            return None
-        llm.eval(tokens[llm.n_tokens :])
-        self.last_margin = _top_two_margin(llm)
-        if self.last_margin >= self.check_margin:
-            return None
-        llm._ctx.kv_cache_seq_rm(0, keep, -1)
-        llm.n_tokens = keep
-        llm.eval(tokens[keep:])
-        self.rechecked += 1
-        return keep
-
-
-def _top_two_margin(llm: Any) -> float:
-    """How far apart the logits of the two likeliest next tokens are, after the last decode."""
-    import numpy as np
-
-    logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
-    second, first = np.partition(logits, -2)[-2:]
-    return float(first - second)

@@ -353,11 +353,8 @@ class LlamaCppBackend(Backend):
         self.threads.adapt(llm)
         try:
             cached = self.cache.prepare(llm, tokens, cancel, head=head)
-            rechecked = self.cache.check(llm, tokens)
         except kvreuse.Cancelled:
             raise _Cancelled from None
-        if rechecked is not None:
-            cached = rechecked
         self._prompt_usage = Usage(prompt_tokens=len(tokens), cached_prompt_tokens=cached)
         return tokens, extra_stops, max_tokens, cached
 

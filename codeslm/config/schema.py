@@ -32,10 +32,6 @@ class CompletionConfig:
     # in 3 of 20 (benchmarks/RESULTS.md, KV insertion).
     # -1 = auto, by model size (codeslm.backends.kvcache.refresh_tokens): now 16 for both models.
     kv_refresh_tokens: int = -1
-    # With kv_reuse = "insert": when the two likeliest first tokens after an insertion are
-    # closer than this (logits), the approximation may tip the answer, and the text after the
-    # edit is evaluated again exactly. 0 = never.
-    kv_check_margin: float = 0.0
     # Recent prompts whose KV cache is kept aside (copied out of llama.cpp) when another prompt
     # takes the cache, so that going back costs no prefill: the quick first window and the
     # full one, two editors, a prepared commit message. 0 = off. About 11 MB per 900 tokens

@@ -156,34 +156,6 @@ async def test_the_real_model_reuses_the_tail_and_returns_to_the_exact_answer(
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("margin", [1e-6, 1e6])
-async def test_an_unsure_insertion_is_evaluated_again_exactly(
-        model_path: Path, margin: float) -> None:
-    """With a check margin no answer reaches (1e6), every insertion is evaluated again after
-    its kept prefix, and the answer is the exact evaluation's; with one every answer clears,
-    the insertion stands. Either way the margin is measured."""
-    answers = {}
-    for mode, check in (("prefix", 0.0), ("insert", margin)):
-        config = Config()
-        config.completion.kv_reuse, config.completion.kv_check_margin = mode, check
-        backend = LlamaCppBackend(config, model_path=model_path)
-        try:
-            await backend.generate(GenerationRequest(prompt=_prompt("    "), max_tokens=4))
-            result = await backend.generate(GenerationRequest(
-                prompt=_prompt("    pairs_append("), max_tokens=12, stop=("\n",)))
-            answers[mode] = result.text
-            new = result.usage.prompt_tokens - result.usage.cached_prompt_tokens
-            if mode == "insert":
-                assert backend.insertions == 1 and backend.cache.last_margin is not None
-                assert backend.cache.rechecked == (1 if margin > 1 else 0)
-                assert (new > 100) == (margin > 1), new  # the suffix again, or only the edit
-        finally:
-            await backend.aclose()
-    if margin > 1:
-        assert answers["insert"] == answers["prefix"]
-
-
-@pytest.mark.model
 async def test_prefix_mode_never_inserts(model_path: Path) -> None:
     config = Config()
     config.completion.kv_reuse = "prefix"

@@ -84,7 +84,6 @@ class DaemonSpec:
     adaptive_threads: bool = True
     kv_stash: int = 2
     kv_heads: int = 16
-    kv_check: float = 0.0
 
     @classmethod
     def from_config(cls, config: Config, model_path: Path, model_name: str) -> DaemonSpec:
@@ -101,7 +100,6 @@ class DaemonSpec:
             adaptive_threads=config.adaptive_threads,
             kv_stash=config.completion.kv_stash_slots,
             kv_heads=config.kv_head_files,
-            kv_check=config.completion.kv_check_margin,
         )
 
     @property
@@ -127,7 +125,6 @@ class DaemonSpec:
                     self.adaptive_threads,
                     self.kv_stash,
                     self.kv_heads,
-                    self.kv_check,
                 ),
             )
         )

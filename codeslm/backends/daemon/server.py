@@ -70,7 +70,6 @@ class Daemon:
         config.completion.kv_reuse = spec.kv_reuse
         config.completion.kv_refresh_tokens = spec.kv_refresh
         config.completion.kv_stash_slots = spec.kv_stash
-        config.completion.kv_check_margin = spec.kv_check
         config.completion.adapter = spec.adapter or "none"  # resolved by the client
         self.backend = LlamaCppBackend(
             config, model_path=Path(spec.model_path), model_name=spec.model_name
