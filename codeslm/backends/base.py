@@ -27,6 +27,11 @@ class Backend(abc.ABC):
     # Whether the backend keeps the caches of several recent prompts (llama.cpp's prompt
     # stash), so that two prompts taking turns do not evaluate each other away.
     keeps_prompts: bool = False
+    # Whether a generation's usage timings measure this machine's model speed alone: a local
+    # model that was loaded before the request was timed (the shared daemon), not a remote
+    # server, nor llama.cpp in this process, whose first request also pays for loading it.
+    # What the commit hook may record as the model's speed (config.measured_speed.learn).
+    times_loaded_local_model: bool = False
 
     @abc.abstractmethod
     def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:

@@ -86,12 +86,10 @@ async def hook_message(
     result = await writer.write(
         plan.changes, plan.style, budget=budget, deadline=deadline, speed=speed
     )
-    through_daemon = config.backend == "llama-cpp" and config.daemon.enabled
-    if name is not None and speed is None and result.usage is not None and through_daemon:
+    unmeasured = speed is None and backend.times_loaded_local_model
+    if unmeasured and name is not None and result.usage is not None:
         # No doctor measured this model here (`codeslm setup`, or the doctor measured the
-        # 1.5B and chose the 0.5B): this answer's timings size the next commit's prompt. Only
-        # through the daemon, which loads the model before it times a request; in this
-        # process the first answer's timings include loading it.
+        # 1.5B and chose the 0.5B): this answer's timings size the next commit's prompt.
         measured_speed.learn(name, result.usage)
     return result
 

@@ -18,7 +18,7 @@ import pytest
 
 from codeslm.backends.daemon import protocol, runtime
 from codeslm.backends.daemon.client import DaemonBackend
-from codeslm.config import Config
+from codeslm.config import Config, measured_speed
 from codeslm.errors import BackendUnavailable, ConfigError
 from codeslm.types import GenerationRequest
 from tests.conftest import codeslm_command
@@ -225,6 +225,10 @@ def test_the_hook_loads_the_model_early_only_when_it_will_write(
     assert message.read_text().splitlines()[0].strip(), done.stderr
     found = _daemons()
     assert len(found) == 1 and _status(found[0][0])["requests"] == 1
+    # No doctor measured the model in this home: the hook recorded its answer's speed.
+    recorded = json.loads(measured_speed.record_path().read_text())
+    assert [entry["prefill_tps"] > 0 < entry["decode_tps"] for entry in recorded.values()] == [
+        True]
 
 
 def test_an_early_start_begins_once_and_the_next_request_uses_that_daemon(

@@ -233,23 +233,25 @@ async def test_with_many_files_a_bulk_folder_and_empty_files_go_last(repo: Repo)
     assert "tests/data/empty.toml" in fitted.dropped_files
 
 
-@pytest.mark.parametrize(("backend_name", "daemon", "learned"), [
+@pytest.mark.parametrize(("backend_name", "loaded_local", "learned"), [
     ("llama-cpp", True, True),  # the daemon times a loaded model: its answer is a measurement
     ("llama-cpp", False, False),  # in this process the first answer also paid the load
-    ("embedded", True, False),
+    ("embedded", False, False),
+    ("openai", True, False),  # a server's speed is not this machine's
 ])
 async def test_the_hook_records_its_speed_when_no_doctor_measured(
-    repo: Repo, backend_name: str, daemon: bool, learned: bool
+    repo: Repo, backend_name: str, loaded_local: bool, learned: bool
 ) -> None:
     from codeslm.config import measured_speed
     from codeslm.git import ahead
 
     config = Config()
-    config.backend, config.daemon.enabled = backend_name, daemon
+    config.backend = backend_name
     plan = ahead.plan(_big_repo(repo), config)
     assert plan is not None
     answer = "feat: add helper functions to every module of the package\n"
     backend = FakeBackend([answer], delay_s=0.01)
+    backend.times_loaded_local_model = loaded_local
     await ahead.hook_message(plan, config, backend, deadline=time.monotonic() + 60)
     assert (measured_speed.read("fake") is not None) == learned
     if learned:  # a measurement is never replaced by a later answer's timings

@@ -36,6 +36,7 @@ class DaemonBackend(Backend):
     """llama.cpp in the shared per-user daemon; see the module docstring."""
 
     name = "llama-cpp"
+    times_loaded_local_model = True  # the daemon loads the model before it serves a request
 
     def __init__(self, config: Config, *, model_path: Path | None = None) -> None:
         self._config = config
