@@ -178,6 +178,8 @@ async def replay(session: dict[str, Any], args: argparse.Namespace) -> dict[str,
     if args.home:
         env["CODESLM_HOME"] = args.home
     server_args = ["-m", "codeslm", "lsp"]
+    if args.server_log:
+        server_args += ["--log-file", args.server_log]
     if args.model:
         server_args += ["--model", args.model]
     if args.backend:
@@ -380,7 +382,8 @@ def _report(session: dict[str, Any], events: list[dict[str, Any]], result: Repla
                 matched += 1
     ms = [s * 1000 for s in shown]
     slowest = sorted(
-        ({"ms": round((o.answered - o.sent) * 1000), "line": o.line, "after_move": o.after_move}
+        ({"ms": round((o.answered - o.sent) * 1000), "line": o.line, "after_move": o.after_move,
+          "lead": o.lead, "shown": o.text}
          for o in result.outcomes
          if o.text and o.answered is not None and o.answered <= o.next_key),
         key=lambda item: -item["ms"])[:6]
@@ -472,6 +475,7 @@ def main() -> None:
     rep.add_argument("--home", help="CODESLM_HOME for the server (default: the user's)")
     rep.add_argument("--workdir", default="/tmp/codeslm-lsp-typing")
     rep.add_argument("--json", help="also write the report to this file")
+    rep.add_argument("--server-log", help="the language server's --log-file (INFO and above)")
     args = parser.parse_args()
     if args.command == "record":
         session = record(Path(args.source).resolve(), args.functions.split(","), args.seed)

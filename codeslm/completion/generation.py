@@ -73,8 +73,29 @@ class Producer:
         ``completion.retries`` more completions are sampled (fixed seeds, so the result is
         reproducible) while the latency budget allows; the first acceptable one is kept.
         """
+        produced, calls = await self._produce(plan, position, started, options)
+        if calls > 1:  # rare, and each call adds a whole generation to the wait
+            log.info(
+                "completion at %d:%d took %d model calls in %.2f s (an answer was rejected)",
+                position.line + 1,
+                position.character + 1,
+                calls,
+                time.perf_counter() - started,
+            )
+        return produced
+
+    async def _produce(
+        self,
+        plan: PromptPlan,
+        position: Position,
+        started: float,
+        options: CompletionOptions,
+    ) -> tuple[Produced, int]:
+        """:meth:`produce`'s work and how many model calls it made (the first, the re-ask at
+        the block's indentation, the retries)."""
         cfg = self.config.completion
         early_stop, on_partial = options.early_stop, options.on_partial
+        calls = 1
         raw, finish, usage = await self.generate(
             plan, position, early_stop=early_stop, on_partial=on_partial
         )
@@ -83,6 +104,7 @@ class Producer:
         if plan.at_block is not None and starts_shallower(written, plan.hole, plan.at_block.lead):
             # Top-level code inside a body: ask again with the cursor at the block's indentation.
             plan = plan.at_block
+            calls += 1
             raw, finish, usage = await self.generate(
                 plan, position, early_stop=early_stop, on_partial=on_partial
             )
@@ -94,6 +116,7 @@ class Producer:
             if budget_s > 0 and time.perf_counter() - started > budget_s:
                 break
             self.stats.retries += 1
+            calls += 1
             request = dataclasses.replace(
                 plan.request,
                 temperature=max(plan.request.temperature, RETRY_TEMPERATURE),
@@ -108,8 +131,8 @@ class Producer:
                 continue  # a sample of top-level code inside a body is no better
             if text2.strip():
                 self.stats.retry_successes += 1
-                return text2, raw2, finish2, usage2
-        return text, raw, finish, usage
+                return (text2, raw2, finish2, usage2), calls
+        return (text, raw, finish, usage), calls
 
     async def generate(
         self,
