@@ -241,6 +241,7 @@ class CompletionEngine:
             plan.mode.value,
             plan.language,
             options.early_stop,
+            options.retries,  # a rejected answer's retries (or none) decide what is shown
         )
         deterministic = plan.request.temperature <= 0
         remember = options.use_cache and deterministic

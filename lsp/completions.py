@@ -32,7 +32,7 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 
 from codeslm import stats
-from codeslm.completion.request import Cursor
+from codeslm.completion.request import CompletionOptions, Cursor
 from codeslm.completion.scheduler import Superseded
 from codeslm.errors import CodeslmError
 from codeslm.types import Completion, Document, Position
@@ -115,8 +115,12 @@ async def complete(
         )
     started = time.perf_counter()
 
+    # A rejected answer while typing shows nothing rather than make the user wait for a
+    # second generation (lsp.automatic_retries); an explicit request keeps the retries.
+    options = CompletionOptions(retries=config.lsp.automatic_retries) if automatic else None
+
     async def work() -> list[Completion]:
-        return await ls.services.complete(document, cursor, n=n)
+        return await ls.services.complete(document, cursor, n=n, options=options)
 
     try:
         result = await ls.scheduler.run(key, work, debounce_s=debounce)

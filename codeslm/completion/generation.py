@@ -70,9 +70,10 @@ class Producer:
 
         When post-processing rejects everything the model wrote (it repeated the next line,
         or ended the function early, making the code after the cursor dead), up to
-        ``completion.retries`` more completions are sampled (fixed seeds, so the result is
-        reproducible) while the latency budget allows; the first acceptable one is kept.
-        """
+        ``options.retries`` (default ``completion.retries``) more completions are sampled
+        (fixed seeds, so the result is reproducible) while the latency budget allows; the
+        first acceptable one is kept. A completion that needed more than one model call is
+        logged (INFO)."""
         produced, calls = await self._produce(plan, position, started, options)
         if calls > 1:  # rare, and each call adds a whole generation to the wait
             log.info(
@@ -110,7 +111,8 @@ class Producer:
             )
             text = postprocess_plan(plan, raw, finish)
         budget_s = cfg.latency_budget_ms / 1000
-        for attempt in range(1, max(0, cfg.retries) + 1):
+        retries = cfg.retries if options.retries is None else options.retries
+        for attempt in range(1, max(0, retries) + 1):
             if text.strip() or not raw.strip():
                 break
             if budget_s > 0 and time.perf_counter() - started > budget_s:

@@ -51,7 +51,10 @@ class CompletionOptions:
     - ``temperature``: sampling temperature instead of ``completion.temperature`` (sampled
       candidates); a request above 0 is neither cached nor remembered;
     - ``on_partial(completion)``: called once, for a multi-line completion, with its first line
-      as soon as that line is complete (``finish_reason == "partial"``).
+      as soon as that line is complete (``finish_reason == "partial"``);
+    - ``retries``: seeded samples tried when post-processing rejects the greedy answer; None
+      takes ``completion.retries`` (the language server passes ``lsp.automatic_retries`` for
+      suggestions made while the user types).
     """
 
     mode: CompletionMode = CompletionMode.AUTO
@@ -61,6 +64,7 @@ class CompletionOptions:
     early_stop: bool = True
     temperature: float | None = None
     on_partial: PartialCallback | None = None
+    retries: int | None = None
 
 
 DEFAULT_OPTIONS = CompletionOptions()

@@ -126,6 +126,11 @@ class LspConfig:
     # JSON escaping can make a document's message several times its size.
     max_message_bytes: int = 32 * 1024 * 1024
     candidates_invoked: int = 3  # completions offered when the user asks explicitly
+    # Seeded samples tried when post-processing rejects the greedy answer of a suggestion made
+    # while typing (an explicit request and the CLI use completion.retries). Each one is a
+    # whole second generation the user waits for, and in typing replays they added the
+    # slowest suggestions and no matching ones (benchmarks/RESULTS.md, issue 15, stop 23).
+    automatic_retries: int = 0
     # Alternatives beyond the first are made only while the request is likely to stay within
     # this, so a slow first answer (a new place on a CPU) is not held back by two more
     # generations; 0 = always make them all.

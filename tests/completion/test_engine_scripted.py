@@ -233,6 +233,36 @@ async def test_a_rejected_completion_is_retried_with_seeded_samples() -> None:
     assert completion.text == "" and engine.stats.retries == 0
 
 
+async def test_a_request_sets_its_own_retries_and_a_rejected_answer_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``CompletionOptions.retries`` overrides ``completion.retries`` for one request (the
+    language server's suggestions while typing pass ``lsp.automatic_retries``), and a
+    completion that needed more than one model call leaves one log line saying so."""
+    text = "def area(r):\n\n    return result\n"
+
+    def script(request):  # type: ignore[no-untyped-def]
+        if request.temperature <= 0:
+            return "    return result\n"  # repeats the next line: rejected
+        return "    result = 3.14159 * r * r\n"
+
+    engine = _engine(script)  # completion.retries = 2
+    no_retry = CompletionOptions(mode=CompletionMode.SINGLE_LINE, retries=0)
+    completion = await engine.complete(_doc(text), Position(1, 0), no_retry)
+    assert completion.text == "" and engine.stats.retries == 0
+    assert len(engine.backend.requests) == 1  # type: ignore[attr-defined]
+
+    engine = _engine(script, retries=0)
+    one_retry = CompletionOptions(mode=CompletionMode.SINGLE_LINE, retries=1)
+    with caplog.at_level("INFO", logger="codeslm.completion.generation"):
+        completion = await engine.complete(_doc(text), Position(1, 0), one_retry)
+    assert completion.text == "    result = 3.14159 * r * r"
+    assert engine.stats.retries == 1
+    assert [r.getMessage().split(" in ")[0] for r in caplog.records] == [
+        "completion at 2:1 took 2 model calls"
+    ]
+
+
 async def test_a_call_spread_over_lines_is_streamed_to_its_end_and_joined() -> None:
     """In a single-line completion the stream is not stopped at the first newline while the
     call the model opened is still open; the call comes back on one line."""

@@ -559,3 +559,28 @@ async def test_cancelling_the_progress_stops_a_refactor(tmp_path: Path, workspac
         assert ed.applied == []
         reports = ed.client.progress_reports[token]
         assert isinstance(reports[-1], lsp.WorkDoneProgressEnd)
+
+
+async def test_a_rejected_answer_is_retried_only_when_the_user_asked(tmp_path: Path) -> None:
+    """A suggestion made while typing whose answer post-processing rejects (it repeats the
+    next line) shows nothing at once (``lsp.automatic_retries`` = 0); an explicit request
+    still samples ``completion.retries`` more answers."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    text = "def mul(a, b):\n    \n    return a * b\n"
+    (root / "calc.py").write_text(text)
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"replies": ["return a * b\n"]}))
+    env = server_env(tmp_path / "home", CODESLM_BACKEND="fake", CODESLM_FAKE_SCRIPT=str(script))
+    async with lsp_session(root, env) as ed:
+        uri = ed.open("calc.py", text)
+        automatic = await ed.client.text_document_inline_completion_async(
+            inline_params(uri, 1, 4))
+        assert automatic is not None and not automatic.items
+        stats = await ed.stats()
+        assert stats["retries"] == 0 and stats["model_calls"] == 1
+        invoked = await ed.client.text_document_inline_completion_async(
+            inline_params(uri, 1, 4, invoked=True))
+        assert invoked is not None and not invoked.items
+        stats = await ed.stats()
+        assert stats["retries"] >= 1 and stats["errors"] == 0
