@@ -6,14 +6,17 @@ single-line completion once its line is complete (a line that opens brackets is 
 the line that closes them: the model spreads a call over lines); a multi-line completion
 once it leaves the cursor's code unit, starts repeating the code after the cursor, or loops.
 The rules are the post-processing rules applied to whole lines, so stopping never removes
-anything post-processing would have kept.
+anything post-processing would have kept. One rule also reads the line still being written:
+leaving the code unit depends only on a line's indentation, which its first character fixes,
+so a model that closes a function and goes on to write the next one is stopped at the ``d`` of
+``def`` instead of after the whole header (~15 tokens, half a second on a laptop CPU).
 """
 
 from __future__ import annotations
 
 from ..types import CompletionMode
 from .brackets import MAX_JOINED_LINES, closing_line
-from .hole import Hole
+from .hole import Hole, is_closer_line
 from .repetition import repetition_cut
 from .scope import scope_end
 from .suffix import anchor_cut
@@ -27,6 +30,7 @@ class StreamStopper:
         self.mode = mode
         self.reason: str | None = None
         self._checked_lines = 0
+        self._checked_partial = -1  # the last line whose first character was checked
 
     def whole_lines(self, text: str) -> list[str]:
         """Complete lines of ``text`` (leading blank lines skipped at a line start)."""
@@ -44,6 +48,9 @@ class StreamStopper:
         if "\n" not in text:
             return False
         lines = self.whole_lines(text)
+        if self.mode is not CompletionMode.SINGLE_LINE and self._line_leaves_unit(lines, text):
+            self.reason = "left the code unit"
+            return True
         if len(lines) == self._checked_lines:
             return False
         self._checked_lines = len(lines)
@@ -68,3 +75,17 @@ class StreamStopper:
             self.reason = "repeats the suffix"
             return True
         return False
+
+    def _line_leaves_unit(self, lines: list[str], text: str) -> bool:
+        """The line being written (after ``lines``) leaves the cursor's code unit whatever its
+        remaining tokens are: its first character sits at or left of the unit's header, and it
+        cannot become a line that only closes the unit (the one such line ``scope_end`` keeps,
+        outside Python). Checked once per line, when that first character arrives."""
+        partial = text[text.rfind("\n") + 1 :]
+        first = partial.lstrip()[:1]
+        if not lines or not first or self._checked_partial == len(lines):
+            return False
+        self._checked_partial = len(lines)
+        if is_closer_line(first) and self.hole.language != "python":
+            return False
+        return scope_end([*lines, partial], self.hole) == len(lines)

@@ -113,6 +113,28 @@ def test_stopper_single_and_multi_line() -> None:
     assert multi.reason == "left the code unit"
 
 
+def test_a_line_that_leaves_the_unit_stops_at_its_first_character() -> None:
+    """The next function's ``def`` ends a multi-line completion at its first letter (its
+    indentation decides), with the same result post-processing gives the whole line."""
+    prefix, suffix = "def f(items):\n    return [\n        x for x in items\n", "\n\n\ndef g():\n"
+    stopper = StreamStopper(Hole(prefix, suffix, "python"), MULTI)
+    assert not stopper.should_stop("    ]\n\n\n")
+    assert not stopper.should_stop("    ]\n\n\n   ")  # no character yet: no indentation
+    assert stopper.should_stop("    ]\n\n\nd")
+    assert stopper.reason == "left the code unit"
+    whole = "    ]\n\n\ndef g():\n    pass\n"
+    kept = postprocess("    ]\n\n\nd", prefix=prefix, suffix=suffix, mode=MULTI, language="python")
+    assert kept == postprocess(whole, prefix=prefix, suffix=suffix, mode=MULTI, language="python")
+    assert kept.strip() == "]"
+    # A deeper line goes on; outside Python a closing brace at the header may be kept, so it
+    # waits for the whole line.
+    deeper = StreamStopper(Hole(prefix, suffix, "python"), MULTI)
+    assert not deeper.should_stop("    ]\n    y")
+    brace = StreamStopper(Hole("function f() {\n", "\n", "javascript"), MULTI)
+    assert not brace.should_stop("  return 1;\n}")
+    assert brace.should_stop("  return 1;\n}\n")
+
+
 def test_typed_ahead_cache() -> None:
     cache = TypedAheadCache(per_document=2)
     text = "x = \ny = 2\n"
