@@ -56,8 +56,11 @@ def fake_env(tmp_path: Path) -> dict[str, str]:
 
 
 def slow_env(tmp_path: Path) -> dict[str, str]:
+    """A backend that writes a long function body slowly: distinct lines that stay inside
+    the body, so no early-stop rule ends it (only the 2 s deadline or a cancellation)."""
+    body = "x0 = 0\n" + "".join(f"    x{i} = {i}\n" for i in range(1, 400))
     script = tmp_path / "slow.json"
-    script.write_text(json.dumps({"replies": ["x = 1\n" * 400], "delay_s": 0.02}))
+    script.write_text(json.dumps({"replies": [body], "delay_s": 0.02}))
     return server_env(tmp_path / "home", CODESLM_BACKEND="fake",
                       CODESLM_FAKE_SCRIPT=str(script), CODESLM_COMPLETION_MAX_TOKENS="2000")
 
@@ -316,7 +319,7 @@ async def test_cancel_request_stops_the_model_call(tmp_path: Path, workspace: Pa
         uri = ed.open("calc.py", CALC)
         future = ed.client.protocol.send_request(
             lsp.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, 1, 4, invoked=True))
-        await asyncio.sleep(0.5)  # well into the generation (8 s at this speed)
+        await asyncio.sleep(0.5)  # well into the generation (stopped at 2 s if not cancelled)
         request_id = next(i for i, f in ed.client.protocol._request_futures.items()
                           if f is future)
         ed.client.cancel_request(lsp.CancelParams(id=request_id))
