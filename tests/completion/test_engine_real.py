@@ -227,3 +227,34 @@ async def test_a_spread_call_too_long_for_the_line_comes_back_over_its_lines(
     lines = AGENTS.split("\n")
     lines[9] += text
     ast.parse("\n".join(lines))
+
+
+EDITS = '''\
+def to_text_edits(text: str, edits: list[OffsetEdit]) -> list[TextEdit]:
+    """Offset edits on ``text`` as position edits."""
+    return [
+        TextEdit(Range(position_at(text, e.start), position_at(text, e.end)), e.new_text)
+        for e in edits
+    
+
+
+def apply_edits(text: str, edits: list[TextEdit]) -> str:
+    """Apply non-overlapping position edits (all relative to ``text``)."""
+    return apply_offsets(text, [to_offset_edit(text, e) for e in edits])
+'''
+
+
+async def test_a_block_that_runs_into_the_next_def_stops_at_its_first_token(
+        backend: LlamaCppBackend) -> None:
+    """The model closes the list and goes on into the next function (the typing replay's line
+    75): generation stops as soon as that line starts at column 0, not after its header."""
+    engine = _engine(backend)
+    document = Document(EDITS, "edits.py", "python")
+    completion = await engine.complete(document, Position(5, 4), CompletionOptions(max_tokens=64))
+    assert completion.mode is CompletionMode.MULTI_LINE
+    assert completion.text.strip() and "def" not in completion.text, completion.raw
+    assert completion.finish_reason == "early"
+    last = completion.raw.rsplit("\n", 1)[-1]
+    assert last and not last[0].isspace(), completion.raw  # stopped on a line at column 0
+    assert "(" not in last, completion.raw  # at its first token, not after the header
+    assert (completion.completion_tokens or 0) <= 8, completion.raw
