@@ -61,6 +61,48 @@ def isolated_home(
 _RUNTIME: list[Path] = []
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the whole run a private ``XDG_RUNTIME_DIR``.
+
+    Many tests build a subprocess environment from scratch, dropping every ``CODESLM_*``
+    variable, so the daemon settings of :func:`isolated_home` do not reach it. Such a process
+    that starts the shared model daemon would otherwise put it in the user's own runtime
+    directory (``/tmp/codeslm-UID``), where it outlives the run by its idle timeout (~0.6 GB
+    each). ``XDG_RUNTIME_DIR`` survives those environments, so their daemons land here, and
+    :func:`pytest_unconfigure` stops them.
+    """
+    import tempfile
+
+    private = Path(tempfile.mkdtemp(prefix="csx-"))
+    private.chmod(0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(private)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop every model daemon the run started, in either private directory."""
+    from codeslm.backends.daemon import runtime
+
+    saved = os.environ.get("CODESLM_RUNTIME_DIR")
+    dirs = [*_RUNTIME, Path(os.environ.get("XDG_RUNTIME_DIR", "")) / "codeslm"]
+    stopped: list[str] = []
+    try:
+        for directory in dirs:
+            if not directory.is_dir():
+                continue
+            os.environ["CODESLM_RUNTIME_DIR"] = str(directory)
+            for files, hello in runtime.running():
+                runtime.stop(files)
+                stopped.append(f"{directory.name}/{files.socket.stem} ({hello.get('model')})")
+    finally:
+        if saved is None:
+            os.environ.pop("CODESLM_RUNTIME_DIR", None)
+        else:
+            os.environ["CODESLM_RUNTIME_DIR"] = saved
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if stopped and reporter is not None:
+        reporter.write_line(f"stopped model daemons left running by tests: {', '.join(stopped)}")
+
+
 def _runtime_dir(factory: pytest.TempPathFactory) -> Path:
     """One short private directory for every test's daemon sockets (a socket path must stay
     under about 100 bytes)."""

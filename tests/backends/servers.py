@@ -22,8 +22,13 @@ READY = re.compile(r"^ready: (http://\S+) \((\S+), model (.+), pid (\d+),")
 
 
 def server_env(home: Path, model_path: Path, **settings: str) -> dict[str, str]:
-    """A clean environment for a server or client subprocess on the real model."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")}
+    """A clean environment for a server or client subprocess on the real model.
+
+    It keeps the suite's daemon settings (off, in a private directory): a CLI command run here
+    would otherwise start the shared model daemon in the user's own runtime directory, where
+    it outlived the run, and its "embedded" results would come from that daemon."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESLM_")
+           or k in ("CODESLM_DAEMON_ENABLED", "CODESLM_RUNTIME_DIR")}
     env.update({"CODESLM_HOME": str(home), "CODESLM_MODEL": str(model_path), "NO_COLOR": "1"})
     env.update(settings)
     return env
