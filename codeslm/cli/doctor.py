@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         healthy = True
         for note in fit.notes:
             show(note)
-        measured = None
+        measured = decided = None
         async with open_session(config) as session:
             started_here = fit.decides and await _daemon_absent(session.backend)
             async for check in run_checks(config, session.backend, speed=not args.no_speed):
@@ -108,11 +108,14 @@ def run(args: argparse.Namespace) -> int:
                 measured = check.speed or measured
                 if check.ok is False:
                     healthy = False
+            if measured is not None and fit.decides:
+                decided = doctor_fit.decide(measured)
             if measured is not None and config.backend == "llama-cpp":
                 await _keep_speed(session.backend, measured)
-                show(await _prepare_hook(session.backend))
-        if measured is not None and fit.decides:
-            decided = doctor_fit.decide(measured)
+                # A 1.5B measured only to be turned down would get a head no commit reads.
+                if decided is None or not doctor_fit.small_recorded():
+                    show(await _prepare_hook(session.backend))
+        if decided is not None:
             show(decided)  # last: the conclusion of the measurements
             healthy = healthy and decided.ok is not False
             if started_here and doctor_fit.small_recorded():

@@ -1,6 +1,7 @@
 """``codeslm doctor`` and the model daemon it measures through (real daemon, real model): when
 the measurement rejects the large model for this machine, a daemon the doctor started only to
-measure it is stopped; one that was serving before is left alone. The speed is recorded."""
+measure it is stopped; one that was serving before is left alone. The speed is recorded, and
+the commit prompt's head is prepared only for a model the machine keeps."""
 
 from __future__ import annotations
 
@@ -48,8 +49,22 @@ def test_a_daemon_started_only_to_measure_a_rejected_model_is_stopped(
     # The speed it measured is kept for the commit hook, under the model's name.
     speed = measured_speed.read(DaemonBackend(measured_too_slow).spec().model_name)
     assert speed is not None and speed.prefill_tps > 0 and speed.decode_tps > 0
-    # And the commit prompt's head is on disk for the hook's first run.
-    assert list(paths.kv_dir().glob("*/*.kv"))
+    # No commit will read the rejected model's head: none is evaluated or written.
+    assert not list(paths.kv_dir().glob("*/*.kv"))
+
+
+def test_a_kept_model_gets_the_commit_prompts_head(
+    measured_too_slow: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(machine_fit, "keystroke_seconds", lambda prefill, decode: 0.1)
+    try:
+        _doctor()
+        fit = machine_fit.read()
+        assert fit is not None and fit.model == machine_fit.LARGE
+        # On disk for the hook's first run.
+        assert list(paths.kv_dir().glob("*/*.kv"))
+    finally:
+        runtime.stop(DaemonBackend(measured_too_slow).files())
 
 
 def test_a_daemon_that_was_serving_before_is_left_alone(measured_too_slow: Config) -> None:
