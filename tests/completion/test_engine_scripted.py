@@ -263,6 +263,31 @@ async def test_a_request_sets_its_own_retries_and_a_rejected_answer_is_logged(
     ]
 
 
+async def test_an_empty_typing_answer_does_not_answer_an_explicit_request() -> None:
+    """A suggestion while typing (no retries) that came out empty is not what an explicit
+    request at the same place gets from the caches: it retries. Its answer then serves the
+    next suggestion there (the typed-ahead cache) without a model call."""
+    text = "def area(r):\n\n    return result\n"
+
+    def script(request):  # type: ignore[no-untyped-def]
+        if request.temperature <= 0:
+            return "    return result\n"  # repeats the next line: rejected
+        return "    result = 3.14159 * r * r\n"
+
+    engine = _engine(script)  # completion.retries = 2
+    typing = CompletionOptions(mode=CompletionMode.SINGLE_LINE, retries=0)
+    explicit = CompletionOptions(mode=CompletionMode.SINGLE_LINE)
+    assert (await engine.complete(_doc(text), Position(1, 0), typing)).text == ""
+    calls = len(engine.backend.requests)  # type: ignore[attr-defined]
+    asked = await engine.complete(_doc(text), Position(1, 0), explicit)
+    assert asked.text == "    result = 3.14159 * r * r" and not asked.cached
+    assert len(engine.backend.requests) > calls  # type: ignore[attr-defined]
+    calls = len(engine.backend.requests)  # type: ignore[attr-defined]
+    again = await engine.complete(_doc(text), Position(1, 0), typing)
+    assert again.cached and again.text == asked.text
+    assert len(engine.backend.requests) == calls  # type: ignore[attr-defined]
+
+
 async def test_a_call_spread_over_lines_is_streamed_to_its_end_and_joined() -> None:
     """In a single-line completion the stream is not stopped at the first newline while the
     call the model opened is still open; the call comes back on one line."""
