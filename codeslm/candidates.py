@@ -82,12 +82,13 @@ class CandidateGenerator:
             and (first.mode is CompletionMode.SINGLE_LINE)
             and fits()
         ):
-            multi = dataclasses.replace(options, mode=CompletionMode.MULTI_LINE)
+            multi = dataclasses.replace(options, mode=CompletionMode.MULTI_LINE, follow=False)
             add(await self.engine.complete(document, cursor, multi))
         temperature = max(self.engine.config.completion.temperature, SAMPLING_TEMPERATURE)
         # Sampled answers are neither cached nor remembered: no cache can hold one.
         sampled = dataclasses.replace(
-            options, mode=first.mode, temperature=temperature, use_cache=False, on_partial=None
+            options, mode=first.mode, temperature=temperature, use_cache=False, on_partial=None,
+            follow=False,  # the first answer's follow-up stands: alternatives are less likely
         )
         tries = 0
         while len(found) < n and tries < n - 1 and fits():  # bounded: sampling may repeat

@@ -38,6 +38,7 @@ import time
 from .backends.base import Backend
 from .completion.cache import CachedResult, PromptCache, TypedAheadCache
 from .completion.deadline import ThroughputTracker
+from .completion.follow import FollowPlace, follow_place
 from .completion.generation import Producer
 from .completion.plan import UNTITLED, Planner, PromptPlan
 from .completion.request import DEFAULT_OPTIONS, CompletionOptions, Cursor
@@ -82,6 +83,7 @@ class CompletionEngine:
         # backend that keeps both prompts' caches: otherwise each would evict the other.
         self.places = Places(quick_first and backend.keeps_prompts)
         self.warmer = Warmer()
+        self._followed: tuple[str, int, int] | None = None  # the last follow-up's place
 
     @property
     def context_provider(self) -> ContextProvider | None:
@@ -172,6 +174,56 @@ class CompletionEngine:
             self.warmer.streaming = False
         return True
 
+    def start_following(self, document: Document, cursor: Cursor, shown: Completion) -> None:
+        """Start a follow-up for the place ``shown`` leads to (see :meth:`follow`), unless the
+        quick first window is in use here (its full window's warm-up goes first), there is no
+        clear next place, or the same place's follow-up was already started (typing through a
+        suggestion predicts the same place at every keystroke)."""
+        if self.places.quick is not None or not shown.text.strip():
+            return
+        place = follow_place(document.text, cursor.offset, shown.text, document.language)
+        if place is None:
+            return
+        key = (document.path or UNTITLED, hash(place.text), place.offset)
+        if key == self._followed:
+            return
+        self._followed = key
+        self.warmer.start(self.follow(document, place))
+
+    async def follow(self, document: Document, place: FollowPlace) -> bool:
+        """Complete at ``place`` (the document as a shown suggestion and Enter would leave it)
+        in the background, and remember the answer in the typed-ahead cache for exactly that
+        text: when the user gets there, the suggestion is waiting.
+
+        Like a warm-up it waits for the engine to be idle, is cancelled by any model call of
+        this engine (not by typing through a shown suggestion) and is marked ``warm`` (the
+        daemon drops it for any client's real request). True when an answer was remembered.
+        """
+        options = CompletionOptions(retries=0)  # as a suggestion while typing
+        try:
+            await self.warmer.wait_idle(self.places)
+            ahead = Document(place.text, document.path, document.language)
+            cursor = Cursor.at_offset(place.text, place.offset)
+            plan = await self.plan(ahead, cursor, options)
+            plan = dataclasses.replace(plan, request=dataclasses.replace(plan.request, warm=True))
+            self.warmer.streaming = True
+            text, _raw, finish, _usage = await self.producer.produce(
+                plan, cursor.position, time.perf_counter(), options
+            )
+        except asyncio.CancelledError:
+            return False
+        except Exception as exc:  # an optimisation must never break a completion
+            log.debug("follow-up failed: %s", exc)
+            return False
+        finally:
+            self.warmer.streaming = False
+        if finish == "cancelled" or not text.strip():
+            return False
+        key = document.path or UNTITLED
+        self.typed_ahead.remember(key, place.text, place.offset, text, plan.mode.value)
+        self.stats.follow_ups += 1
+        return True
+
     # -- completions --------------------------------------------------------------------------
 
     def cached(self, document: Document, at: Position | Cursor) -> Completion | None:
@@ -213,9 +265,12 @@ class CompletionEngine:
         cursor = _cursor(document, at)
         self.places.begin()
         try:
-            return await self._complete(document, cursor, options)
+            completion = await self._complete(document, cursor, options)
         finally:
             self.places.end()
+        if options.follow:
+            self.start_following(document, cursor, completion)
+        return completion
 
     async def _complete(
         self, document: Document, cursor: Cursor, options: CompletionOptions
@@ -224,10 +279,10 @@ class CompletionEngine:
         self.stats.engine_calls += 1
         position = cursor.position
         here = Range(position, position)
-        self.stop_warming()  # a real request outranks filling the cache ahead
         if options.use_cache and (hit := self.cached(document, cursor)) is not None:
-            self.stats.typed_ahead_hits += 1
+            self.stats.typed_ahead_hits += 1  # no model call: a follow-up or warm-up goes on
             return dataclasses.replace(hit, latency_s=time.perf_counter() - started)
+        self.stop_warming()  # a model call outranks filling the cache ahead
         quick = self.places.choose_quick(document.path or UNTITLED, position)
         plan = await self.plan(document, cursor, options, quick=quick)
         if quick:

@@ -34,6 +34,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from codeslm import stats
 from codeslm.completion.request import CompletionOptions, Cursor
 from codeslm.completion.scheduler import Superseded
+from codeslm.config import LspConfig
 from codeslm.errors import CodeslmError
 from codeslm.types import Completion, Document, Position
 
@@ -89,6 +90,15 @@ def resolve(ls: CodeslmServer, uri: str, position: lsp.Position, method: str) ->
     return Target(doc, index, doc.core(), cursor.position, offset)
 
 
+def _options(config: LspConfig, *, automatic: bool) -> CompletionOptions:
+    """A request's options from the ``[lsp]`` settings."""
+    # A rejected answer while typing shows nothing rather than make the user wait for a
+    # second generation (lsp.automatic_retries); an explicit request keeps the retries.
+    return CompletionOptions(
+        retries=config.automatic_retries if automatic else None, follow=config.follow_up
+    )
+
+
 async def complete(
     ls: CodeslmServer,
     key: str,
@@ -115,9 +125,7 @@ async def complete(
         )
     started = time.perf_counter()
 
-    # A rejected answer while typing shows nothing rather than make the user wait for a
-    # second generation (lsp.automatic_retries); an explicit request keeps the retries.
-    options = CompletionOptions(retries=config.lsp.automatic_retries) if automatic else None
+    options = _options(config.lsp, automatic=automatic)
 
     async def work() -> list[Completion]:
         return await ls.services.complete(document, cursor, n=n, options=options)

@@ -54,7 +54,10 @@ class CompletionOptions:
       as soon as that line is complete (``finish_reason == "partial"``);
     - ``retries``: seeded samples tried when post-processing rejects the greedy answer; None
       takes ``completion.retries`` (the language server passes ``lsp.automatic_retries`` for
-      suggestions made while the user types).
+      suggestions made while the user types);
+    - ``follow``: once the completion is shown, complete in the background where taking it
+      and pressing Enter leads (:meth:`codeslm.engine.CompletionEngine.follow`; the language
+      server's ``lsp.follow_up``).
     """
 
     mode: CompletionMode = CompletionMode.AUTO
@@ -65,6 +68,7 @@ class CompletionOptions:
     temperature: float | None = None
     on_partial: PartialCallback | None = None
     retries: int | None = None
+    follow: bool = False
 
 
 DEFAULT_OPTIONS = CompletionOptions()

@@ -131,6 +131,10 @@ class LspConfig:
     # whole second generation the user waits for, and in typing replays they added the
     # slowest suggestions and no matching ones (benchmarks/RESULTS.md, issue 15, stop 23).
     automatic_retries: int = 0
+    # Once a suggestion is shown, complete in the background where taking it and pressing
+    # Enter leads, so the next line's suggestion is waiting there (llama.vim's follow-up).
+    # It runs only while no real request needs the model, and any real request stops it.
+    follow_up: bool = True
     # Alternatives beyond the first are made only while the request is likely to stay within
     # this, so a slow first answer (a new place on a CPU) is not held back by two more
     # generations; 0 = always make them all.
