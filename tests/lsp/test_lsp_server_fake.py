@@ -587,3 +587,35 @@ async def test_a_rejected_answer_is_retried_only_when_the_user_asked(tmp_path: P
         assert invoked is not None and not invoked.items
         stats = await ed.stats()
         assert stats["retries"] >= 1 and stats["errors"] == 0
+
+
+async def test_the_next_lines_suggestion_is_waiting_after_taking_one(tmp_path: Path) -> None:
+    """The follow-up through the real server: a suggestion at the end of a line is shown, the
+    server completes the next line ahead (after Enter, at the editor's indentation), and the
+    request there is answered without a model call."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    text = "def total(xs):\n    s = 0\n    for x in \n    return s\n"
+    (root / "total.py").write_text(text)
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({
+        "rules": [{"contains": "sorted(xs):\n        ", "reply": "s += x\n"}],
+        "default": "sorted(xs):\n",
+    }))
+    env = server_env(tmp_path / "home", CODESLM_BACKEND="fake", CODESLM_FAKE_SCRIPT=str(script))
+    async with lsp_session(root, env) as ed:
+        uri = ed.open("total.py", text)
+        shown = await ed.client.text_document_inline_completion_async(inline_params(uri, 2, 13))
+        assert shown is not None and [i.insert_text for i in shown.items] == [
+            "    for x in sorted(xs):"]  # items repeat the line's start (their range does too)
+        for _ in range(100):  # the follow-up runs once the server is idle
+            stats = await ed.stats()
+            if stats["follow_ups"]:
+                break
+            await asyncio.sleep(0.05)
+        assert stats["follow_ups"] == 1 and stats["model_calls"] == 2
+        ed.type_at(uri, 2, 13, "sorted(xs):\n        ")  # taken, then Enter and auto-indent
+        ahead = await ed.client.text_document_inline_completion_async(inline_params(uri, 3, 8))
+        assert ahead is not None and [i.insert_text.strip() for i in ahead.items] == ["s += x"]
+        stats = await ed.stats()
+        assert stats["model_calls"] == 2 and stats["typed_ahead_hits"] >= 1
