@@ -58,60 +58,55 @@ def isolated_home(
     return home
 
 
-_RUNTIME: list[Path] = []
+_RUNTIME: list[Path] = []  # [private CODESLM_RUNTIME_DIR, private XDG_RUNTIME_DIR]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Give the whole run a private ``XDG_RUNTIME_DIR``.
+    """Keep every model daemon of the run private, and in-process llama.cpp the default.
 
-    Many tests build a subprocess environment from scratch, dropping every ``CODESLM_*``
-    variable, so the daemon settings of :func:`isolated_home` do not reach it. Such a process
-    that starts the shared model daemon would otherwise put it in the user's own runtime
-    directory (``/tmp/codeslm-UID``), where it outlives the run by its idle timeout (~0.6 GB
-    each). ``XDG_RUNTIME_DIR`` survives those environments, so their daemons land here, and
-    :func:`pytest_unconfigure` stops them.
+    :func:`isolated_home` sets the daemon settings for each test, but fixtures of a wider scope
+    (a module's language server) start before it, and many tests build a subprocess
+    environment from scratch, dropping every ``CODESLM_*`` variable. Either would start the
+    shared model daemon in the user's own runtime directory (``/tmp/codeslm-UID``), where it
+    outlived the run by its idle timeout (~0.6 GB each). So the settings are also the whole
+    process's from the start, and ``XDG_RUNTIME_DIR`` (which survives those environments) is a
+    private directory too; :func:`pytest_unconfigure` stops what runs in either and removes
+    them. Socket paths must stay under about 100 bytes: hence short temporary directories.
     """
     import tempfile
 
-    private = Path(tempfile.mkdtemp(prefix="csx-"))
-    private.chmod(0o700)
-    os.environ["XDG_RUNTIME_DIR"] = str(private)
+    for prefix in ("csd-", "csx-"):
+        path = Path(tempfile.mkdtemp(prefix=prefix))
+        path.chmod(0o700)
+        _RUNTIME.append(path)
+    os.environ["CODESLM_DAEMON_ENABLED"] = "0"
+    os.environ["CODESLM_RUNTIME_DIR"] = str(_RUNTIME[0])
+    os.environ["XDG_RUNTIME_DIR"] = str(_RUNTIME[1])
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop every model daemon the run started, in either private directory."""
+    """Stop every model daemon the run started, in either private directory, and remove both."""
+    import shutil
+
     from codeslm.backends.daemon import runtime
 
-    saved = os.environ.get("CODESLM_RUNTIME_DIR")
-    dirs = [*_RUNTIME, Path(os.environ.get("XDG_RUNTIME_DIR", "")) / "codeslm"]
     stopped: list[str] = []
-    try:
-        for directory in dirs:
-            if not directory.is_dir():
-                continue
-            os.environ["CODESLM_RUNTIME_DIR"] = str(directory)
-            for files, hello in runtime.running():
-                runtime.stop(files)
-                stopped.append(f"{directory.name}/{files.socket.stem} ({hello.get('model')})")
-    finally:
-        if saved is None:
-            os.environ.pop("CODESLM_RUNTIME_DIR", None)
-        else:
-            os.environ["CODESLM_RUNTIME_DIR"] = saved
+    for directory in (*_RUNTIME[:1], *(p / "codeslm" for p in _RUNTIME[1:])):
+        if not directory.is_dir():
+            continue
+        os.environ["CODESLM_RUNTIME_DIR"] = str(directory)
+        for files, hello in runtime.running():
+            runtime.stop(files)
+            stopped.append(f"{directory.name}/{files.socket.stem} ({hello.get('model')})")
+    for path in _RUNTIME:
+        shutil.rmtree(path, ignore_errors=True)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if stopped and reporter is not None:
         reporter.write_line(f"stopped model daemons left running by tests: {', '.join(stopped)}")
 
 
 def _runtime_dir(factory: pytest.TempPathFactory) -> Path:
-    """One short private directory for every test's daemon sockets (a socket path must stay
-    under about 100 bytes)."""
-    if not _RUNTIME:
-        import tempfile
-
-        path = Path(tempfile.mkdtemp(prefix="csd-"))
-        path.chmod(0o700)
-        _RUNTIME.append(path)
+    """The run's private directory for daemon sockets (see :func:`pytest_configure`)."""
     return _RUNTIME[0]
 
 

@@ -89,13 +89,15 @@ LONG_LINE = LONG.count("\n") - 1
 
 
 async def test_cancelling_a_generation_stops_the_model(editor: Editor) -> None:
-    # A document of its own: a prompt no earlier test asked for, so no cache can answer it.
-    uri = editor.open("matrix.py", LONG)
-    # A long generation: no deadline, many tokens.
+    # A long generation: no deadline, many tokens. No background work that would rightly go
+    # on after the cancel: the opened file's warm-up, the full window's behind a quick one.
+    quiet = {"warm_ahead": False, "quick_first": False}
     editor.client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(
         settings={"completion": {"max_tokens": 400, "latency_budget_ms": 0,
                                  "mode": "multi-line", "prefix_chars": 14000},
-                  "gen": {"max_tokens": 200}}))
+                  "gen": {"max_tokens": 200}, "lsp": quiet}))
+    # A document of its own: a prompt no earlier test asked for, so no cache can answer it.
+    uri = editor.open("matrix.py", LONG)
     before = await editor.stats()
     future = editor.client.protocol.send_request(
         lsp.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, LONG_LINE, 4))
@@ -123,7 +125,7 @@ async def test_cancelling_a_generation_stops_the_model(editor: Editor) -> None:
     assert start["cancelled"] == before["cancelled"] + 1
     assert start["client_cancelled"] == before["client_cancelled"] + 1
     editor.client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(
-        settings={"gen": {"max_tokens": 200},
+        settings={"gen": {"max_tokens": 200}, "lsp": {"warm_ahead": True, "quick_first": True},
                   "completion": {"max_tokens": 48, "prefix_chars": 3000}}))
 
 
