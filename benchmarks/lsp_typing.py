@@ -441,7 +441,8 @@ def _print(report: dict[str, Any]) -> None:
     print(f"requests: sent {report['requests_sent']}, cancelled by the client "
           f"{report['cancelled_by_client']}; server: debounced {s['debounced']}, cancelled "
           f"during the model call {s['cancelled']}, served {s['served']} (from cache "
-          f"{s['cache_hits']}), empty {s['empty']}, errors {s['errors']}")
+          f"{s['cache_hits']}), empty {s['empty']}, errors {s['errors']}; follow-ups made "
+          f"{s.get('follow_ups', 0)}, used {s.get('follow_up_hits', 0)}")
     cancelled = round(s["cpu_cancelled_s"] + s.get("cpu_cancelled_drain_s", 0.0), 1)
     print(f"server CPU: {cancelled} s on cancelled model calls ({s['cpu_cancelled_s']} s until "
           f"the cancel + {s.get('cpu_cancelled_drain_s', 0.0)} s draining after it), "

@@ -84,6 +84,7 @@ class CompletionEngine:
         self.places = Places(quick_first and backend.keeps_prompts)
         self.warmer = Warmer()
         self._followed: tuple[str, int, int] | None = None  # the last follow-up's place
+        self._ahead: list[tuple[str, int, int]] = []  # places with a follow-up's answer
 
     @property
     def context_provider(self) -> ContextProvider | None:
@@ -175,11 +176,14 @@ class CompletionEngine:
         return True
 
     def start_following(self, document: Document, cursor: Cursor, shown: Completion) -> None:
-        """Start a follow-up for the place ``shown`` leads to (see :meth:`follow`), unless the
-        quick first window is in use here (its full window's warm-up goes first), there is no
-        clear next place, or the same place's follow-up was already started (typing through a
-        suggestion predicts the same place at every keystroke)."""
-        if self.places.quick is not None or not shown.text.strip():
+        """Start a follow-up for the place ``shown`` leads to (see :meth:`follow`) once the
+        user is typing through it (``shown`` came from the typed-ahead cache): most fresh
+        suggestions are typed over, and a follow-up for one of those only takes the CPU from
+        the next real request. Not when the quick first window is in use here (its full
+        window's warm-up goes first), there is no clear next place, or the same place's
+        follow-up was already started (every keystroke through a suggestion predicts it)."""
+        typing_through = shown.finish_reason == "cached"
+        if not typing_through or self.places.quick is not None or not shown.text.strip():
             return
         place = follow_place(document.text, cursor.offset, shown.text, document.language)
         if place is None:
@@ -222,6 +226,7 @@ class CompletionEngine:
         key = document.path or UNTITLED
         self.typed_ahead.remember(key, place.text, place.offset, text, plan.mode.value)
         self.stats.follow_ups += 1
+        self._ahead = [*self._ahead[-7:], (key, hash(place.text), place.offset)]
         return True
 
     # -- completions --------------------------------------------------------------------------
@@ -242,6 +247,15 @@ class CompletionEngine:
             cached=True,
             finish_reason="cached",
         )
+
+    def _typed_ahead(self, document: Document, cursor: Cursor) -> Completion | None:
+        """:meth:`cached`, counted (no model call: a follow-up or warm-up goes on)."""
+        hit = self.cached(document, cursor)
+        if hit is not None:
+            self.stats.typed_ahead_hits += 1
+            if (document.path or UNTITLED, hash(document.text), cursor.offset) in self._ahead:
+                self.stats.follow_up_hits += 1
+        return hit
 
     def forget(self, document: Document | str) -> None:
         """Drop the typed-ahead memory of a document (closed or replaced)."""
@@ -279,8 +293,7 @@ class CompletionEngine:
         self.stats.engine_calls += 1
         position = cursor.position
         here = Range(position, position)
-        if options.use_cache and (hit := self.cached(document, cursor)) is not None:
-            self.stats.typed_ahead_hits += 1  # no model call: a follow-up or warm-up goes on
+        if options.use_cache and (hit := self._typed_ahead(document, cursor)) is not None:
             return dataclasses.replace(hit, latency_s=time.perf_counter() - started)
         self.stop_warming()  # a model call outranks filling the cache ahead
         quick = self.places.choose_quick(document.path or UNTITLED, position)

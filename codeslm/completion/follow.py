@@ -2,8 +2,10 @@
 
 A user who takes a suggestion at the end of a line (accepting it, or typing it through) usually
 presses Enter next, and the editor indents the new line. Completing that place in the
-background while the user reads or types the suggestion means the next line's suggestion is
-waiting when they get there; llama.vim does the same with its speculative follow-up request.
+background while the user types the suggestion through means the next line's suggestion is
+waiting when they get there; llama.vim makes a similar speculative follow-up request. The
+engine starts one only once the user types into a suggestion (most fresh suggestions are
+typed over, and a follow-up for one of those would only take the CPU from the next request).
 
 :func:`follow_place` predicts the document and cursor after the suggestion and Enter. The
 indentation is the editor's auto-indent as most editors do it for the language: the accepted

@@ -55,9 +55,9 @@ class CompletionOptions:
     - ``retries``: seeded samples tried when post-processing rejects the greedy answer; None
       takes ``completion.retries`` (the language server passes ``lsp.automatic_retries`` for
       suggestions made while the user types);
-    - ``follow``: once the completion is shown, complete in the background where taking it
-      and pressing Enter leads (:meth:`codeslm.engine.CompletionEngine.follow`; the language
-      server's ``lsp.follow_up``).
+    - ``follow``: when the user is typing through the completion (a typed-ahead answer),
+      complete in the background where finishing it and pressing Enter leads
+      (:meth:`codeslm.engine.CompletionEngine.follow`; the language server's ``lsp.follow_up``).
     """
 
     mode: CompletionMode = CompletionMode.AUTO

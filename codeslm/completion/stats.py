@@ -52,7 +52,8 @@ class CompletionStats:
     stopped_early: int = 0
     deadline_stops: int = 0
     warmups: int = 0  # background prompt evaluations the backend finished
-    follow_ups: int = 0  # answers completed ahead where a shown suggestion leads
+    follow_ups: int = 0  # answers completed ahead where a suggestion being typed leads
+    follow_up_hits: int = 0  # requests answered by one, at the place it was made for
     prompt_tokens: int = 0  # of model calls, and of those how many the backend had cached
     cached_prompt_tokens: int = 0
     engine_latencies_s: list[float] = field(default_factory=list)  # model-served calls

@@ -131,8 +131,8 @@ class LspConfig:
     # whole second generation the user waits for, and in typing replays they added the
     # slowest suggestions and no matching ones (benchmarks/RESULTS.md, issue 15, stop 23).
     automatic_retries: int = 0
-    # Once a suggestion is shown, complete in the background where taking it and pressing
-    # Enter leads, so the next line's suggestion is waiting there (llama.vim's follow-up).
+    # Once the user types into a suggestion, complete in the background where finishing it and
+    # pressing Enter leads, so the next line's suggestion is waiting there (after llama.vim).
     # It runs only while no real request needs the model, and any real request stops it.
     follow_up: bool = True
     # Alternatives beyond the first are made only while the request is likely to stay within

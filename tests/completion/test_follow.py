@@ -1,5 +1,6 @@
-"""The follow-up: completing ahead where a shown suggestion and Enter lead (scripted backend;
-the typing replay in benchmarks/lsp_typing.py measures it through a real language server)."""
+"""The follow-up: completing ahead where a suggestion the user is typing through and Enter
+lead (scripted backend; the typing replay in benchmarks/lsp_typing.py measures it through a
+real language server)."""
 
 from __future__ import annotations
 
@@ -53,29 +54,37 @@ def test_the_place_is_the_next_line_at_the_editors_indentation() -> None:
     assert follow_place("x = \n", 4, "  ", "python") is None
 
 
+async def _typed(engine: CompletionEngine, typed: str) -> None:
+    """The user types ``typed`` at the cursor: a request answered by the typed-ahead cache."""
+    text = SOURCE.replace("in \n", f"in {typed}\n")
+    hit = await engine.complete(_doc(text), position_after(_doc(SOURCE), CURSOR, typed), FOLLOW)
+    assert hit.cached
+
+
 async def test_the_next_line_is_waiting_when_the_user_gets_there() -> None:
     engine = _engine()
     shown = await engine.complete(_doc(SOURCE), CURSOR, FOLLOW)
     assert shown.text == "sorted(xs):" and _requests(engine) == 1
+    assert engine.warmer.task is None  # a fresh suggestion: most are typed over
+    await _typed(engine, "s")  # typing through it: now it is likely taken
     assert engine.warmer.task is not None
     assert await engine.warmer.task  # the follow-up, once the engine is idle
     assert engine.stats.follow_ups == 1 and _requests(engine) == 2
     ahead = await engine.complete(_doc(AHEAD), AHEAD_AT, FOLLOW)
     assert ahead.cached and ahead.text.strip() == "s += x"
     assert _requests(engine) == 2  # no model call at the new line
+    assert engine.stats.follow_up_hits == 1
 
 
 async def test_typing_through_the_suggestion_does_not_stop_the_follow_up() -> None:
     engine = _engine(delay_s=0.05)
-    doc = _doc(SOURCE)
-    await engine.complete(doc, CURSOR, FOLLOW)
+    await engine.complete(_doc(SOURCE), CURSOR, FOLLOW)
+    await _typed(engine, "s")
     follow_up = engine.warmer.task
     assert follow_up is not None
-    for typed in ("s", "so", "sor", "sort"):
-        text = SOURCE.replace("in \n", f"in {typed}\n")
-        hit = await engine.complete(_doc(text), position_after(doc, CURSOR, typed), FOLLOW)
-        assert hit.cached
+    for typed in ("so", "sor", "sort"):
         await asyncio.sleep(0.2)  # the user's pace: the follow-up starts between keystrokes
+        await _typed(engine, typed)
     assert engine.warmer.task is follow_up  # the same place: not started again
     assert await follow_up and engine.stats.follow_ups == 1
 
@@ -83,6 +92,7 @@ async def test_typing_through_the_suggestion_does_not_stop_the_follow_up() -> No
 async def test_a_request_that_needs_the_model_stops_the_follow_up() -> None:
     engine = _engine(delay_s=0.05)  # a model call streams for about half a second
     await engine.complete(_doc(SOURCE), CURSOR, FOLLOW)
+    await _typed(engine, "s")
     follow_up = engine.warmer.task
     assert follow_up is not None
     await asyncio.sleep(0.3)  # idle, then talking to the backend
@@ -95,7 +105,11 @@ async def test_a_request_that_needs_the_model_stops_the_follow_up() -> None:
 async def test_no_follow_up_unless_asked_or_without_a_next_place() -> None:
     engine = _engine()
     await engine.complete(_doc(SOURCE), CURSOR)  # the CLI and evaluations do not ask
+    text = SOURCE.replace("in \n", "in s\n")
+    assert (await engine.complete(_doc(text), position_after(_doc(SOURCE), CURSOR, "s"))).cached
     assert engine.warmer.task is None
     mid_line = SOURCE.replace("for x in \n", "for x in  # items\n")
     await engine.complete(_doc(mid_line), CURSOR, FOLLOW)
+    typed = mid_line.replace("in  #", "in s #")
+    assert (await engine.complete(_doc(typed), Position(2, 14), FOLLOW)).cached
     assert engine.warmer.task is None
