@@ -133,8 +133,9 @@ class LspConfig:
     automatic_retries: int = 0
     # Once the user types into a suggestion, complete in the background where finishing it and
     # pressing Enter leads, so the next line's suggestion is waiting there (after llama.vim).
-    # It runs only while no real request needs the model, and any real request stops it.
-    follow_up: bool = True
+    # It runs only while no real request needs the model, and any real request stops it. Off:
+    # in a typing replay none of its 5 answers was used (benchmarks/RESULTS.md, stop 24).
+    follow_up: bool = False
     # Alternatives beyond the first are made only while the request is likely to stay within
     # this, so a slow first answer (a new place on a CPU) is not held back by two more
     # generations; 0 = always make them all.

@@ -602,7 +602,8 @@ async def test_the_next_lines_suggestion_is_waiting_after_taking_one(tmp_path: P
         "rules": [{"contains": "sorted(xs):\n        ", "reply": "s += x\n"}],
         "default": "sorted(xs):\n",
     }))
-    env = server_env(tmp_path / "home", CODESLM_BACKEND="fake", CODESLM_FAKE_SCRIPT=str(script))
+    env = server_env(tmp_path / "home", CODESLM_BACKEND="fake", CODESLM_FAKE_SCRIPT=str(script),
+                     CODESLM_LSP__FOLLOW_UP="1")
     async with lsp_session(root, env) as ed:
         uri = ed.open("total.py", text)
         shown = await ed.client.text_document_inline_completion_async(inline_params(uri, 2, 13))
