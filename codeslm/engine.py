@@ -25,7 +25,9 @@ Latency machinery for the language server:
 - **retries**: when post-processing rejects all the model wrote (a repeat of the next line, a
   ``return`` that makes the code below dead), a few seeded samples are tried within the budget;
 - **quick first window and warm-ups** (:mod:`codeslm.completion.warmup`): the first request at
-  a new place may use a short window, and the full prompt is evaluated in the background.
+  a new place may use a short window, and the full prompt is evaluated in the background;
+- **follow-up** (``options.follow``, :mod:`codeslm.completion.follow`): once the user types into
+  a suggestion, the next line is completed in the background for the typed-ahead cache.
 """
 
 from __future__ import annotations
