@@ -32,7 +32,6 @@ Latency machinery for the language server:
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import time
@@ -148,87 +147,76 @@ class CompletionEngine:
         real request. True when the backend finished; False when it was cancelled or failed
         (a warm-up never raises: it is an optimisation).
         """
-        try:
-            cursor = _cursor(document, at)
-            await self.warmer.wait_idle(self.places)
-            key = document.path or UNTITLED
-            windows = [False]
-            if not full_only and self.places.next_is_quick(key, cursor.position):
-                windows.insert(0, True)
-            for quick in windows:
-                plan = await self.plan(
-                    document, cursor, CompletionOptions(max_tokens=1), quick=quick
-                )
-                request = dataclasses.replace(
-                    plan.request, max_tokens=1, warm=True, cache_key=None, first_identifier=()
-                )
-                self.warmer.streaming = True
-                async for _chunk in self.backend.stream(request):
-                    pass
-                self.warmer.streaming = False
-                self.stats.warmups += 1
-                self.places.warmed(key, cursor.position, quick=quick)
-        except asyncio.CancelledError:
-            return False
-        except Exception as exc:  # an optimisation must never break a completion
-            log.debug("warm-up failed: %s", exc)
-            return False
-        finally:
+        return await self.warmer.quietly("warm-up", lambda: self._warm(document, at, full_only))
+
+    async def _warm(self, document: Document, at: Position | Cursor, full_only: bool) -> bool:
+        cursor = _cursor(document, at)
+        await self.warmer.wait_idle(self.places)
+        key = document.path or UNTITLED
+        windows = [False]
+        if not full_only and self.places.next_is_quick(key, cursor.position):
+            windows.insert(0, True)
+        for quick in windows:
+            plan = await self.plan(document, cursor, CompletionOptions(max_tokens=1), quick=quick)
+            request = dataclasses.replace(
+                plan.request, max_tokens=1, warm=True, cache_key=None, first_identifier=()
+            )
+            self.warmer.streaming = True
+            async for _chunk in self.backend.stream(request):
+                pass
             self.warmer.streaming = False
+            self.stats.warmups += 1
+            self.places.warmed(key, cursor.position, quick=quick)
         return True
 
-    def start_following(self, document: Document, cursor: Cursor, shown: Completion) -> None:
-        """Start a follow-up for the place ``shown`` leads to (see :meth:`follow`) once the
-        user is typing through it (``shown`` came from the typed-ahead cache): most fresh
-        suggestions are typed over, and a follow-up for one of those only takes the CPU from
-        the next real request. Not when the quick first window is in use here (its full
-        window's warm-up goes first), there is no clear next place, or the same place's
+    def start_following(
+        self, document: Document, cursor: Cursor, typed_through: Completion
+    ) -> None:
+        """Start a follow-up (see :meth:`follow`) for the place the suggestion the user is typing
+        through leads to (``typed_through``: the typed-ahead cache's rest of it). Only then:
+        most fresh suggestions are typed over, and a follow-up for one of those would only take
+        the CPU from the next real request. Not when the quick first window is in use here (its
+        full window's warm-up goes first), there is no clear next place, or the same place's
         follow-up was already started (every keystroke through a suggestion predicts it)."""
-        typing_through = shown.finish_reason == "cached"
-        if not typing_through or self.places.quick is not None or not shown.text.strip():
+        if self.places.quick is not None or not typed_through.text.strip():
             return
-        place = follow_place(document.text, cursor.offset, shown.text, document.language)
+        place = follow_place(document.text, cursor.offset, typed_through.text, document.language)
         if place is None:
             return
-        key = (document.path or UNTITLED, hash(place.text), place.offset)
+        key = _place_key(document, place.text, place.offset)
         if key == self._followed:
             return
         self._followed = key
-        self.warmer.start(self.follow(document, place))
+        self.warmer.start(self.warmer.quietly("follow-up", lambda: self.follow(document, place)))
 
     async def follow(self, document: Document, place: FollowPlace) -> bool:
         """Complete at ``place`` (the document as a shown suggestion and Enter would leave it)
-        in the background, and remember the answer in the typed-ahead cache for exactly that
-        text: when the user gets there, the suggestion is waiting.
+        and remember the answer in the typed-ahead cache for exactly that text: when the user
+        gets there, the suggestion is waiting. True when an answer was remembered.
 
-        Like a warm-up it waits for the engine to be idle, is cancelled by any model call of
-        this engine (not by typing through a shown suggestion) and is marked ``warm`` (the
-        daemon drops it for any client's real request). True when an answer was remembered.
+        Run it through :meth:`Warmer.quietly <codeslm.completion.warmup.Warmer.quietly>` (as
+        :meth:`start_following` does): like a warm-up it waits for the engine to be idle, is
+        cancelled by any model call of this engine (not by typing through a shown suggestion)
+        and is marked ``warm`` (the daemon drops it for any client's real request).
         """
         options = CompletionOptions(retries=0)  # as a suggestion while typing
-        try:
-            await self.warmer.wait_idle(self.places)
-            ahead = Document(place.text, document.path, document.language)
-            cursor = Cursor.at_offset(place.text, place.offset)
-            plan = await self.plan(ahead, cursor, options)
-            plan = dataclasses.replace(plan, request=dataclasses.replace(plan.request, warm=True))
-            self.warmer.streaming = True
-            text, _raw, finish, _usage = await self.producer.produce(
-                plan, cursor.position, time.perf_counter(), options
-            )
-        except asyncio.CancelledError:
-            return False
-        except Exception as exc:  # an optimisation must never break a completion
-            log.debug("follow-up failed: %s", exc)
-            return False
-        finally:
-            self.warmer.streaming = False
+        await self.warmer.wait_idle(self.places)
+        ahead = Document(place.text, document.path, document.language)
+        cursor = Cursor.at_offset(place.text, place.offset)
+        plan = await self.plan(ahead, cursor, options)
+        plan = dataclasses.replace(plan, request=dataclasses.replace(plan.request, warm=True))
+        self.warmer.streaming = True
+        text, _raw, finish, _usage = await self.producer.produce(
+            plan, cursor.position, time.perf_counter(), options
+        )
+        self.warmer.streaming = False
         if finish == "cancelled" or not text.strip():
             return False
-        key = document.path or UNTITLED
-        self.typed_ahead.remember(key, place.text, place.offset, text, plan.mode.value)
+        self.typed_ahead.remember(
+            document.path or UNTITLED, place.text, place.offset, text, plan.mode.value
+        )
         self.stats.follow_ups += 1
-        self._ahead = [*self._ahead[-7:], (key, hash(place.text), place.offset)]
+        self._ahead = [*self._ahead[-7:], _place_key(document, place.text, place.offset)]
         return True
 
     # -- completions --------------------------------------------------------------------------
@@ -250,13 +238,19 @@ class CompletionEngine:
             finish_reason="cached",
         )
 
-    def _typed_ahead(self, document: Document, cursor: Cursor) -> Completion | None:
-        """:meth:`cached`, counted (no model call: a follow-up or warm-up goes on)."""
+    def _typed_ahead(
+        self, document: Document, cursor: Cursor, *, follow: bool
+    ) -> Completion | None:
+        """:meth:`cached`, counted; with ``follow``, a hit starts the follow-up of the suggestion
+        being typed through. No model call: a follow-up or warm-up in the background goes on."""
         hit = self.cached(document, cursor)
-        if hit is not None:
-            self.stats.typed_ahead_hits += 1
-            if (document.path or UNTITLED, hash(document.text), cursor.offset) in self._ahead:
-                self.stats.follow_up_hits += 1
+        if hit is None:
+            return None
+        self.stats.typed_ahead_hits += 1
+        if self._ahead and _place_key(document, document.text, cursor.offset) in self._ahead:
+            self.stats.follow_up_hits += 1
+        if follow:
+            self.start_following(document, cursor, hit)
         return hit
 
     def forget(self, document: Document | str) -> None:
@@ -281,12 +275,9 @@ class CompletionEngine:
         cursor = _cursor(document, at)
         self.places.begin()
         try:
-            completion = await self._complete(document, cursor, options)
+            return await self._complete(document, cursor, options)
         finally:
             self.places.end()
-        if options.follow:
-            self.start_following(document, cursor, completion)
-        return completion
 
     async def _complete(
         self, document: Document, cursor: Cursor, options: CompletionOptions
@@ -295,7 +286,8 @@ class CompletionEngine:
         self.stats.engine_calls += 1
         position = cursor.position
         here = Range(position, position)
-        if options.use_cache and (hit := self._typed_ahead(document, cursor)) is not None:
+        hit = options.use_cache and self._typed_ahead(document, cursor, follow=options.follow)
+        if hit:
             return dataclasses.replace(hit, latency_s=time.perf_counter() - started)
         self.stop_warming()  # a model call outranks filling the cache ahead
         quick = self.places.choose_quick(document.path or UNTITLED, position)
@@ -352,6 +344,11 @@ class CompletionEngine:
         self.typed_ahead.remember(
             document.path or UNTITLED, document.text, plan.offset, completion.text, plan.mode.value
         )
+
+
+def _place_key(document: Document, text: str, offset: int) -> tuple[str, int, int]:
+    """A place in a version of ``document``: its key, the text's hash and the offset."""
+    return (document.path or UNTITLED, hash(text), offset)
 
 
 def _cursor(document: Document, at: Position | Cursor) -> Cursor:

@@ -17,11 +17,14 @@ talking to the backend; one still waiting for the engine to be idle stays.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ..types import Position
+
+log = logging.getLogger(__name__)
 
 NEAR_LINES = 3  # a request within this many lines of the previous one is at the same place
 WARM_QUIET_S = 0.15  # a warm-up starts after completions have been idle this long
@@ -107,6 +110,20 @@ class Warmer:
         if self.streaming or waiting_too:
             self.task.cancel()
             self.task = None
+
+    async def quietly(self, what: str, body: Callable[[], Awaitable[bool]]) -> bool:
+        """Run ``body``, a background optimisation: its result, or False when it was cancelled
+        or failed (logged at debug level: it must never break a completion); ``streaming`` is
+        reset however it ends."""
+        try:
+            return await body()
+        except asyncio.CancelledError:
+            return False
+        except Exception as exc:
+            log.debug("%s failed: %s", what, exc)
+            return False
+        finally:
+            self.streaming = False
 
     async def wait_idle(self, places: Places) -> None:
         """Wait until no completion has run for a moment: the candidates of one invoked
