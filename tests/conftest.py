@@ -54,7 +54,7 @@ def isolated_home(
     # In-process llama.cpp unless a test asks for the shared daemon (tests/daemon), so that
     # no test leaves a model daemon behind; daemons of tests live in a private directory.
     monkeypatch.setenv("CODESLM_DAEMON_ENABLED", "0")
-    monkeypatch.setenv("CODESLM_RUNTIME_DIR", str(_runtime_dir(tmp_path_factory)))
+    monkeypatch.setenv("CODESLM_RUNTIME_DIR", str(_RUNTIME[0]))
     return home
 
 
@@ -91,7 +91,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     from codeslm.backends.daemon import runtime
 
     stopped: list[str] = []
-    for directory in (*_RUNTIME[:1], *(p / "codeslm" for p in _RUNTIME[1:])):
+    daemon_dirs = (_RUNTIME[0], _RUNTIME[1] / "codeslm") if _RUNTIME else ()
+    for directory in daemon_dirs:
         if not directory.is_dir():
             continue
         os.environ["CODESLM_RUNTIME_DIR"] = str(directory)
@@ -103,11 +104,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if stopped and reporter is not None:
         reporter.write_line(f"stopped model daemons left running by tests: {', '.join(stopped)}")
-
-
-def _runtime_dir(factory: pytest.TempPathFactory) -> Path:
-    """The run's private directory for daemon sockets (see :func:`pytest_configure`)."""
-    return _RUNTIME[0]
 
 
 @pytest.fixture(scope="session")

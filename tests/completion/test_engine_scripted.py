@@ -211,6 +211,16 @@ def test_fast_model_serves_automatic_completions_only() -> None:
     assert config.model == "qwen2.5-coder-1.5b"  # the original is untouched
 
 
+AREA = "def area(r):\n\n    return result\n"
+
+
+def _rejects_greedy(request):  # type: ignore[no-untyped-def]
+    """The greedy answer repeats the next line of AREA (rejected); a sample is a new line."""
+    if request.temperature <= 0:
+        return "    return result\n"
+    return "    result = 3.14159 * r * r\n"
+
+
 async def test_a_rejected_completion_is_retried_with_seeded_samples() -> None:
     text = "def area(r):\n\n    return result\n"
 
@@ -239,13 +249,8 @@ async def test_a_request_sets_its_own_retries_and_a_rejected_answer_is_logged(
     """``CompletionOptions.retries`` overrides ``completion.retries`` for one request (the
     language server's suggestions while typing pass ``lsp.automatic_retries``), and a
     completion that needed more than one model call leaves one log line saying so."""
-    text = "def area(r):\n\n    return result\n"
-
-    def script(request):  # type: ignore[no-untyped-def]
-        if request.temperature <= 0:
-            return "    return result\n"  # repeats the next line: rejected
-        return "    result = 3.14159 * r * r\n"
-
+    text = AREA
+    script = _rejects_greedy
     engine = _engine(script)  # completion.retries = 2
     no_retry = CompletionOptions(mode=CompletionMode.SINGLE_LINE, retries=0)
     completion = await engine.complete(_doc(text), Position(1, 0), no_retry)
@@ -267,13 +272,8 @@ async def test_an_empty_typing_answer_does_not_answer_an_explicit_request() -> N
     """A suggestion while typing (no retries) that came out empty is not what an explicit
     request at the same place gets from the caches: it retries. Its answer then serves the
     next suggestion there (the typed-ahead cache) without a model call."""
-    text = "def area(r):\n\n    return result\n"
-
-    def script(request):  # type: ignore[no-untyped-def]
-        if request.temperature <= 0:
-            return "    return result\n"  # repeats the next line: rejected
-        return "    result = 3.14159 * r * r\n"
-
+    text = AREA
+    script = _rejects_greedy
     engine = _engine(script)  # completion.retries = 2
     typing = CompletionOptions(mode=CompletionMode.SINGLE_LINE, retries=0)
     explicit = CompletionOptions(mode=CompletionMode.SINGLE_LINE)
