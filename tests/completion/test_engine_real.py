@@ -258,3 +258,39 @@ async def test_a_block_that_runs_into_the_next_def_stops_at_its_first_token(
     assert last and not last[0].isspace(), completion.raw  # stopped on a line at column 0
     assert "(" not in last, completion.raw  # at its first token, not after the header
     assert (completion.completion_tokens or 0) <= 8, completion.raw
+
+
+LOOP = '''\
+def total_length(words: list[str]) -> int:
+    """Sum of the lengths of the words."""
+    total = 0
+    for word in 
+    return total
+'''
+
+
+async def test_the_follow_up_completes_the_next_line_ahead(backend: LlamaCppBackend) -> None:
+    """Typing into a loop header's suggestion has the body's first line completed in the
+    background; at the new line (after Enter and the editor's indentation) it is answered
+    without a model call."""
+    engine = _engine(backend)
+    follow = CompletionOptions(follow=True)
+    doc = Document(LOOP, "words.py", "python")
+    at = Position(3, 16)
+    shown = await engine.complete(doc, at, follow)
+    assert shown.text.strip(), "the model suggested nothing for the loop header"
+    assert engine.warmer.task is None  # a fresh suggestion: most are typed over
+    typed = shown.text[0]
+    offset = LOOP.index("in \n") + 3
+    typing = Document(LOOP[:offset] + typed + LOOP[offset:], "words.py", "python")
+    assert (await engine.complete(typing, position_after(doc, at, typed), follow)).cached
+    assert engine.warmer.task is not None and await engine.warmer.task
+    calls = engine.stats.model_calls
+    header = "    for word in " + shown.text
+    indent = " " * 8 if header.rstrip().endswith(":") else " " * 4
+    ahead_text = LOOP.replace("    for word in \n", header + "\n" + indent + "\n")
+    ahead = await engine.complete(
+        Document(ahead_text, "words.py", "python"), Position(4, len(indent)), follow
+    )
+    assert ahead.cached and ahead.text.strip()
+    assert engine.stats.model_calls == calls and engine.stats.follow_up_hits == 1
