@@ -135,3 +135,10 @@ def resolve_end_of_line(text: str, position: Position) -> Position:
             f"line {position.line + 1} is past the end of the file ({len(lines)} lines)"
         )
     return Position(position.line, len(lines[position.line].rstrip("\r")))
+
+
+def position_after(document: Document, position: Position, typed: str) -> Position:
+    """Where the cursor is after ``typed`` is inserted at ``position`` (for callers of the
+    typed-ahead cache)."""
+    offset = offset_of(document.text, position)
+    return position_at(document.text[:offset] + typed, offset + len(typed))

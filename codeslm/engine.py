@@ -27,7 +27,11 @@ Latency machinery for the language server:
 - **quick first window and warm-ups** (:mod:`codeslm.completion.warmup`): the first request at
   a new place may use a short window, and the full prompt is evaluated in the background;
 - **follow-up** (``options.follow``, :mod:`codeslm.completion.follow`): once the user types into
-  a suggestion, the next line is completed in the background for the typed-ahead cache.
+  a suggestion, the next line is completed in the background for the typed-ahead cache;
+- **shown early** (``options.show_within_s``): a suggestion still being written after that
+  long is answered with what the model has written (:mod:`codeslm.completion.shown_early`), and
+  the generation goes on in the background; its whole answer replaces the shown one in the
+  typed-ahead cache, so typing through the shown text gets the rest without a model call.
 """
 
 from __future__ import annotations
@@ -37,9 +41,9 @@ import logging
 import time
 
 from .backends.base import Backend
+from .completion.ahead import Ahead
 from .completion.cache import CachedResult, PromptCache, TypedAheadCache
 from .completion.deadline import ThroughputTracker
-from .completion.follow import FollowPlace, follow_place
 from .completion.generation import Producer
 from .completion.plan import UNTITLED, Planner, PromptPlan
 from .completion.request import DEFAULT_OPTIONS, CompletionOptions, Cursor
@@ -47,7 +51,6 @@ from .completion.stats import CompletionStats
 from .completion.warmup import Places, Warmer
 from .config import Config
 from .context.port import ContextProvider
-from .documents import offset_of, position_at
 from .fim import FimFormat
 from .types import Completion, CompletionMode, Document, Position, Range
 
@@ -84,8 +87,15 @@ class CompletionEngine:
         # backend that keeps both prompts' caches: otherwise each would evict the other.
         self.places = Places(quick_first and backend.keeps_prompts)
         self.warmer = Warmer()
-        self._followed: tuple[str, int, int] | None = None  # the last follow-up's place
-        self._ahead: list[tuple[str, int, int]] = []  # places with a follow-up's answer
+        self.ahead = Ahead(
+            self.producer,
+            self.plan,
+            self.typed_ahead,
+            self.prompt_cache,
+            self.stats,
+            self.places,
+            self.warmer,
+        )
 
     @property
     def context_provider(self) -> ContextProvider | None:
@@ -169,56 +179,6 @@ class CompletionEngine:
             self.places.warmed(key, cursor.position, quick=quick)
         return True
 
-    def start_following(
-        self, document: Document, cursor: Cursor, typed_through: Completion
-    ) -> None:
-        """Start a follow-up (see :meth:`follow`) for the place the suggestion the user is typing
-        through leads to (``typed_through``: the typed-ahead cache's rest of it). Only then:
-        most fresh suggestions are typed over, and a follow-up for one of those would only take
-        the CPU from the next real request. Not when the quick first window is in use here (its
-        full window's warm-up goes first), there is no clear next place, or the same place's
-        follow-up was already started (every keystroke through a suggestion predicts it)."""
-        if self.places.quick is not None or not typed_through.text.strip():
-            return
-        place = follow_place(document.text, cursor.offset, typed_through.text, document.language)
-        if place is None:
-            return
-        key = _place_key(document, place.text, place.offset)
-        if key == self._followed:
-            return
-        self._followed = key
-        self.warmer.start(self.warmer.quietly("follow-up", lambda: self.follow(document, place)))
-
-    async def follow(self, document: Document, place: FollowPlace) -> bool:
-        """Complete at ``place`` (the document as a shown suggestion and Enter would leave it)
-        and remember the answer in the typed-ahead cache for exactly that text: when the user
-        gets there, the suggestion is waiting. True when an answer was remembered.
-
-        Run it through :meth:`Warmer.quietly <codeslm.completion.warmup.Warmer.quietly>` (as
-        :meth:`start_following` does): like a warm-up it waits for the engine to be idle, is
-        cancelled by any model call of this engine (not by typing through a shown suggestion)
-        and is marked ``warm`` (the daemon drops it for any client's real request).
-        """
-        options = CompletionOptions(retries=0)  # as a suggestion while typing
-        await self.warmer.wait_idle(self.places)
-        ahead = Document(place.text, document.path, document.language)
-        cursor = Cursor.at_offset(place.text, place.offset)
-        plan = await self.plan(ahead, cursor, options)
-        plan = dataclasses.replace(plan, request=dataclasses.replace(plan.request, warm=True))
-        self.warmer.streaming = True
-        text, _raw, finish, _usage = await self.producer.produce(
-            plan, cursor.position, time.perf_counter(), options
-        )
-        self.warmer.streaming = False
-        if finish == "cancelled" or not text.strip():
-            return False
-        self.typed_ahead.remember(
-            document.path or UNTITLED, place.text, place.offset, text, plan.mode.value
-        )
-        self.stats.follow_ups += 1
-        self._ahead = [*self._ahead[-7:], _place_key(document, place.text, place.offset)]
-        return True
-
     # -- completions --------------------------------------------------------------------------
 
     def cached(self, document: Document, at: Position | Cursor) -> Completion | None:
@@ -247,10 +207,9 @@ class CompletionEngine:
         if hit is None:
             return None
         self.stats.typed_ahead_hits += 1
-        if self._ahead and _place_key(document, document.text, cursor.offset) in self._ahead:
-            self.stats.follow_up_hits += 1
+        self.ahead.count_hit(document, cursor)
         if follow:
-            self.start_following(document, cursor, hit)
+            self.ahead.start_following(document, cursor, hit)
         return hit
 
     def forget(self, document: Document | str) -> None:
@@ -308,19 +267,13 @@ class CompletionEngine:
         deterministic = plan.request.temperature <= 0
         remember = options.use_cache and deterministic
         if remember and (saved := self.prompt_cache.get(cache_key)):
-            self.stats.prompt_cache_hits += 1
-            completion = Completion(
-                text=saved.text,
-                range=here,
-                mode=plan.mode,
-                raw=saved.raw,
-                latency_s=time.perf_counter() - started,
-                cached=True,
-                finish_reason=saved.finish_reason,
-            )
-            self._remember(document, plan, completion)
-            return completion
-        text, raw, finish, usage = await self.producer.produce(plan, position, started, options)
+            return self._saved(document, plan, saved, here, started)
+        show_by = None if quick or options.show_within_s is None else (
+            started + options.show_within_s
+        )
+        (text, raw, finish, usage), rest = await self.producer.produce(
+            plan, position, started, options, show_by=show_by
+        )
         completion = Completion(
             text=text,
             range=here,
@@ -335,9 +288,34 @@ class CompletionEngine:
         self.stats.record_engine_latency_s(completion.latency_s)
         self.stats.prompt_tokens += usage.prompt_tokens or 0
         self.stats.cached_prompt_tokens += usage.cached_prompt_tokens or 0
-        if remember:
+        if rest is not None:
+            self.ahead.finish_later(document, plan, rest, cache_key if remember else None)
+        elif remember:
             self.prompt_cache.put(cache_key, CachedResult(text, raw, finish))
+        if remember:
             self._remember(document, plan, completion)
+        return completion
+
+    def _saved(
+        self,
+        document: Document,
+        plan: PromptPlan,
+        saved: CachedResult,
+        here: Range,
+        started: float,
+    ) -> Completion:
+        """The prompt LRU's answer for ``plan`` (remembered as shown)."""
+        self.stats.prompt_cache_hits += 1
+        completion = Completion(
+            text=saved.text,
+            range=here,
+            mode=plan.mode,
+            raw=saved.raw,
+            latency_s=time.perf_counter() - started,
+            cached=True,
+            finish_reason=saved.finish_reason,
+        )
+        self._remember(document, plan, completion)
         return completion
 
     def _remember(self, document: Document, plan: PromptPlan, completion: Completion) -> None:
@@ -346,21 +324,9 @@ class CompletionEngine:
         )
 
 
-def _place_key(document: Document, text: str, offset: int) -> tuple[str, int, int]:
-    """A place in a version of ``document``: its key, the text's hash and the offset."""
-    return (document.path or UNTITLED, hash(text), offset)
-
-
 def _cursor(document: Document, at: Position | Cursor) -> Cursor:
     """``at`` as a cursor of ``document`` (a Position is converted once, here)."""
     return at if isinstance(at, Cursor) else Cursor.at(document.text, at)
-
-
-def position_after(document: Document, position: Position, typed: str) -> Position:
-    """Where the cursor is after ``typed`` is inserted at ``position`` (for callers of the
-    typed-ahead cache)."""
-    offset = offset_of(document.text, position)
-    return position_at(document.text[:offset] + typed, offset + len(typed))
 
 
 def config_for_use(config: Config, *, automatic: bool) -> Config:

@@ -10,7 +10,7 @@ core completions back into protocol items:
   prefix clients filter by) whose text may span lines, with ``isIncomplete`` so the client asks
   again as the user types.
 
-An automatic trigger gets one candidate; an explicit one (Invoked) gets up to
+An automatic trigger gets one candidate (:func:`_options`); an explicit one (Invoked) up to
 ``lsp.candidates_invoked``. Bad requests (unopened document, position outside it, refused or
 disabled document, backend failure) get an empty answer and a log line.
 
@@ -91,12 +91,12 @@ def resolve(ls: CodeslmServer, uri: str, position: lsp.Position, method: str) ->
 
 
 def _options(config: LspConfig, *, automatic: bool) -> CompletionOptions:
-    """A request's options from the ``[lsp]`` settings."""
-    # A rejected answer while typing shows nothing rather than make the user wait for a
-    # second generation (lsp.automatic_retries); an explicit request keeps the retries.
-    return CompletionOptions(
-        retries=config.automatic_retries if automatic else None, follow=config.follow_up
-    )
+    """A request's options from the ``[lsp]`` settings. While typing, a rejected answer shows
+    nothing rather than make the user wait for a second generation (``automatic_retries``) and
+    a long one is shown early (``show_within_ms``); an explicit request waits for both."""
+    early = config.show_within_ms / 1000 if automatic and config.show_within_ms > 0 else None
+    retries = config.automatic_retries if automatic else None
+    return CompletionOptions(retries=retries, follow=config.follow_up, show_within_s=early)
 
 
 async def complete(

@@ -57,7 +57,11 @@ class CompletionOptions:
       suggestions made while the user types);
     - ``follow``: when the user is typing through the completion (a typed-ahead answer),
       complete in the background where finishing it and pressing Enter leads
-      (:meth:`codeslm.engine.CompletionEngine.follow`; the language server's ``lsp.follow_up``).
+      (:meth:`codeslm.engine.CompletionEngine.follow`; the language server's ``lsp.follow_up``);
+    - ``show_within_s``: when the model is still writing this long after the request started,
+      answer with what it has written (a word or whole lines at least) and let the generation
+      finish in the background, its whole answer then in the typed-ahead cache; None waits for
+      the end (the language server passes ``lsp.show_within_ms`` for suggestions while typing).
     """
 
     mode: CompletionMode = CompletionMode.AUTO
@@ -69,6 +73,7 @@ class CompletionOptions:
     on_partial: PartialCallback | None = None
     retries: int | None = None
     follow: bool = False
+    show_within_s: float | None = None
 
 
 DEFAULT_OPTIONS = CompletionOptions()

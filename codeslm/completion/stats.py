@@ -54,6 +54,8 @@ class CompletionStats:
     warmups: int = 0  # background prompt evaluations the backend finished
     follow_ups: int = 0  # answers completed ahead where a suggestion being typed leads
     follow_up_hits: int = 0  # requests answered by one, at the place it was made for
+    shown_early: int = 0  # suggestions answered while their generation went on
+    finished_late: int = 0  # of those, generations finished in the background and remembered
     prompt_tokens: int = 0  # of model calls, and of those how many the backend had cached
     cached_prompt_tokens: int = 0
     engine_latencies_s: list[float] = field(default_factory=list)  # model-served calls

@@ -94,12 +94,19 @@ class Warmer:
 
     def __init__(self) -> None:
         self.task: asyncio.Task[bool] | None = None
+        self.what = ""  # what the task does (its name in logs)
         self.streaming = False  # the warm-up is talking to the backend
 
-    def start(self, warm_up: Coroutine[Any, Any, bool]) -> None:
-        """Run ``warm_up`` in the background, replacing a warm-up still running."""
+    def start(self, warm_up: Coroutine[Any, Any, bool], what: str = "warm-up") -> None:
+        """Run ``warm_up`` (``what``) in the background, replacing a warm-up still running."""
         self.stop(waiting_too=True)
+        self.streaming = False
         self.task = asyncio.ensure_future(warm_up)
+        self.what = what
+
+    def running(self, what: str) -> bool:
+        """Whether a background task started as ``what`` is running."""
+        return self.task is not None and not self.task.done() and self.what == what
 
     def stop(self, *, waiting_too: bool = False) -> None:
         """Cancel the warm-up if it is talking to the backend (one still waiting for the
@@ -123,7 +130,10 @@ class Warmer:
             log.debug("%s failed: %s", what, exc)
             return False
         finally:
-            self.streaming = False
+            # Only for the current task: one cancelled by start() may end after its successor
+            # has begun talking to the backend.
+            if self.task is None or self.task is asyncio.current_task():
+                self.streaming = False
 
     async def wait_idle(self, places: Places) -> None:
         """Wait until no completion has run for a moment: the candidates of one invoked

@@ -136,6 +136,13 @@ class LspConfig:
     # It runs only while no real request needs the model, and any real request stops it. Off:
     # in a typing replay none of its 5 answers was used (benchmarks/RESULTS.md, stop 24).
     follow_up: bool = False
+    # A suggestion while typing that the model is still writing this long after the request
+    # reached the engine is shown with what is written (a word or whole lines at least), and
+    # the generation goes on in the background: typing through the shown text, or accepting
+    # it, then gets the rest without a model call. On a laptop CPU a long line takes longer to
+    # write than users wait between keys (benchmarks/RESULTS.md, issue 15, stop 25). 0 = wait
+    # for the whole suggestion.
+    show_within_ms: int = 700
     # Alternatives beyond the first are made only while the request is likely to stay within
     # this, so a slow first answer (a new place on a CPU) is not held back by two more
     # generations; 0 = always make them all.

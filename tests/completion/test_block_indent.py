@@ -21,8 +21,8 @@ from codeslm.completion import Hole
 from codeslm.completion.blockindent import missing_indentation
 from codeslm.completion.request import CompletionOptions
 from codeslm.config import Config
-from codeslm.documents import position_at
-from codeslm.engine import CompletionEngine, position_after
+from codeslm.documents import position_after, position_at
+from codeslm.engine import CompletionEngine
 from codeslm.types import Completion, CompletionMode, Document, GenerationRequest, Position
 
 CASES_FILE = Path(__file__).resolve().parent.parent / "golden" / "blockindent" / "cases.toml"

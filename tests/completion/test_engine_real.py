@@ -15,7 +15,8 @@ from codeslm.backends.llamacpp import LlamaCppBackend
 from codeslm.completion.request import CompletionOptions
 from codeslm.completion.scheduler import Scheduler, Superseded
 from codeslm.config import Config
-from codeslm.engine import CompletionEngine, position_after
+from codeslm.documents import position_after
+from codeslm.engine import CompletionEngine
 from codeslm.types import CompletionMode, Document, Position
 from tests.conftest import codeslm_command
 
@@ -294,3 +295,40 @@ async def test_the_follow_up_completes_the_next_line_ahead(backend: LlamaCppBack
     )
     assert ahead.cached and ahead.text.strip()
     assert engine.stats.model_calls == calls and engine.stats.follow_up_hits == 1
+
+
+LONG_LINE = '''\
+import argparse
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: an input file and a verbosity flag."""
+    parser = argparse.ArgumentParser(description="Count the words of a file.")
+    parser.add_argument("path", help="the file to read")
+    parser.add_argument(
+    return parser
+'''
+
+
+async def test_a_suggestion_shown_early_ends_as_the_whole_answer(backend: LlamaCppBackend) -> None:
+    """A suggestion shown early (what the model wrote within the time) is the start of the
+    answer the same request gives without the option, and once the rest is written in the
+    background, typing through the shown text gets exactly that answer's rest with no model
+    call."""
+    at = Position(7, 24)
+    doc = Document(LONG_LINE, "cli.py", "python")
+    single = CompletionOptions(mode=CompletionMode.SINGLE_LINE)
+    whole = await _engine(backend).complete(doc, at, single)
+    assert len(whole.text) >= 20, f"the model wrote too short a line to cut: {whole.text!r}"
+    engine = _engine(backend)
+    early = CompletionOptions(mode=CompletionMode.SINGLE_LINE, show_within_s=0.05)
+    shown = await engine.complete(doc, at, early)
+    assert shown.finish_reason == "continuing", shown
+    assert whole.text.startswith(shown.text) and len(shown.text) < len(whole.text)
+    assert engine.warmer.task is not None and await engine.warmer.task
+    calls = engine.stats.model_calls
+    offset = LONG_LINE.index("argument(\n") + len("argument(")
+    typed = Document(LONG_LINE[:offset] + shown.text + LONG_LINE[offset:], "cli.py", "python")
+    rest = await engine.complete(typed, position_after(doc, at, shown.text), early)
+    assert rest.cached and shown.text + rest.text == whole.text
+    assert engine.stats.model_calls == calls and engine.stats.finished_late == 1

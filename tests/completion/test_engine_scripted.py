@@ -11,7 +11,8 @@ from codeslm.backends.fake import FakeBackend
 from codeslm.completion.request import CompletionOptions
 from codeslm.completion.scheduler import Superseded
 from codeslm.config import Config
-from codeslm.engine import CompletionEngine, position_after
+from codeslm.documents import position_after
+from codeslm.engine import CompletionEngine
 from codeslm.session import Session, open_session
 from codeslm.types import Completion, CompletionMode, Document, Position
 

@@ -10,7 +10,8 @@ from codeslm.backends.fake import FakeBackend
 from codeslm.completion.follow import follow_place, next_indent
 from codeslm.completion.request import CompletionOptions
 from codeslm.config import Config
-from codeslm.engine import CompletionEngine, position_after
+from codeslm.documents import position_after
+from codeslm.engine import CompletionEngine
 from codeslm.types import Document, Position
 
 SOURCE = "def total(xs):\n    s = 0\n    for x in \n    return s\n"

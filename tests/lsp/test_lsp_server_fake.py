@@ -623,3 +623,42 @@ async def test_the_next_lines_suggestion_is_waiting_after_taking_one(tmp_path: P
         assert ahead is not None and [i.insert_text.strip() for i in ahead.items] == ["s += x"]
         stats = await ed.stats()
         assert stats["model_calls"] == 2 and stats["follow_up_hits"] == 1
+
+
+async def test_a_long_suggestion_is_shown_early_and_its_rest_follows(tmp_path: Path) -> None:
+    """Through the real server: a suggestion while typing that the model is still writing after
+    ``lsp.show_within_ms`` is answered with what is written; the rest is written behind it, and
+    typing through the shown text gets it without a model call. An explicit request waits for
+    the whole line."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    text = "def pick(items):\n    chosen = \n    return chosen\n"
+    (root / "pick.py").write_text(text)
+    line = "sorted(items, key=lambda item: item.weight, reverse=True)"
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"replies": [line + "\n"], "delay_s": 0.04}))  # ~1.2 s
+    env = server_env(tmp_path / "home", CODESLM_BACKEND="fake", CODESLM_FAKE_SCRIPT=str(script),
+                     CODESLM_LSP__SHOW_WITHIN_MS="300", CODESLM_LSP__DEBOUNCE_MS="0")
+    async with lsp_session(root, env) as ed:
+        uri = ed.open("pick.py", text)
+        shown = await ed.client.text_document_inline_completion_async(inline_params(uri, 1, 13))
+        assert shown is not None and len(shown.items) == 1
+        early = shown.items[0].insert_text.removeprefix("    chosen = ")
+        assert line.startswith(early) and 6 <= len(early) < len(line), early
+        for _ in range(100):  # the rest is written once the answer is out
+            stats = await ed.stats()
+            if stats["finished_late"]:
+                break
+            await asyncio.sleep(0.05)
+        assert stats["shown_early"] == 1 and stats["finished_late"] == 1
+        ed.type_at(uri, 1, 13, early)  # typing through (or accepting) what was shown
+        rest = await ed.client.text_document_inline_completion_async(
+            inline_params(uri, 1, 13 + len(early)))
+        assert rest is not None and [i.insert_text for i in rest.items] == [
+            "    chosen = " + line]
+        stats = await ed.stats()
+        assert stats["model_calls"] == 1
+        invoked = await ed.client.text_document_inline_completion_async(
+            inline_params(uri, 2, 17, invoked=True))  # at the end of "return chosen"
+        assert invoked is not None
+        assert stats["shown_early"] == (await ed.stats())["shown_early"]
