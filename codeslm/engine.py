@@ -327,17 +327,3 @@ class CompletionEngine:
 def _cursor(document: Document, at: Position | Cursor) -> Cursor:
     """``at`` as a cursor of ``document`` (a Position is converted once, here)."""
     return at if isinstance(at, Cursor) else Cursor.at(document.text, at)
-
-
-def config_for_use(config: Config, *, automatic: bool) -> Config:
-    """The config whose ``model`` should serve a completion request.
-
-    Automatic completions (while typing) use ``completion.fast_model`` when it is set, so a
-    small fast model can answer keystrokes while the top-level ``model`` (a stronger one)
-    answers completions the user asks for, generation and refactors. The returned config is
-    ``config`` itself when nothing changes.
-    """
-    fast = config.completion.fast_model.strip()
-    if not automatic or not fast or fast == config.model:
-        return config
-    return dataclasses.replace(config, model=fast)

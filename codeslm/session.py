@@ -11,6 +11,9 @@ backends or completion engines. A session holds:
   workspace index opened at ``root``, or none;
 - the completion engine over both, created on first use, and further engines sharing the
   backend when a surface needs another context per request (:meth:`Session.engine_with`);
+- the typing engine for suggestions made while the user types: the engine itself, or with
+  ``completion.fast_model`` set to another model, an engine over a second backend serving that
+  model (:attr:`Session.typing_engine`, :func:`config_for_use`);
 - the candidate generator for explicit requests, the scheduler (the one owner of superseding
   and cancellation) and the one :class:`~codeslm.completion.stats.CompletionStats` they all
   count into.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from pathlib import Path
 from types import TracebackType
@@ -43,7 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BackendFactory", "Session", "open_session"]
+__all__ = ["BackendFactory", "Session", "config_for_use", "open_session"]
 
 
 class Session:
@@ -68,6 +72,8 @@ class Session:
         self.scheduler = Scheduler(self.stats)
         self._backend: Backend | None = None
         self._engine: CompletionEngine | None = None
+        self._typing_backend: Backend | None = None
+        self._typing_engine: CompletionEngine | None = None
         self._candidates: CandidateGenerator | None = None
 
     # -- the objects ------------------------------------------------------------------------
@@ -108,6 +114,30 @@ class Session:
         )
 
     @property
+    def typing_engine(self) -> CompletionEngine:
+        """The engine for suggestions while the user types: :attr:`engine`, unless
+        ``completion.fast_model`` names another model, which a second backend then serves
+        (created on first use, like the first; the same context provider and stats)."""
+        typing_config = config_for_use(self.config, automatic=True)
+        if typing_config is self.config:
+            return self.engine
+        if self._typing_engine is None:
+            if self._typing_backend is None:
+                self._typing_backend = self._backend_factory(typing_config)
+            self._typing_engine = CompletionEngine(
+                self._typing_backend,
+                typing_config,
+                context_provider=self.context,
+                quick_first=self.quick_first,
+                stats=self.stats,
+            )
+        return self._typing_engine
+
+    def engines_if_built(self) -> list[CompletionEngine]:
+        """The engines that exist (the engine, and the typing engine when it is another)."""
+        return [e for e in (self._engine, self._typing_engine) if e is not None]
+
+    @property
     def candidates(self) -> CandidateGenerator:
         """Several distinct completions at one cursor, with the session's engine."""
         if self._candidates is None or self._candidates.engine is not self.engine:
@@ -134,18 +164,20 @@ class Session:
         self.config = config
         if quick_first is not None:
             self.quick_first = quick_first
-        self._engine = self._candidates = None
+        self._engine = self._candidates = self._typing_engine = None
         if new_backend:
-            old, self._backend = self._backend, None
-            if old is not None:
-                _close_later(old)
+            for old in (self._backend, self._typing_backend):
+                if old is not None:
+                    _close_later(old)
+            self._backend = self._typing_backend = None
 
     async def aclose(self) -> None:
         """Close the backend and the context provider this session opened."""
-        backend, self._backend = self._backend, None
-        self._engine = self._candidates = None
+        backends = [b for b in (self._backend, self._typing_backend) if b is not None]
+        self._backend = self._typing_backend = None
+        self._engine = self._candidates = self._typing_engine = None
         try:
-            if backend is not None:
+            for backend in backends:
                 await backend.aclose()
         finally:
             if self._owns_context:
@@ -195,6 +227,20 @@ def open_session(
         backend_factory=backend_factory,
         quick_first=quick_first,
     )
+
+
+def config_for_use(config: Config, *, automatic: bool) -> Config:
+    """The config whose ``model`` should serve a completion request.
+
+    Automatic completions (while typing) use ``completion.fast_model`` when it is set, so a
+    small fast model can answer keystrokes while the top-level ``model`` (a stronger one)
+    answers completions the user asks for, generation and refactors. The returned config is
+    ``config`` itself when nothing changes.
+    """
+    fast = config.completion.fast_model.strip()
+    if not automatic or not fast or fast == config.model:
+        return config
+    return dataclasses.replace(config, model=fast)
 
 
 def _close_later(backend: Backend) -> None:

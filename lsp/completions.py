@@ -128,7 +128,8 @@ async def complete(
     options = _options(config.lsp, automatic=automatic)
 
     async def work() -> list[Completion]:
-        return await ls.services.complete(document, cursor, n=n, options=options)
+        return await ls.services.complete(document, cursor, n=n, options=options,
+                                          automatic=automatic)
 
     try:
         result = await ls.scheduler.run(key, work, debounce_s=debounce)

@@ -218,11 +218,11 @@ class CommitPreparer:
         await self.prepare(watched, stamp)
 
     def _completions_idle(self, quiet: float) -> bool:
-        engine = self.ls.services.engine_if_built()
-        if engine is None:
-            return True
-        places = engine.places
-        return not places.active and time.monotonic() - places.last_active >= quiet
+        now = time.monotonic()
+        return all(
+            not e.places.active and now - e.places.last_active >= quiet
+            for e in self.ls.services.engines_if_built()
+        )
 
     async def prepare(self, watched: Watched, stamp: Stamp) -> None:
         """Plan in a worker thread, then write and store the message unless it is there."""
@@ -259,8 +259,8 @@ class CommitPreparer:
             await asyncio.wait({task}, timeout=CHECK_S)
             if task.done():
                 break
-            engine = self.ls.services.engine_if_built()
-            if engine is not None and (engine.places.active or engine.places.last_active > started):
+            if any(e.places.active or e.places.last_active > started
+                   for e in self.ls.services.engines_if_built()):
                 return "a completion was requested"
             if watched.read_stamp() != stamp:
                 return "the repository changed (staging, or a commit started)"

@@ -104,9 +104,15 @@ class Services:
         """The completion engine (renewed after a settings change)."""
         return self.session.engine
 
-    def engine_if_built(self) -> CompletionEngine | None:
-        """The engine when one exists (statistics must not create a backend)."""
-        return self.session.engine_if_built()
+    @property
+    def typing_engine(self) -> CompletionEngine:
+        """The engine for suggestions while the user types (another model's with
+        ``completion.fast_model``, else :attr:`engine`)."""
+        return self.session.typing_engine
+
+    def engines_if_built(self) -> list[CompletionEngine]:
+        """The engines that exist (the typing engine too, when it is another)."""
+        return self.session.engines_if_built()
 
     @property
     def scheduler(self) -> Scheduler:
@@ -135,21 +141,24 @@ class Services:
         return False
 
     def typed_ahead(self, document: Document, cursor: Cursor) -> bool:
-        """True when the engine can answer at once: the user is typing through a suggestion
-        it showed (its typed-ahead cache), so there is nothing to debounce."""
+        """True when the typing engine can answer at once: the user is typing through a
+        suggestion it showed (its typed-ahead cache), so there is nothing to debounce."""
         try:
-            return self.engine.cached(document, cursor) is not None
+            return self.typing_engine.cached(document, cursor) is not None
         except Exception:  # a cache probe must never fail a completion
             log.debug("typed-ahead probe failed", exc_info=True)
             return False
 
     async def complete(self, document: Document, cursor: Cursor, *, n: int = 1,
-                       options: CompletionOptions | None = None) -> list[Completion]:
-        """Up to ``n`` completions at ``cursor`` (one engine call when ``n`` is 1). Running it
-        through :attr:`scheduler` makes a newer request for the document supersede it."""
+                       options: CompletionOptions | None = None,
+                       automatic: bool = False) -> list[Completion]:
+        """Up to ``n`` completions at ``cursor`` (one engine call when ``n`` is 1; a suggestion
+        while typing, ``automatic``, from the typing engine). Running it through
+        :attr:`scheduler` makes a newer request for the document supersede it."""
         options = options or CompletionOptions()
         if n <= 1:
-            completion = await self.engine.complete(document, cursor, options)
+            engine = self.typing_engine if automatic else self.engine
+            completion = await engine.complete(document, cursor, options)
             return [completion] if completion.text.strip() else []
         budget_ms = self.config.lsp.candidates_budget_ms
         return await self.session.candidates.candidates(

@@ -56,7 +56,7 @@ def register(server: CodeslmServer) -> None:
         target = resolve(ls, uri, position, METHOD)
         if target is None:
             return
-        engine = ls.services.engine
+        engine = ls.services.typing_engine  # the place's next suggestion comes from it
         if engine.cached(target.document, target.position) is not None:
             return  # typing through a shown suggestion: nothing to warm
         engine.start_warming(target.document, target.position)

@@ -202,7 +202,7 @@ async def test_an_explicit_cancel_by_path() -> None:
 
 
 def test_fast_model_serves_automatic_completions_only() -> None:
-    from codeslm.engine import config_for_use
+    from codeslm.session import config_for_use
 
     config = Config(model="qwen2.5-coder-1.5b")
     assert config_for_use(config, automatic=True) is config  # no fast model configured

@@ -152,3 +152,23 @@ def test_the_same_settings_again_keep_the_engine_and_its_caches() -> None:
     engine = services.engine
     assert services.reconfigure(editor={"lsp.debounce_ms": 10}) == []
     assert services.engine is engine
+
+
+async def test_suggestions_while_typing_come_from_the_fast_model() -> None:
+    """``completion.fast_model``: the server answers automatic requests from a second backend
+    serving that model, and explicit ones from ``model``."""
+    built: dict[str, FakeBackend] = {}
+
+    def factory(config: Config) -> FakeBackend:
+        built.setdefault(config.model, FakeBackend(f"'{config.model}'"))
+        return built[config.model]
+
+    server = create_server({"model": "big"}, backend_factory=factory)
+    server.protocol.client_capabilities = lsp.ClientCapabilities()
+    server.services.reconfigure(editor={"completion.fast_model": "small"})
+    doc = Document("def name():\n    return \n", "/w/a.py", "python")
+    typing = await completions.complete(server, "k", doc, Position(1, 11), automatic=True, n=1)
+    assert [c.text for c in typing] == ["'small'"]
+    asked = await completions.complete(server, "k", doc, Position(1, 11), automatic=False, n=1)
+    assert [c.text for c in asked] == ["'big'"]
+    assert len(built["small"].requests) == 1 and len(built["big"].requests) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from codeslm.backends.fake import FakeBackend
@@ -103,3 +104,41 @@ async def test_alternatives_are_made_only_while_they_fit_the_budget() -> None:
         found = await session.candidates.candidates(document, Position(4, 11), 3, budget_s=budget)
         assert len(found) == len(backend.requests) == expected
         assert found[0].text == "3.14 * r * r"
+
+
+class _Closing(FakeBackend):
+    closed = False
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_a_fast_model_serves_the_typing_engine_from_a_second_backend() -> None:
+    built: dict[str, _Closing] = {}
+
+    def factory(config: Config) -> FakeBackend:
+        built[config.model] = _Closing(f"'{config.model}'")
+        return built[config.model]
+
+    config = _config()
+    config.model = "big"
+    session = open_session(config, backend_factory=factory)
+    assert session.typing_engine is session.engine and list(built) == ["big"]  # none set
+    config.completion.fast_model = "small"
+    session.reconfigure(config, new_backend=False)
+    typing, explicit = session.typing_engine, session.engine
+    assert typing is not explicit and typing.backend is built["small"]
+    assert explicit.backend is built["big"] and typing.stats is session.stats
+    assert session.typing_engine is typing  # built once
+    assert session.engines_if_built() == [explicit, typing]
+    document = Document(SOURCE, "geo.py", "python")
+    assert (await typing.complete(document, Position(4, 11))).text == "'small'"
+    assert (await explicit.complete(document, Position(4, 11))).text == "'big'"
+    old = dict(built)
+    session.reconfigure(config, new_backend=True)  # both backends are replaced and closed
+    assert session.engines_if_built() == []
+    await asyncio.sleep(0.01)
+    assert old["small"].closed and old["big"].closed
+    _ = session.typing_engine
+    await session.aclose()
+    assert built["small"].closed and built["small"] is not old["small"]
