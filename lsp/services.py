@@ -120,25 +120,29 @@ class Services:
         return self.session.scheduler
 
     async def warm_up(self) -> bool:
-        """Load or reach the model now rather than on the first keystroke; report the state
-        (the caller reports ``loading`` before)."""
-        try:
-            health = await self.backend.health()
-        except Exception as exc:  # health() should not raise; a buggy backend still must not
-            log.exception("health check failed")
-            self.status.error(str(exc))
-            return False
-        if health.status in (HealthStatus.READY, HealthStatus.SLOW):
+        """Load or reach the model now rather than on the first keystroke (both models, with
+        ``completion.fast_model``); report the state (the caller reports ``loading`` before)."""
+        detail = ""
+        engines = [self.engine, self.typing_engine]
+        for engine in engines[: 1 if engines[1] is engines[0] else 2]:
             try:
-                await self.engine.fim_format()
+                health = await engine.backend.health()
+            except Exception as exc:  # health() should not raise; a buggy one still must not
+                log.exception("health check failed")
+                self.status.error(str(exc))
+                return False
+            if health.status not in (HealthStatus.READY, HealthStatus.SLOW):
+                self.status.error(health.detail or health.status.value)
+                return False
+            try:
+                await engine.fim_format()
             except Exception as exc:
                 log.warning("cannot detect the FIM format: %s", exc)
                 self.status.error(str(exc))
                 return False
-            self.status.ready(health.detail or "ready")
-            return True
-        self.status.error(health.detail or health.status.value)
-        return False
+            detail = detail or health.detail or "ready"
+        self.status.ready(detail)
+        return True
 
     def typed_ahead(self, document: Document, cursor: Cursor) -> bool:
         """True when the typing engine can answer at once: the user is typing through a

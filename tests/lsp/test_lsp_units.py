@@ -166,6 +166,7 @@ async def test_suggestions_while_typing_come_from_the_fast_model() -> None:
     server = create_server({"model": "big"}, backend_factory=factory)
     server.protocol.client_capabilities = lsp.ClientCapabilities()
     server.services.reconfigure(editor={"completion.fast_model": "small"})
+    assert await server.services.warm_up() and sorted(built) == ["big", "small"]  # both load
     doc = Document("def name():\n    return \n", "/w/a.py", "python")
     typing = await completions.complete(server, "k", doc, Position(1, 11), automatic=True, n=1)
     assert [c.text for c in typing] == ["'small'"]
