@@ -173,6 +173,8 @@ class Session:
 
     async def aclose(self) -> None:
         """Close the backend and the context provider this session opened."""
+        for engine in self.engines_if_built():
+            engine.stop_warming(waiting_too=True)  # background work on a backend closing now
         backends = [b for b in (self._backend, self._typing_backend) if b is not None]
         self._backend = self._typing_backend = None
         self._engine = self._candidates = self._typing_engine = None

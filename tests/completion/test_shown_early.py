@@ -152,3 +152,17 @@ async def test_a_failing_backend_after_an_early_answer_costs_only_the_rest() -> 
     hit = await engine.complete(document, cursor, EARLY)  # the shown part still types ahead
     assert hit.cached and shown.text[:2] + hit.text == shown.text
     await asyncio.sleep(0)
+
+
+async def test_closing_the_session_stops_the_rest() -> None:
+    from codeslm.session import open_session
+
+    backend = FakeBackend(LINE + "\n", delay_s=0.03)
+    session = open_session(Config(backend="fake"), backend_factory=lambda _c: backend)
+    shown = await session.engine.complete(_doc(), CURSOR, EARLY)
+    rest = session.engine.warmer.task
+    assert shown.finish_reason == "continuing" and rest is not None
+    await session.aclose()
+    await asyncio.gather(rest, return_exceptions=True)
+    await asyncio.sleep(0.01)
+    assert rest.done() and backend.cancelled == 1  # the stream was closed, not left running

@@ -248,3 +248,37 @@ def test_an_early_start_begins_once_and_the_next_request_uses_that_daemon(
         assert prestart(config) is False  # the in-process backend has nothing to start early
     finally:
         runtime.stop(backend.files())
+
+
+async def test_a_suggestion_shown_early_is_finished_by_the_daemon(
+        daemon_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the real daemon: a suggestion shown early keeps its request running in the
+    daemon; the whole answer it ends with is the one the same request gives in one piece."""
+    from codeslm.completion.request import CompletionOptions
+    from codeslm.engine import CompletionEngine
+    from codeslm.types import CompletionMode, Document, Position
+
+    for key, value in daemon_env.items():
+        monkeypatch.setenv(key, value)
+    model = Path(daemon_env["CODESLM_MODEL"])
+    text = ('import argparse\n\n\ndef parser() -> argparse.ArgumentParser:\n'
+            '    parser = argparse.ArgumentParser(description="Count the words of a file.")\n'
+            '    parser.add_argument(\n    return parser\n')
+    doc, at = Document(text, "cli.py", "python"), Position(5, 24)
+    config = Config(n_ctx=2048)
+    config.completion.latency_budget_ms = 0
+    backend = DaemonBackend(config, model_path=model)
+    try:
+        single = CompletionOptions(mode=CompletionMode.SINGLE_LINE)
+        whole = await CompletionEngine(backend, config).complete(doc, at, single)
+        engine = CompletionEngine(backend, config)
+        early = CompletionOptions(mode=CompletionMode.SINGLE_LINE, show_within_s=0.05)
+        shown = await engine.complete(doc, at, early)
+        assert shown.finish_reason == "continuing" and whole.text.startswith(shown.text)
+        assert engine.warmer.task is not None and await engine.warmer.task
+        offset = text.index("argument(\n") + len("argument(")
+        typed = Document(text[:offset] + shown.text + text[offset:], "cli.py", "python")
+        rest = engine.cached(typed, Position(5, 24 + len(shown.text)))
+        assert rest is not None and shown.text + rest.text == whole.text
+    finally:
+        await backend.aclose()
