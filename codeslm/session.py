@@ -73,6 +73,7 @@ class Session:
         self._backend: Backend | None = None
         self._engine: CompletionEngine | None = None
         self._typing_backend: Backend | None = None
+        self._typing_model = ""  # what the typing backend serves
         self._typing_engine: CompletionEngine | None = None
         self._candidates: CandidateGenerator | None = None
 
@@ -105,12 +106,13 @@ class Session:
     ) -> CompletionEngine:
         """A further engine on the same backend and stats with another context provider (an
         evaluation comparing context modes builds one per mode)."""
+        return self._new_engine(self.backend, self.config, context, quick_first)
+
+    def _new_engine(
+        self, backend: Backend, config: Config, context: ContextProvider | None, quick_first: bool
+    ) -> CompletionEngine:
         return CompletionEngine(
-            self.backend,
-            self.config,
-            context_provider=context,
-            quick_first=quick_first,
-            stats=self.stats,
+            backend, config, context_provider=context, quick_first=quick_first, stats=self.stats
         )
 
     @property
@@ -118,19 +120,17 @@ class Session:
         """The engine for suggestions while the user types: :attr:`engine`, unless
         ``completion.fast_model`` names another model, which a second backend then serves
         (created on first use, like the first; the same context provider and stats)."""
+        if self._typing_engine is not None:
+            return self._typing_engine
         typing_config = config_for_use(self.config, automatic=True)
         if typing_config is self.config:
             return self.engine
-        if self._typing_engine is None:
-            if self._typing_backend is None:
-                self._typing_backend = self._backend_factory(typing_config)
-            self._typing_engine = CompletionEngine(
-                self._typing_backend,
-                typing_config,
-                context_provider=self.context,
-                quick_first=self.quick_first,
-                stats=self.stats,
-            )
+        if self._typing_backend is None:
+            self._typing_backend = self._backend_factory(typing_config)
+            self._typing_model = typing_config.model
+        self._typing_engine = self._new_engine(
+            self._typing_backend, typing_config, self.context, self.quick_first
+        )
         return self._typing_engine
 
     def engines_if_built(self) -> list[CompletionEngine]:
@@ -160,16 +160,20 @@ class Session:
         """Use ``config`` from now on: the engine (which holds the config) is renewed on next
         use; with ``new_backend`` the backend too, the old one being closed in the background
         (a running loop is needed for that; without one nothing can be using it). The stats
-        and the scheduler go on."""
+        and the scheduler go on. The typing engine's backend is replaced too when the model
+        it serves changes (``completion.fast_model``)."""
         self.config = config
         if quick_first is not None:
             self.quick_first = quick_first
         self._engine = self._candidates = self._typing_engine = None
-        if new_backend:
-            for old in (self._backend, self._typing_backend):
-                if old is not None:
-                    _close_later(old)
-            self._backend = self._typing_backend = None
+        if new_backend and self._backend is not None:
+            _close_later(self._backend)
+            self._backend = None
+        if self._typing_backend is not None and (
+            new_backend or config_for_use(config, automatic=True).model != self._typing_model
+        ):
+            _close_later(self._typing_backend)
+            self._typing_backend = None
 
     async def aclose(self) -> None:
         """Close the backend and the context provider this session opened."""

@@ -123,8 +123,7 @@ class Services:
         """Load or reach the model now rather than on the first keystroke (both models, with
         ``completion.fast_model``); report the state (the caller reports ``loading`` before)."""
         detail = ""
-        engines = [self.engine, self.typing_engine]
-        for engine in engines[: 1 if engines[1] is engines[0] else 2]:
+        for engine in dict.fromkeys((self.engine, self.typing_engine)):  # one, or two models
             try:
                 health = await engine.backend.health()
             except Exception as exc:  # health() should not raise; a buggy one still must not

@@ -150,10 +150,10 @@ class Ahead:
         self.warmer.start(finish, FINISHING)
         self.warmer.streaming = True  # it is talking to the backend from the start
         # Cancelled before it ran, the task never reads the run: close its stream anyway (the
-        # backend would go on generating).
+        # backend would go on generating). Otherwise StreamRun.rest closes it.
         task = self.warmer.task
         assert task is not None
-        task.add_done_callback(lambda _: self._close_later(run))
+        task.add_done_callback(lambda done: done.cancelled() and self._close_later(run))
 
     def _close_later(self, run: StreamRun) -> None:
         closing = asyncio.ensure_future(run.close())
@@ -167,7 +167,6 @@ class Ahead:
         end; with a ``cache_key`` (the shown answer was remembered), remember the whole answer
         in the typed-ahead cache and the prompt LRU: typing through, or accepting, the shown
         beginning then gets the rest without a model call. True when an answer was kept."""
-        self.warmer.streaming = True
         raw, finish, _usage = await run.rest()
         text = postprocess_plan(plan, raw, finish)
         if not text.strip() or cache_key is None:

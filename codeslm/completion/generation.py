@@ -117,9 +117,9 @@ class Producer:
             plan, position, early_stop=early_stop, on_partial=on_partial, show_by=show_by
         )
         text = postprocess_plan(plan, raw, finish)
-        if run is not None and "\n" not in raw.strip("\n"):
-            text = early_text(text, plan.lead + raw.lstrip("\n")) or ""  # a line cut short
         if run is not None:
+            if "\n" not in raw.strip("\n"):  # a line cut short
+                text = early_text(text, plan.lead + raw.lstrip("\n")) or ""
             if text.strip() and not (
                 plan.at_block is not None
                 and starts_shallower(text, plan.hole, plan.at_block.lead)

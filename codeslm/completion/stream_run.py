@@ -30,7 +30,7 @@ from .stopping import StreamStopper
 log = logging.getLogger(__name__)
 
 
-class Producer(Protocol):
+class ProducerPort(Protocol):
     """What a run needs of its producer (:class:`codeslm.completion.generation.Producer`)."""
 
     backend: Backend
@@ -52,7 +52,7 @@ class StreamRun:
 
     def __init__(
         self,
-        producer: Producer,
+        producer: ProducerPort,
         plan: PromptPlan,
         position: Position,
         *,

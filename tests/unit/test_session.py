@@ -134,11 +134,18 @@ async def test_a_fast_model_serves_the_typing_engine_from_a_second_backend() -> 
     document = Document(SOURCE, "geo.py", "python")
     assert (await typing.complete(document, Position(4, 11))).text == "'small'"
     assert (await explicit.complete(document, Position(4, 11))).text == "'big'"
+    # Another fast model: its own backend, the old one closed; the main one stays.
+    config.completion.fast_model = "tiny"
+    session.reconfigure(config, new_backend=False)
+    assert session.typing_engine.backend is built["tiny"]
+    assert session.engine.backend is built["big"]
+    await asyncio.sleep(0.01)
+    assert built["small"].closed and not built["big"].closed
     old = dict(built)
     session.reconfigure(config, new_backend=True)  # both backends are replaced and closed
     assert session.engines_if_built() == []
     await asyncio.sleep(0.01)
-    assert old["small"].closed and old["big"].closed
+    assert old["tiny"].closed and old["big"].closed
     _ = session.typing_engine
     await session.aclose()
-    assert built["small"].closed and built["small"] is not old["small"]
+    assert built["tiny"].closed and built["tiny"] is not old["tiny"]
