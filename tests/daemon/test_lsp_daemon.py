@@ -5,6 +5,8 @@ place warms the full prompt after answering from the quick window."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -70,6 +72,45 @@ async def test_warm_notification_and_quick_first_window(tmp_path: Path, model_pa
         assert len(found) == 1
         status = runtime.call(found[0][0].socket, {"op": "status"})["status"]
         assert status["warm_requests"] >= 2
+    finally:
+        subprocess.run([sys.executable, "-m", "codeslm", "serve", "stop"], env=env,
+                       capture_output=True, timeout=60)
+
+
+async def test_a_fast_model_answers_typing_from_its_own_daemon(
+        tmp_path: Path, model_path: Path) -> None:
+    """``completion.fast_model`` through a real ``codeslm lsp`` and the real daemons: the fast
+    model (here the same file under another path, so it gets a daemon of its own) serves the
+    suggestions while typing, ``model`` the explicit requests."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    fast = tmp_path / "fast-copy.gguf"  # a link would resolve to the same file and daemon
+    try:
+        os.link(model_path, fast)
+    except OSError:  # another file system
+        shutil.copyfile(model_path, fast)
+    env = server_env(tmp_path / "home", CODESLM_MODEL=str(model_path),
+                     CODESLM_COMPLETION__FAST_MODEL=str(fast), CODESLM_DAEMON_ENABLED="1",
+                     CODESLM_LSP__DEBOUNCE_MS="0")
+    try:
+        async with lsp_session(root, env) as editor:
+            await editor.wait_status("ready", "slow", "error", timeout=240)
+            daemons = runtime.running()
+            assert len(daemons) == 2, daemons  # both loaded at start-up
+            uri = editor.open("stats.py", SOURCE)
+            typing = await editor.client.text_document_inline_completion_async(
+                inline_params(uri, LINE, 11))
+            assert typing is not None
+            served = {str(f.socket): runtime.call(f.socket, {"op": "status"})["status"]
+                      for f, _ in daemons}
+            busy = [s for s in served.values() if s["requests"]]
+            assert len(busy) == 1 and busy[0]["path"] == str(fast), served
+            asked = await editor.client.text_document_inline_completion_async(
+                inline_params(uri, LINE, 11, invoked=True))
+            assert asked is not None
+            after = [runtime.call(f.socket, {"op": "status"})["status"]["requests"]
+                     for f, _ in daemons]
+            assert all(after), after  # the explicit request went to the other daemon
     finally:
         subprocess.run([sys.executable, "-m", "codeslm", "serve", "stop"], env=env,
                        capture_output=True, timeout=60)
